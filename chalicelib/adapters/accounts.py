@@ -1,0 +1,213 @@
+"""Client accounts in DynamoDB: lookup by key, balances, rate-limit state.
+
+Every money movement here is one conditional UpdateItem on the client's item,
+so a balance can never go below zero under any concurrency. The rate-limit
+bucket lives on the same item, so the admission of a message (rate limit and
+credit hold together) is a single write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from chalicelib.adapters.models import ClientModel
+from chalicelib.domain.message import Balance, Client
+from chalicelib.domain.ratelimit import Decision, RateLimit, decide, max_tat_allowed, settled
+from chalicelib.errors import (
+    InsufficientCreditError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceUnavailableError,
+)
+
+HOLD_TRIES = 3
+
+
+def is_condition_failure(exc: PynamoDBException) -> bool:
+    """True when a write lost its condition (as opposed to an outage)."""
+    return exc.cause_response_code in {
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    }
+
+
+@contextmanager
+def dynamodb_errors(what: str) -> Iterator[None]:
+    """Turn an outage of DynamoDB into ``ServiceUnavailableError`` (503)."""
+    try:
+        yield
+    except PynamoDBException as exc:
+        if is_condition_failure(exc):
+            raise
+        raise ServiceUnavailableError(f"the database is unavailable ({what})") from exc
+
+
+def _client(item: ClientModel) -> Client:
+    return Client(
+        client_id=item.client_id,
+        name=item.name,
+        price_per_part_cents=_int_or_none(item.price_per_part_cents),
+        rate_limit_rps=float(item.rate_limit_rps) if item.rate_limit_rps is not None else None,
+        rate_limit_burst=_int_or_none(item.rate_limit_burst),
+    )
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _balance(item: ClientModel) -> Balance:
+    return Balance(
+        available=int(item.available_cents),
+        held=int(item.held_cents),
+        spent=int(item.spent_cents),
+        initial=int(item.initial_cents),
+        topups=int(item.topup_cents),
+    )
+
+
+class DynamoAccounts:
+    """The clients table."""
+
+    def __init__(self) -> None:
+        # Last TAT seen per client; only a hint for which write to try first.
+        self._tat_hint: dict[str, float | None] = {}
+
+    def find_by_key_hash(self, key_hash: str) -> Client | None:
+        """The client whose API key hashes to ``key_hash``, if any."""
+        with dynamodb_errors("api key lookup"):
+            for item in ClientModel.api_key_index.query(key_hash, limit=1):
+                return _client(item)
+        return None
+
+    def balance(self, client_id: str) -> Balance:
+        """The client's balances, read consistently."""
+        return _balance(self._get(client_id))
+
+    def _get(self, client_id: str) -> ClientModel:
+        with dynamodb_errors("client read"):
+            try:
+                return ClientModel.get(client_id, consistent_read=True)
+            except DoesNotExist as exc:
+                raise NotFoundError("no such client") from exc
+
+    def admit(
+        self, client_id: str, cost_cents: int, limit: RateLimit, tokens: int, now: float
+    ) -> Decision:
+        """Take ``tokens`` from the rate bucket and hold ``cost_cents``, in one write.
+
+        Raises ``RateLimitedError`` or ``InsufficientCreditError``, having
+        taken nothing. The bucket's last known TAT picks which of the two
+        conditional writes to try; a wrong guess costs one read and a retry.
+        """
+        tat = self._tat_hint.get(client_id)
+        for _ in range(HOLD_TRIES):
+            idle = tat is None or tat <= now
+            try:
+                new_tat = self._admit_write(client_id, cost_cents, limit, tokens, now, idle)
+            except PynamoDBException as exc:
+                if not is_condition_failure(exc):
+                    raise ServiceUnavailableError("the database is unavailable (hold)") from exc
+                tat = self._refusal_or_tat(client_id, cost_cents, limit, tokens, now)
+                continue
+            self._tat_hint[client_id] = new_tat
+            return settled(limit, new_tat, now)
+        raise ServiceUnavailableError("the account is too busy; retry")
+
+    def _refusal_or_tat(
+        self, client_id: str, cost: int, limit: RateLimit, tokens: int, now: float
+    ) -> float | None:
+        """After a lost write: raise the refusal it stands for, or return the real TAT."""
+        item = self._get(client_id)
+        tat = float(item.tat) if item.tat is not None else None
+        self._tat_hint[client_id] = tat
+        decision = decide(limit, tat, now, tokens)
+        if not decision.allowed:
+            raise RateLimitedError(
+                "rate limit exceeded", decision.retry_after_s, decision, limit.burst
+            )
+        if item.available_cents < cost:
+            raise InsufficientCreditError(
+                f"this message costs {cost} cents; {int(item.available_cents)} available"
+            )
+        return tat
+
+    def _admit_write(
+        self, client_id: str, cost: int, limit: RateLimit, tokens: int, now: float, idle: bool
+    ) -> float:
+        step = tokens * limit.interval
+        credit = ClientModel.available_cents >= cost
+        actions: list[Action] = [
+            ClientModel.available_cents.set(ClientModel.available_cents - cost),
+            ClientModel.held_cents.set(ClientModel.held_cents + cost),
+        ]
+        condition: Condition
+        if idle:
+            # Bucket at rest (TAT in the past): the new TAT starts from now.
+            actions.append(ClientModel.tat.set(now + step))
+            condition = credit & (ClientModel.tat.does_not_exist() | (ClientModel.tat <= now))
+        else:
+            actions.append(ClientModel.tat.set(ClientModel.tat + step))
+            bound = max_tat_allowed(limit, now, tokens)
+            condition = credit & (ClientModel.tat > now) & (ClientModel.tat <= bound)
+        item = ClientModel(client_id)
+        item.update(actions=actions, condition=condition)
+        return float(item.tat or now + step)
+
+    def move(self, client_id: str, cost: int, into: str) -> None:
+        """Settle a hold: move ``cost`` from held into ``spent`` or back to ``available``."""
+        target = ClientModel.spent_cents if into == "spent" else ClientModel.available_cents
+        with dynamodb_errors("settle"):
+            ClientModel(client_id).update(
+                actions=[
+                    ClientModel.held_cents.set(ClientModel.held_cents - cost),
+                    target.set(target + cost),
+                ],
+                condition=ClientModel.held_cents >= cost,
+            )
+
+    def unhold(self, client_id: str, cost: int) -> None:
+        """Undo a hold whose message was never written (lost idempotency race)."""
+        self.move(client_id, cost, into="available")
+
+    def upsert(
+        self,
+        client_id: str,
+        name: str,
+        key_hash: str,
+        credit_cents: int,
+        price_per_part_cents: int | None = None,
+    ) -> bool:
+        """Create a client with ``credit_cents``; False if it already exists."""
+        item = ClientModel(
+            client_id,
+            name=name,
+            api_key_hash=key_hash,
+            available_cents=credit_cents,
+            initial_cents=credit_cents,
+            held_cents=0,
+            spent_cents=0,
+            topup_cents=0,
+            price_per_part_cents=price_per_part_cents,
+            created_at=time.time(),
+        )
+        with dynamodb_errors("client create"):
+            try:
+                item.save(condition=ClientModel.client_id.does_not_exist())
+            except PynamoDBException as exc:
+                if is_condition_failure(exc):
+                    return False
+                raise
+        return True
+
+    def scan_all(self) -> Iterator[tuple[Client, Balance]]:
+        """Every client with its balance (admin and reconcile only)."""
+        with dynamodb_errors("client scan"):
+            for item in ClientModel.scan(consistent_read=True):
+                yield _client(item), _balance(item)

@@ -1,0 +1,210 @@
+"""Messages in DynamoDB. Every status change is one conditional UpdateItem.
+
+The condition names the statuses a message may leave for the target (from
+``domain.status``), so a duplicate or late worker can never move a message
+backwards, and the write that settles a hold is the one that wins the race.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from chalicelib.adapters.accounts import dynamodb_errors, is_condition_failure
+from chalicelib.adapters.models import SWEEP_SHARDS, MessageModel
+from chalicelib.domain.message import Message
+from chalicelib.domain.status import HoldState, Status, sources_of
+
+
+def sweep_shard(message_id: str) -> int:
+    """The sweep-index shard of a message (stable, spread evenly)."""
+    return zlib.crc32(message_id.encode()) % SWEEP_SHARDS
+
+
+def to_message(item: MessageModel) -> Message:
+    return Message(
+        message_id=item.message_id,
+        client_id=item.client_id,
+        to=item.to,
+        sender=item.sender,
+        text=item.text,
+        encoding=item.encoding,
+        parts=int(item.parts),
+        cost_cents=int(item.cost_cents),
+        status=Status(item.status),
+        hold_state=HoldState(item.hold_state),
+        created_at=float(item.created_at),
+        updated_at=float(item.updated_at),
+        attempts=int(item.attempts or 0),
+        client_reference=item.client_reference,
+        error_code=item.error_code,
+        error=item.error,
+        provider_message_id=item.provider_message_id,
+        request_hash=item.request_hash,
+        request_id=item.request_id,
+        retry_at=float(item.retry_at) if item.retry_at is not None else None,
+    )
+
+
+def _status_in(statuses: Iterable[Status]) -> Condition:
+    return MessageModel.status.is_in(*[s.value for s in statuses])
+
+
+class DynamoMessages:
+    """The messages table."""
+
+    def __init__(self, stuck_after_s: float) -> None:
+        self.stuck_after_s = stuck_after_s
+
+    def get(self, message_id: str) -> Message | None:
+        """The message, read consistently, or None."""
+        with dynamodb_errors("message read"):
+            try:
+                return to_message(MessageModel.get(message_id, consistent_read=True))
+            except DoesNotExist:
+                return None
+
+    def put_new(self, msg: Message) -> bool:
+        """Write a new message; False if one with that id already exists."""
+        item = MessageModel(
+            msg.message_id,
+            client_id=msg.client_id,
+            to=msg.to,
+            sender=msg.sender,
+            text=msg.text,
+            client_reference=msg.client_reference,
+            encoding=msg.encoding,
+            parts=msg.parts,
+            cost_cents=msg.cost_cents,
+            status=msg.status.value,
+            hold_state=msg.hold_state.value,
+            attempts=0,
+            request_hash=msg.request_hash,
+            request_id=msg.request_id,
+            created_at=msg.created_at,
+            updated_at=msg.updated_at,
+            sweep_shard=sweep_shard(msg.message_id),
+            sweep_at=msg.created_at + self.stuck_after_s,
+        )
+        with dynamodb_errors("message write"):
+            try:
+                item.save(condition=MessageModel.message_id.does_not_exist())
+            except PynamoDBException as exc:
+                if is_condition_failure(exc):
+                    return False
+                raise
+        return True
+
+    def _update(self, message_id: str, actions: list[Action], condition: Condition) -> Message | None:
+        """Apply a conditional update; None when the condition did not hold."""
+        item = MessageModel(message_id)
+        with dynamodb_errors("message update"):
+            try:
+                item.update(actions=actions, condition=condition)
+            except PynamoDBException as exc:
+                if is_condition_failure(exc):
+                    return None
+                raise
+        return to_message(item)
+
+    def claim(self, message_id: str, now: float, stale_before: float) -> Message | None:
+        """QUEUED or due FAILED_TEMP (or an abandoned SENDING) -> SENDING, attempts + 1.
+
+        Only one worker can win a given attempt: the condition is on the
+        status it leaves, and a SENDING claim is only taken over once older
+        than the send timeout (its worker died).
+        """
+        m = MessageModel
+        ready = (m.status == Status.QUEUED.value) | (
+            (m.status == Status.FAILED_TEMP.value) & (m.retry_at <= now)
+        )
+        abandoned = (m.status == Status.SENDING.value) & (m.claimed_at < stale_before)
+        return self._update(
+            message_id,
+            [
+                m.status.set(Status.SENDING.value),
+                m.attempts.add(1),
+                m.claimed_at.set(now),
+                m.updated_at.set(now),
+            ],
+            (ready | abandoned) & (m.hold_state == HoldState.HELD.value),
+        )
+
+    def mark_sent(
+        self, message_id: str, attempt: int, provider: str, provider_message_id: str, now: float,
+        dlr_timeout_s: float,
+    ) -> Message | None:
+        """SENDING -> SENT, for the attempt that claimed it."""
+        m = MessageModel
+        return self._update(
+            message_id,
+            [
+                m.status.set(Status.SENT.value),
+                m.provider.set(provider),
+                m.provider_message_id.set(provider_message_id),
+                m.sent_at.set(now),
+                m.updated_at.set(now),
+                m.sweep_at.set(now + dlr_timeout_s),
+            ],
+            (m.status == Status.SENDING.value) & (m.attempts == attempt),
+        )
+
+    def mark_failed_temp(
+        self, message_id: str, attempt: int, code: str, reason: str, retry_at: float, now: float
+    ) -> Message | None:
+        """SENDING -> FAILED_TEMP, due again at ``retry_at``."""
+        m = MessageModel
+        return self._update(
+            message_id,
+            [
+                m.status.set(Status.FAILED_TEMP.value),
+                m.error_code.set(code),
+                m.error.set(reason),
+                m.retry_at.set(retry_at),
+                m.updated_at.set(now),
+                m.sweep_at.set(retry_at + self.stuck_after_s),
+            ],
+            (m.status == Status.SENDING.value) & (m.attempts == attempt),
+        )
+
+    def settle(
+        self,
+        message_id: str,
+        target: Status,
+        hold: HoldState,
+        now: float,
+        code: str | None = None,
+        reason: str | None = None,
+        attempt: int | None = None,
+    ) -> Message | None:
+        """Move to a final status and settle the hold, in one write.
+
+        This write decides: of a DLR, a cancel and the sweeper's timeout, the
+        one whose condition holds first settles the hold; the others get None.
+        """
+        m = MessageModel
+        actions: list[Action] = [
+            m.status.set(target.value),
+            m.hold_state.set(hold.value),
+            m.settled_at.set(now),
+            m.updated_at.set(now),
+            m.sweep_at.remove(),
+            m.sweep_shard.remove(),
+        ]
+        if code is not None:
+            actions += [m.error_code.set(code), m.error.set(reason or code)]
+        condition = _status_in(sources_of(target)) & (m.hold_state == HoldState.HELD.value)
+        if attempt is not None:
+            condition = condition & (m.attempts == attempt)
+        return self._update(message_id, actions, condition)
+
+    def find_by_provider_id(self, provider_message_id: str) -> str | None:
+        """The message id the provider knows as ``provider_message_id``."""
+        with dynamodb_errors("provider index query"):
+            for item in MessageModel.provider_index.query(provider_message_id, limit=1):
+                return str(item.message_id)
+        return None

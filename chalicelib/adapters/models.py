@@ -1,0 +1,158 @@
+"""PynamoDB models of the gateway's tables.
+
+Table names, region and endpoint are bound at run time by
+``bind_models(settings)`` (the composition root calls it), never at import.
+``infra/template.py`` derives the tables' keys and indexes from these classes,
+so the packaged template cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.settings import Settings
+
+SWEEP_SHARDS = 8
+
+
+class _Meta:
+    region = "us-east-1"
+    host: str | None = None
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+    max_retry_attempts = 2
+    billing_mode = "PAY_PER_REQUEST"
+
+
+class ApiKeyIndex(GlobalSecondaryIndex["ClientModel"]):
+    """Clients by the SHA-256 hash of their API key."""
+
+    class Meta:
+        index_name = "api-key-index"
+        projection = AllProjection()
+
+    api_key_hash = UnicodeAttribute(hash_key=True)
+
+
+class ClientModel(Model):
+    """A client: identity, balances, rate-limit state and overrides."""
+
+    class Meta(_Meta):
+        table_name = "clients"
+
+    client_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    api_key_hash = UnicodeAttribute()
+    available_cents = NumberAttribute(default=0)
+    held_cents = NumberAttribute(default=0)
+    spent_cents = NumberAttribute(default=0)
+    initial_cents = NumberAttribute(default=0)
+    topup_cents = NumberAttribute(default=0)
+    tat = NumberAttribute(null=True)  # GCRA theoretical arrival time, epoch seconds
+    rate_limit_rps = NumberAttribute(null=True)
+    rate_limit_burst = NumberAttribute(null=True)
+    price_per_part_cents = NumberAttribute(null=True)
+    created_at = NumberAttribute(default=0)
+
+    api_key_index = ApiKeyIndex()
+
+
+class ProviderIndex(GlobalSecondaryIndex["MessageModel"]):
+    """Messages by the provider's message id (sparse: only once SENT)."""
+
+    class Meta:
+        index_name = "provider-index"
+        projection = KeysOnlyProjection()
+
+    provider_message_id = UnicodeAttribute(hash_key=True)
+
+
+class SweepIndex(GlobalSecondaryIndex["MessageModel"]):
+    """Unfinished messages by the time the sweeper should look at them.
+
+    Sparse: ``sweep_at`` is removed when a message reaches a final status, so
+    the index only ever holds work in progress. Sharded so the sweeper's
+    queries spread over partitions.
+    """
+
+    class Meta:
+        index_name = "sweep-index"
+        projection = KeysOnlyProjection()
+
+    sweep_shard = NumberAttribute(hash_key=True)
+    sweep_at = NumberAttribute(range_key=True)
+
+
+class MessageModel(Model):
+    """One SMS and its hold: the record of truth for its status and money."""
+
+    class Meta(_Meta):
+        table_name = "messages"
+
+    message_id = UnicodeAttribute(hash_key=True)
+    client_id = UnicodeAttribute()
+    to = UnicodeAttribute()
+    sender = UnicodeAttribute()
+    text = UnicodeAttribute()
+    client_reference = UnicodeAttribute(null=True)
+    encoding = UnicodeAttribute()
+    parts = NumberAttribute()
+    cost_cents = NumberAttribute()
+    status = UnicodeAttribute()
+    hold_state = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    error_code = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    provider = UnicodeAttribute(null=True)
+    provider_message_id = UnicodeAttribute(null=True)
+    request_hash = UnicodeAttribute(null=True)
+    request_id = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    claimed_at = NumberAttribute(null=True)
+    retry_at = NumberAttribute(null=True)
+    sent_at = NumberAttribute(null=True)
+    settled_at = NumberAttribute(null=True)
+    sweep_shard = NumberAttribute(null=True)
+    sweep_at = NumberAttribute(null=True)
+
+    provider_index = ProviderIndex()
+    sweep_index = SweepIndex()
+
+
+class ProviderSendModel(Model):
+    """The mock provider's own record of what it sent, one item per message."""
+
+    class Meta(_Meta):
+        table_name = "mock-provider-sends"
+
+    message_id = UnicodeAttribute(hash_key=True)
+    provider_message_id = UnicodeAttribute()
+    attempt = NumberAttribute()
+    sent_at = NumberAttribute()
+    submissions = NumberAttribute(default=1)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (ClientModel, MessageModel, ProviderSendModel)
+
+
+def bind_models(settings: Settings) -> None:
+    """Point every model at the stage's tables and the configured endpoint."""
+    names = settings.names
+    tables: dict[type[Model], str] = {
+        ClientModel: names.clients_table,
+        MessageModel: names.messages_table,
+        ProviderSendModel: names.provider_sends_table,
+    }
+    for model, table in tables.items():
+        meta: Any = model.Meta
+        meta.table_name = table
+        meta.region = settings.region
+        meta.host = settings.endpoint_url
+        # PynamoDB caches its connection per class; drop it so the new
+        # endpoint and table take effect.
+        model._connection = None

@@ -1,0 +1,74 @@
+"""SQS adapter: enqueue work, and move a record's next delivery."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import ServiceUnavailableError
+
+
+class SqsQueues:
+    """Sends JSON bodies to the stage's queues. The client is injected."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self._urls: dict[str, str] = {}
+
+    def url(self, queue: str) -> str:
+        """The queue's URL, looked up once per container."""
+        if queue not in self._urls:
+            try:
+                self._urls[queue] = self._sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            except (BotoCoreError, ClientError) as exc:
+                raise ServiceUnavailableError(f"the queue is unavailable ({queue})") from exc
+        return self._urls[queue]
+
+    def depth(self, queue: str) -> dict[str, int]:
+        """Visible, in-flight and delayed record counts."""
+        attrs = self._sqs.get_queue_attributes(
+            QueueUrl=self.url(queue),
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return {
+            "visible": int(attrs["ApproximateNumberOfMessages"]),
+            "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"]),
+            "delayed": int(attrs["ApproximateNumberOfMessagesDelayed"]),
+        }
+
+    def send(
+        self,
+        queue: str,
+        body: dict[str, Any],
+        delay_s: int = 0,
+        attributes: dict[str, str] | None = None,
+    ) -> None:
+        """Send one JSON record; ``ServiceUnavailableError`` if SQS is down."""
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.url(queue),
+            "MessageBody": json.dumps(body, separators=(",", ":")),
+        }
+        if delay_s:
+            kwargs["DelaySeconds"] = max(0, min(900, int(delay_s)))
+        if attributes:
+            kwargs["MessageAttributes"] = {
+                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+            }
+        try:
+            self._sqs.send_message(**kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise ServiceUnavailableError(f"the queue is unavailable ({queue})") from exc
+
+    def delay_redelivery(self, queue: str, receipt_handle: str, delay_s: float) -> None:
+        """Make the in-flight record come back after ``delay_s`` (max 12 h)."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self.url(queue),
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(43200, int(round(delay_s)))),
+        )

@@ -1,0 +1,89 @@
+"""The message as the domain sees it, and how it is shown to clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from chalicelib.domain.status import HoldState, Status
+
+
+def rfc3339(epoch_s: float) -> str:
+    """Epoch seconds as RFC 3339 UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z."""
+    moment = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One SMS with its status and the state of its credit hold."""
+
+    message_id: str
+    client_id: str
+    to: str
+    sender: str
+    text: str
+    encoding: str
+    parts: int
+    cost_cents: int
+    status: Status
+    hold_state: HoldState
+    created_at: float
+    updated_at: float
+    attempts: int = 0
+    client_reference: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    provider_message_id: str | None = None
+    request_hash: str | None = None
+    request_id: str | None = None
+    retry_at: float | None = None
+
+    def public(self) -> dict[str, object]:
+        """The JSON body of ``GET /v1/messages/{id}``."""
+        body: dict[str, object] = {
+            "id": self.message_id,
+            "status": self.status.value,
+            "to": self.to,
+            "from": self.sender,
+            "text": self.text,
+            "parts": self.parts,
+            "cost_cents": self.cost_cents,
+            "attempts": self.attempts,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+            "encoding": self.encoding,
+            "client_reference": self.client_reference,
+            "error": None,
+            "provider_message_id": self.provider_message_id,
+        }
+        if self.error_code or self.error:
+            body["error"] = {"code": self.error_code, "message": self.error}
+        return body
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A client's money, in cents. ``initial + topups == available + held + spent``."""
+
+    available: int
+    held: int
+    spent: int
+    initial: int
+    topups: int
+
+    @property
+    def drift(self) -> int:
+        """How far the books are off; 0 when they balance."""
+        return self.initial + self.topups - (self.available + self.held + self.spent)
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client as authentication sees it: identity and per-client overrides."""
+
+    client_id: str
+    name: str
+    price_per_part_cents: int | None = None
+    rate_limit_rps: float | None = None
+    rate_limit_burst: int | None = None

@@ -1,0 +1,74 @@
+"""Provider outcomes and the table that classifies provider errors.
+
+As in Jasmin, an error code decides whether a retry can help: throttling and
+system errors are temporary, bad numbers and refusals are permanent. Codes
+follow SMPP 3.4 command_status names so real SMPP/HTTP providers map onto them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Outcome(str, Enum):
+    ACCEPTED = "ACCEPTED"
+    TEMPORARY = "TEMPORARY"
+    PERMANENT = "PERMANENT"
+
+
+ERROR_CLASSES: dict[str, tuple[Outcome, str]] = {
+    "ESME_RTHROTTLED": (Outcome.TEMPORARY, "provider throttled the request"),
+    "ESME_RSYSERR": (Outcome.TEMPORARY, "provider system error"),
+    "ESME_RMSGQFUL": (Outcome.TEMPORARY, "provider queue full"),
+    "TIMEOUT": (Outcome.TEMPORARY, "provider did not answer in time"),
+    "ESME_RINVDSTADR": (Outcome.PERMANENT, "invalid destination address"),
+    "ESME_RINVSRCADR": (Outcome.PERMANENT, "invalid source address"),
+    "ESME_RX_R_APPN": (Outcome.PERMANENT, "rejected by the destination network"),
+    "UNDELIVERED": (Outcome.PERMANENT, "the handset could not be reached"),
+    "REJECTED": (Outcome.PERMANENT, "the carrier rejected the message"),
+    "EXPIRED": (Outcome.PERMANENT, "the message expired before delivery"),
+}
+
+
+def classify(code: str) -> tuple[Outcome, str]:
+    """Temporary or permanent, and a reason; unknown codes are temporary."""
+    return ERROR_CLASSES.get(code, (Outcome.TEMPORARY, f"unclassified provider error {code}"))
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What a provider said to one submission."""
+
+    outcome: Outcome
+    provider_message_id: str | None = None
+    error_code: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def failed(cls, code: str) -> SubmitResult:
+        outcome, reason = classify(code)
+        return cls(outcome, error_code=code, reason=reason)
+
+
+def unit_draw(*parts: object) -> float:
+    """A reproducible number in [0, 1) from ``parts`` (seed, message id, attempt)."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def mock_outcome(draw: float, success: float, temp: float, perm: float) -> Outcome:
+    """Map a draw in [0, 1) onto the mock provider's configured rates.
+
+    The rates are taken in order, success, temporary, permanent, each clipped
+    to what is left: ``MOCK_SUCCESS_RATE=1`` always succeeds whatever the
+    other two say. When they add up to less than 1, the rest succeeds.
+    """
+    if draw < success:
+        return Outcome.ACCEPTED
+    if draw < success + temp:
+        return Outcome.TEMPORARY
+    if draw < success + temp + perm:
+        return Outcome.PERMANENT
+    return Outcome.ACCEPTED

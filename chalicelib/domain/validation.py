@@ -1,0 +1,108 @@
+"""Validation of a send request: numbers, sender IDs, text and references."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+
+from chalicelib.domain.segments import SegmentPlan, plan_segments
+from chalicelib.errors import ValidationError
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+SHORT_CODE = re.compile(r"^\d{3,8}$")
+MAX_TEXT_CHARS = 1600  # Twilio's cap; ten UCS-2 parts hold 670, ten GSM parts 1,530
+MAX_REFERENCE_CHARS = 128
+FIELDS = frozenset({"to", "from", "text", "client_reference"})
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """A validated ``POST /v1/messages`` body and its segment plan."""
+
+    to: str
+    sender: str
+    text: str
+    client_reference: str | None
+    plan: SegmentPlan
+
+
+def validate_phone_number(value: str, strict: bool) -> bool:
+    """True for an E.164 number phonenumbers accepts.
+
+    ``strict`` asks phonenumbers whether the number exists in its country's
+    numbering plan; otherwise it must only have E.164's shape and a country
+    calling code phonenumbers knows (the local stage uses that, so that the
+    seed's example ``+1234567890`` is accepted).
+    """
+    if not E164.match(value):
+        return False
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return False
+    if strict:
+        return bool(phonenumbers.is_valid_number(number))
+    return phonenumbers.region_code_for_country_code(number.country_code) != "ZZ"
+
+
+def _string(body: dict[str, object], field: str, required: bool = True) -> str | None:
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise ValidationError(f"'{field}' is required", field)
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"'{field}' must be a string", field)
+    return value
+
+
+def _sender(value: str, strict: bool) -> str:
+    if ALPHANUMERIC_SENDER.match(value) or SHORT_CODE.match(value):
+        return value
+    if value.startswith("+") and validate_phone_number(value, strict):
+        return value
+    raise ValidationError(
+        "'from' must be an alphanumeric sender ID of 1-11 letters, digits or spaces "
+        "with at least one letter, an E.164 number, or a short code of 3-8 digits",
+        "from",
+    )
+
+
+def _text(value: str, max_parts: int) -> SegmentPlan:
+    if not value:
+        raise ValidationError("'text' must not be empty", "text")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValidationError(f"'text' is longer than {MAX_TEXT_CHARS} characters", "text")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValidationError("'text' contains a lone surrogate", "text")
+    plan = plan_segments(value)
+    if plan.count > max_parts:
+        raise ValidationError(
+            f"'text' needs {plan.count} parts; at most {max_parts} are allowed", "text"
+        )
+    return plan
+
+
+def parse_send_request(body: object, max_parts: int, strict_phone: bool) -> SendRequest:
+    """Validate a decoded JSON body; raise ``ValidationError`` naming the field."""
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown field '{unknown[0]}'", unknown[0])
+    to = _string(body, "to") or ""
+    if not validate_phone_number(to, strict_phone):
+        raise ValidationError("'to' must be a valid E.164 phone number, e.g. +14155550123", "to")
+    sender = _sender(_string(body, "from") or "", strict_phone)
+    text = _string(body, "text") or ""
+    plan = _text(text, max_parts)
+    reference = _string(body, "client_reference", required=False)
+    if reference is not None and len(reference) > MAX_REFERENCE_CHARS:
+        raise ValidationError(
+            f"'client_reference' is longer than {MAX_REFERENCE_CHARS} characters",
+            "client_reference",
+        )
+    return SendRequest(to, sender, text, reference, plan)

@@ -1,0 +1,62 @@
+"""Delivery reports: capture the hold on DELIVERED, release it otherwise."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.adapters.messages import DynamoMessages
+from chalicelib.domain.provider_errors import classify
+from chalicelib.domain.status import Status
+from chalicelib.errors import ValidationError
+from chalicelib.services.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+DELIVERED = "DELIVERED"
+FAILED_REPORTS = frozenset({"UNDELIVERED", "REJECTED", "FAILED", "EXPIRED"})
+
+
+class UnknownProviderMessageError(Exception):
+    """No message carries this provider id (yet): retried, then dead-lettered."""
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    provider: str
+    provider_message_id: str
+    status: str
+    error_code: str | None
+
+    @classmethod
+    def parse(cls, body: Any) -> DeliveryReport:
+        if not isinstance(body, dict):
+            raise ValidationError("a delivery report must be a JSON object")
+        pid, status = body.get("provider_message_id"), body.get("status")
+        if not isinstance(pid, str) or not pid:
+            raise ValidationError("'provider_message_id' is required", "provider_message_id")
+        if status != DELIVERED and status not in FAILED_REPORTS:
+            raise ValidationError(f"unknown delivery status {status!r}", "status")
+        code = body.get("error_code")
+        return cls(str(body.get("provider", "")), pid, status, code if isinstance(code, str) else None)
+
+
+class DlrService:
+    def __init__(self, messages: DynamoMessages, ledger: Ledger) -> None:
+        self._messages = messages
+        self._ledger = ledger
+
+    def apply(self, report: DeliveryReport) -> None:
+        """Apply one report; duplicates and reports for settled messages are no-ops."""
+        message_id = self._messages.find_by_provider_id(report.provider_message_id)
+        if message_id is None:
+            raise UnknownProviderMessageError(report.provider_message_id)
+        if report.status == DELIVERED:
+            settled = self._ledger.settle(message_id, Status.DELIVERED)
+        else:
+            code = report.error_code or report.status
+            settled = self._ledger.settle(message_id, Status.FAILED_PERM, code, classify(code)[1])
+        if settled is None:
+            log.info("duplicate or late delivery report ignored",
+                     extra={"message_id": message_id, "dlr_status": report.status})

@@ -1,0 +1,141 @@
+"""One typed settings object, read from the environment once.
+
+Stage values live in ``.chalice/config.json``; Chalice copies them into
+``os.environ`` before it imports ``app.py``. Nothing else in the code base
+reads ``os.environ``.
+
+A frozen dataclass rather than pydantic-settings: the API function imports
+this on every cold start, and pydantic adds ~150 ms there (see README,
+design notes).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from chalicelib.resources import ResourceNames, resource_names
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``15s``, ``30m``, ``1h``, ``250ms`` or a bare number of seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise SettingsError(f"not a duration: {text!r} (use e.g. 15s, 30m, 1h)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _rate(name: str, text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(f"{name} must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_int(name: str, text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, got {text}")
+    return value
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class MockProviderSettings:
+    """Outcome rates and timing of the mock SMS provider."""
+
+    success_rate: float = 0.9
+    temp_fail_rate: float = 0.07
+    perm_fail_rate: float = 0.03
+    seed: int = 42
+    latency_ms: int = 0
+    dlr_delay_s: int = 1
+    dlr_fail_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the gateway, parsed and validated."""
+
+    stage: str = "local"
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    port: int = 8080
+    price_per_part_cents: int = 5
+    max_parts: int = 10
+    strict_phone_numbers: bool = True
+    rate_limit_rps: float = 50.0
+    rate_limit_burst: int = 100
+    retry_min_delay_s: float = 15.0
+    retry_max_delay_s: float = 1800.0
+    retry_factor: float = 2.0
+    max_attempts: int = 10
+    send_timeout_s: float = 60.0
+    stuck_after_s: float = 300.0
+    dlr_timeout_s: float = 72 * 3600.0
+    auth_cache_ttl_s: float = 30.0
+    log_level: str = "INFO"
+    mock: MockProviderSettings = field(default_factory=MockProviderSettings)
+
+    @property
+    def names(self) -> ResourceNames:
+        """Table and queue names of this stage."""
+        return resource_names(self.stage)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build the settings from ``env`` (default: ``os.environ``)."""
+        env = os.environ if env is None else env
+        try:
+            return cls._parse(env)
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, SettingsError):
+                raise
+            raise SettingsError(str(exc)) from exc
+
+    @classmethod
+    def _parse(cls, env: Mapping[str, str]) -> Settings:
+        d = cls()
+        g = env.get
+        mock = MockProviderSettings(
+            success_rate=_rate("MOCK_SUCCESS_RATE", g("MOCK_SUCCESS_RATE", "0.9")),
+            temp_fail_rate=_rate("MOCK_TEMP_FAIL_RATE", g("MOCK_TEMP_FAIL_RATE", "0.07")),
+            perm_fail_rate=_rate("MOCK_PERM_FAIL_RATE", g("MOCK_PERM_FAIL_RATE", "0.03")),
+            seed=int(g("MOCK_SEED", "42")),
+            latency_ms=int(g("MOCK_LATENCY_MS", "0")),
+            dlr_delay_s=int(parse_duration(g("MOCK_DLR_DELAY", "1s"))),
+            dlr_fail_rate=_rate("MOCK_DLR_FAIL_RATE", g("MOCK_DLR_FAIL_RATE", "0")),
+        )
+        return cls(
+            stage=g("STAGE", d.stage),
+            region=g("AWS_DEFAULT_REGION", g("AWS_REGION", d.region)),
+            endpoint_url=g("AWS_ENDPOINT_URL") or None,
+            port=int(g("PORT", str(d.port))),
+            price_per_part_cents=_positive_int("PRICE_PER_PART_CENTS", g("PRICE_PER_PART_CENTS", "5")),
+            max_parts=_positive_int("MAX_PARTS", g("MAX_PARTS", "10")),
+            strict_phone_numbers=g("PHONE_VALIDATION", "strict").lower() != "e164",
+            rate_limit_rps=float(g("RATE_LIMIT_RPS", "50")),
+            rate_limit_burst=_positive_int("RATE_LIMIT_BURST", g("RATE_LIMIT_BURST", "100")),
+            retry_min_delay_s=parse_duration(g("RETRY_MIN_DELAY", "15s")),
+            retry_max_delay_s=parse_duration(g("RETRY_MAX_DELAY", "30m")),
+            retry_factor=float(g("RETRY_FACTOR", "2.0")),
+            max_attempts=_positive_int("MAX_ATTEMPTS", g("MAX_ATTEMPTS", "10")),
+            send_timeout_s=parse_duration(g("SEND_TIMEOUT", "60s")),
+            stuck_after_s=parse_duration(g("STUCK_AFTER", "5m")),
+            dlr_timeout_s=parse_duration(g("DLR_TIMEOUT", "72h")),
+            auth_cache_ttl_s=parse_duration(g("AUTH_CACHE_TTL", "30s")),
+            log_level=g("LOG_LEVEL", d.log_level).upper(),
+            mock=mock,
+        )

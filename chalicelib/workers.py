@@ -1,0 +1,73 @@
+"""Queue consumers. Each is a Powertools batch over one record handler.
+
+Partial batch responses: a record whose handler raises is reported in
+``batchItemFailures`` and comes back; the rest are deleted. The packaged
+template sets ``ReportBatchItemFailures`` on each event source (Chalice has
+no option for it), and the local runner honours the same response.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.container import get_container
+from chalicelib.resources import resource_names
+
+# Decorators need the queue names at import; they come from the stage, as
+# everywhere else (Chalice sets STAGE from .chalice/config.json).
+NAMES = resource_names(os.environ.get("STAGE", "local"))
+
+workers = Blueprint(__name__)
+
+
+class RetryLaterError(Exception):
+    """The record must come back later (its visibility timeout was set)."""
+
+
+def _processor() -> Any:
+    # Imported on first use: the API function shares this module and should not
+    # pay for the batch utility on its cold start.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _run_batch(event: Any, record_handler: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    result: dict[str, Any] = process_partial_response(
+        event=event.to_dict(), record_handler=record_handler, processor=_processor(),
+        context=event.context,
+    )
+    return result
+
+
+def send_record(record: Any) -> None:
+    """One send-queue record: one attempt at the provider."""
+    from chalicelib.services.sender import Step
+
+    message_id = json.loads(record.body)["message_id"]
+    step = get_container().sender.handle(message_id, record.receipt_handle)
+    if step is Step.RETRY:
+        raise RetryLaterError(message_id)
+
+
+def dlr_record(record: Any) -> None:
+    """One delivery report."""
+    from chalicelib.services.dlr import DeliveryReport
+
+    get_container().dlr.apply(DeliveryReport.parse(json.loads(record.body)))
+
+
+@workers.on_sqs_message(queue=NAMES.send_queue, batch_size=10, name="sender")
+def sender(event: Any) -> dict[str, Any]:
+    return _run_batch(event, send_record)
+
+
+@workers.on_sqs_message(queue=NAMES.dlr_queue, batch_size=10, name="dlr")
+def dlr(event: Any) -> dict[str, Any]:
+    return _run_batch(event, dlr_record)

@@ -1,0 +1,91 @@
+"""Provision the stage's resources into the emulator, and seed the demo client.
+
+The resources come from ``infra/template.py`` and are created through the
+emulator's CloudFormation, the same template ``make package`` ships to AWS.
+Both steps are idempotent.
+
+    python localstack/provision.py [--stage local] [--seed-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+
+from chalicelib.container import hash_api_key  # noqa: E402
+from chalicelib.settings import Settings  # noqa: E402
+from infra.template import build  # noqa: E402
+
+DEMO_CLIENT = {"client_id": "demo", "name": "Demo client", "api_key": "secret",
+               "credit_cents": 100_000}
+
+
+def _client(service: str, settings: Settings) -> Any:
+    return boto3.session.Session().client(
+        service, region_name=settings.region, endpoint_url=settings.endpoint_url
+    )
+
+
+def provision(settings: Settings, timeout_s: float = 60.0) -> str:
+    """Create (or leave as it is) the stage's CloudFormation stack; return its status."""
+    cfn = _client("cloudformation", settings)
+    stack = f"sms-gateway-{settings.stage}-resources"
+    try:
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        if status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status:
+            return status
+    except cfn.exceptions.ClientError:
+        pass
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps(build(settings.stage)))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        if status == "CREATE_COMPLETE":
+            return status
+        if status.endswith("FAILED") or "ROLLBACK" in status:
+            raise RuntimeError(f"stack {stack} failed: {status}")
+        time.sleep(0.2)
+    raise TimeoutError(f"stack {stack} not ready after {timeout_s} s")
+
+
+def seed(settings: Settings) -> bool:
+    """Create the demo client (key ``secret``, 100,000 cents) unless it exists."""
+    from chalicelib.container import Container
+
+    accounts = Container(settings).accounts
+    return accounts.upsert(
+        DEMO_CLIENT["client_id"], DEMO_CLIENT["name"], hash_api_key(DEMO_CLIENT["api_key"]),
+        DEMO_CLIENT["credit_cents"],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Provision the emulator and seed the demo client.")
+    parser.add_argument("--seed-only", action="store_true")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if not settings.endpoint_url:
+        print("AWS_ENDPOINT_URL is not set: refusing to provision a real AWS account "
+              "from here (use `make deploy`).", file=sys.stderr)
+        return 2
+    if not args.seed_only:
+        print(f"resources: {provision(settings)}")
+    created = seed(settings)
+    print("demo client: " + ("created (X-API-Key: secret)" if created else "already there"))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    sys.exit(main())

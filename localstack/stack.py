@@ -1,0 +1,277 @@
+"""Start, stop and inspect the local stack: emulator, API, runners.
+
+    python localstack/stack.py up|down|status
+
+Every process runs in its own session with its pid under ``.local/pids`` and
+its output under ``.local/logs``; ``down`` stops exactly those. The tests use
+the same ``Stack`` class on free ports and a temporary state folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+class StackError(RuntimeError):
+    """The stack could not be started as asked."""
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); treat it as gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass
+class Stack:
+    state_dir: Path = ROOT / ".local"
+    emulator_port: int = 4566
+    api_port: int = 8080
+    workers: int = 1
+    stage: str = "local"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def pids(self) -> Path:
+        return self.state_dir / "pids"
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        # The local stack never talks to a real account, whatever the shell has.
+        env.update({
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "STAGE": self.stage,
+            "PYTHONPATH": str(ROOT),
+        })
+        env.pop("AWS_PROFILE", None)
+        env.pop("AWS_SESSION_TOKEN", None)
+        return env
+
+    # -- processes -------------------------------------------------------
+    def _pid(self, name: str) -> int | None:
+        path = self.pids / f"{name}.pid"
+        if not path.exists():
+            return None
+        pid = int(path.read_text().strip() or 0)
+        return pid if pid and alive(pid) else None
+
+    def running(self) -> dict[str, int]:
+        if not self.pids.exists():
+            return {}
+        out = {}
+        for path in sorted(self.pids.glob("*.pid")):
+            pid = self._pid(path.stem)
+            if pid:
+                out[path.stem] = pid
+        return out
+
+    def _start(self, name: str, argv: list[str], log: Path) -> int:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.pids.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(argv, cwd=ROOT, env=self.env(), stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        (self.pids / f"{name}.pid").write_text(str(proc.pid))
+        return proc.pid
+
+    def _check_port(self, port: int, what: str, variable: str) -> None:
+        if not port_free(port):
+            raise StackError(f"port {port} ({what}) is already in use by another program; "
+                             f"stop it or choose another port with {variable}=...")
+
+    def start_emulator(self) -> None:
+        if self._pid("emulator"):
+            return
+        self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
+        self._start("emulator", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p",
+                                 str(self.emulator_port)], self.logs / "emulator.log")
+        self._wait_http(f"{self.endpoint}/moto-api/", "emulator", 30)
+
+    def provision(self) -> None:
+        result = subprocess.run([PYTHON, str(ROOT / "localstack" / "provision.py")], cwd=ROOT,
+                                env=self.env(), capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise StackError(f"provisioning failed:\n{result.stdout}{result.stderr}")
+        sys.stdout.write(result.stdout)
+
+    def start_api(self) -> None:
+        if self._pid("api"):
+            return
+        self._check_port(self.api_port, "the API", "PORT")
+        self._start("api", [str(BIN / "chalice"), "local", "--no-autoreload", "--host",
+                            "127.0.0.1", "--port", str(self.api_port), "--stage", self.stage],
+                    self.logs / "api.log")
+
+    def start_workers(self) -> None:
+        for i in range(1, self.workers + 1):
+            name = f"worker-{i}"
+            if self._pid(name):
+                continue
+            argv = [PYTHON, str(ROOT / "localstack" / "runner.py"), "--worker-id", str(i)]
+            if i == 1:
+                argv.append("--schedules")
+            self._start(name, argv, self.logs / f"{name}.log")
+
+    def up(self, timeout_s: float = 90) -> None:
+        """Start what is not running yet, and wait until the API is ready."""
+        self.start_emulator()
+        self.provision()
+        self.start_api()
+        self.start_workers()
+        self._wait_http(f"{self.api_url}/readyz", "API", timeout_s)
+
+    def _wait_http(self, url: str, what: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}"
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise StackError(f"the {what} did not become ready at {url} within {timeout_s:.0f} s "
+                         f"({last}); see {self.logs}")
+
+    def stop_process(self, name: str, timeout_s: float = 10) -> None:
+        pid = self._pid(name)
+        path = self.pids / f"{name}.pid"
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + timeout_s
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if alive(pid):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        path.unlink(missing_ok=True)
+
+    def down(self) -> list[str]:
+        """Stop every process this stack started (workers first, emulator last)."""
+        names = [p.stem for p in sorted(self.pids.glob("*.pid"))] if self.pids.exists() else []
+        order = sorted(names, key=lambda n: {"emulator": 2, "api": 1}.get(n, 0))
+        for name in order:
+            self.stop_process(name)
+        return order
+
+    def status(self) -> dict[str, object]:
+        procs = self.running()
+        ready = None
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/readyz", timeout=2) as resp:
+                ready = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            ready = json.loads(exc.read() or b"{}")
+        except OSError as exc:
+            ready = {"status": f"not answering ({exc})"}
+        return {"processes": procs, "api": self.api_url, "emulator": self.endpoint,
+                "readyz": ready}
+
+
+def from_env() -> Stack:
+    return Stack(
+        emulator_port=int(os.environ.get("EMULATOR_PORT", "4566")),
+        api_port=int(os.environ.get("PORT", "8080")),
+        workers=int(os.environ.get("WORKERS", "1")),
+    )
+
+
+CURL = ("curl -X POST http://localhost:{port}/v1/messages -H \"Content-Type: application/json\" "
+        "-H \"X-API-Key: secret\" -d '{{\"to\":\"+1234567890\",\"from\":\"TEST\","
+        "\"text\":\"Hello SMS Gateway!\"}}'")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the local stack.")
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    stack = from_env()
+    if args.command == "up":
+        started = time.monotonic()
+        try:
+            stack.up()
+        except StackError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"\nThe SMS gateway is up ({time.monotonic() - started:.1f} s):")
+        for name, pid in stack.running().items():
+            print(f"  {name:<10} pid {pid}")
+        print(f"  API        {stack.api_url}   (chalice local)")
+        print(f"  emulator   {stack.endpoint}   (moto server; AWS_ENDPOINT_URL)")
+        print(f"  logs       {stack.logs}/\n\nTry:\n  {CURL.format(port=stack.api_port)}")
+        return 0
+    if args.command == "down":
+        stopped = stack.down()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    print(json.dumps(stack.status(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
