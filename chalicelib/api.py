@@ -17,10 +17,12 @@ from chalicelib.domain.ratelimit import Decision
 from chalicelib.errors import (
     GatewayError,
     MalformedJsonError,
+    MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 
 MAX_BODY_BYTES = 64 * 1024
@@ -151,6 +153,37 @@ def me() -> Response:
         "held_cents": balance.held,
         "spent_cents": balance.spent,
     })
+
+
+@api.route("/{proxy+}", methods=ALL_METHODS)
+def unknown_route() -> Response:
+    return error_response(NotFoundError(f"no route {_request().method} /{_path()}"))
+
+
+def _path() -> str:
+    params = _request().uri_params or {}
+    return str(params.get("proxy", ""))
+
+
+CHALICE_ERRORS = {
+    "MethodNotAllowedError": MethodNotAllowedError,
+    "UnsupportedMediaType": UnsupportedMediaTypeError,
+    "BadRequest": MalformedJsonError,
+}
+
+
+def json_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Middleware: give Chalice's own refusals (405, 415) the gateway's error shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
+        error_class = CHALICE_ERRORS.get(str(body["Code"]), GatewayError)
+        error = error_class(str(body.get("Message", "request refused")))
+        if error_class is GatewayError:
+            error.message = "internal error"
+        headers = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
+        return json_response(error.body(), response.status_code, headers)
+    return response
 
 
 def _is_uuid(value: str) -> bool:

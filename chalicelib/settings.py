@@ -48,6 +48,13 @@ def _positive_int(name: str, text: str) -> int:
     return value
 
 
+def _positive_float(name: str, text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise SettingsError(f"{name} must be greater than 0, got {text}")
+    return value
+
+
 def _bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -126,7 +133,7 @@ class Settings:
             price_per_part_cents=_positive_int("PRICE_PER_PART_CENTS", g("PRICE_PER_PART_CENTS", "5")),
             max_parts=_positive_int("MAX_PARTS", g("MAX_PARTS", "10")),
             strict_phone_numbers=g("PHONE_VALIDATION", "strict").lower() != "e164",
-            rate_limit_rps=float(g("RATE_LIMIT_RPS", "50")),
+            rate_limit_rps=_positive_float("RATE_LIMIT_RPS", g("RATE_LIMIT_RPS", "50")),
             rate_limit_burst=_positive_int("RATE_LIMIT_BURST", g("RATE_LIMIT_BURST", "100")),
             retry_min_delay_s=parse_duration(g("RETRY_MIN_DELAY", "15s")),
             retry_max_delay_s=parse_duration(g("RETRY_MAX_DELAY", "30m")),

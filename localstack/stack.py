@@ -155,8 +155,9 @@ class Stack:
         if self._pid("api"):
             return
         self._check_port(self.api_port, "the API", "PORT")
-        self._start("api", [str(BIN / "chalice"), "local", "--no-autoreload", "--host",
-                            "127.0.0.1", "--port", str(self.api_port), "--stage", self.stage],
+        self._start("api", [PYTHON, str(ROOT / "localstack" / "local_api.py"), "--no-autoreload",
+                            "--host", "127.0.0.1", "--port", str(self.api_port),
+                            "--stage", self.stage],
                     self.logs / "api.log")
 
     def start_workers(self) -> None:

@@ -183,6 +183,8 @@ class DynamoAccounts:
         key_hash: str,
         credit_cents: int,
         price_per_part_cents: int | None = None,
+        rate_limit_rps: float | None = None,
+        rate_limit_burst: int | None = None,
     ) -> bool:
         """Create a client with ``credit_cents``; False if it already exists."""
         item = ClientModel(
@@ -195,6 +197,8 @@ class DynamoAccounts:
             spent_cents=0,
             topup_cents=0,
             price_per_part_cents=price_per_part_cents,
+            rate_limit_rps=rate_limit_rps,
+            rate_limit_burst=rate_limit_burst,
             created_at=time.time(),
         )
         with dynamodb_errors("client create"):

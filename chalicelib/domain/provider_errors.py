@@ -55,7 +55,8 @@ class SubmitResult:
 def unit_draw(*parts: object) -> float:
     """A reproducible number in [0, 1) from ``parts`` (seed, message id, attempt)."""
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    # 53 bits divide exactly; 64 bits / 2**64 can round up to 1.0.
+    return (int.from_bytes(digest[:8], "big") >> 11) / 2**53
 
 
 def mock_outcome(draw: float, success: float, temp: float, perm: float) -> Outcome:

@@ -10,9 +10,11 @@ import phonenumbers
 from chalicelib.domain.segments import SegmentPlan, plan_segments
 from chalicelib.errors import ValidationError
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-SHORT_CODE = re.compile(r"^\d{3,8}$")
+# Used with fullmatch and re.ASCII: "$" would let a trailing newline through and
+# "\d" would take any Unicode digit (e.g. Arabic-Indic) into a stored number.
+E164 = re.compile(r"\+[1-9]\d{6,14}", re.ASCII)
+ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}", re.ASCII)
+SHORT_CODE = re.compile(r"\d{3,8}", re.ASCII)
 MAX_TEXT_CHARS = 1600  # Twilio's cap; ten UCS-2 parts hold 670, ten GSM parts 1,530
 MAX_REFERENCE_CHARS = 128
 FIELDS = frozenset({"to", "from", "text", "client_reference"})
@@ -37,7 +39,7 @@ def validate_phone_number(value: str, strict: bool) -> bool:
     calling code phonenumbers knows (the local stage uses that, so that the
     seed's example ``+1234567890`` is accepted).
     """
-    if not E164.match(value):
+    if not E164.fullmatch(value):
         return False
     try:
         number = phonenumbers.parse(value, None)
@@ -60,7 +62,7 @@ def _string(body: dict[str, object], field: str, required: bool = True) -> str |
 
 
 def _sender(value: str, strict: bool) -> str:
-    if ALPHANUMERIC_SENDER.match(value) or SHORT_CODE.match(value):
+    if ALPHANUMERIC_SENDER.fullmatch(value) or SHORT_CODE.fullmatch(value):
         return value
     if value.startswith("+") and validate_phone_number(value, strict):
         return value

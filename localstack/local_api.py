@@ -1,0 +1,50 @@
+"""``chalice local``, with API Gateway's greedy ``{proxy+}`` path matching.
+
+Chalice's local route matcher only matches a path variable against one path
+segment, so ``/{proxy+}`` (the catch-all that answers unknown routes with a
+JSON 404 on API Gateway) missed deeper paths locally and they got a 403.
+This launcher adds the greedy fallback and then runs the real
+``chalice local`` command with the given arguments.
+
+    python localstack/local_api.py --port 8080 --stage local
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from chalice.local import MatchResult, RouteMatcher
+
+GREEDY = "/{proxy+}"
+_original = RouteMatcher.match_route
+
+
+def _match_route(self: Any, url: str) -> MatchResult:
+    try:
+        return _original(self, url)
+    except ValueError:
+        if GREEDY not in self.route_urls:
+            raise
+        parsed = urlparse(url)
+        query = parse_qs(parsed.query, keep_blank_values=True)
+        return MatchResult(GREEDY, {"proxy": parsed.path.lstrip("/")}, query)
+
+
+def install() -> None:
+    """Make every local gateway (chalice local, chalice.test) match greedily."""
+    RouteMatcher.match_route = _match_route  # type: ignore[method-assign]
+
+
+def main(argv: list[str]) -> int:
+    install()
+    from chalice.cli import main as chalice_main
+
+    sys.argv = ["chalice", "local", *argv]
+    result: int = chalice_main()
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,182 @@
+"""The HTTP contract through Chalice's test client, against moto in-process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.container import Container
+from tests.conftest import make_client
+
+pytestmark = pytest.mark.functional
+
+SEED_BODY = {"to": "+1234567890", "from": "TEST", "text": "Hello SMS Gateway!"}
+
+
+def post(api: Any, key: str | None, body: Any, headers: dict[str, str] | None = None,
+         raw: bytes | None = None) -> Any:
+    h = {"Content-Type": "application/json", **(headers or {})}
+    if key is not None:
+        h["X-API-Key"] = key
+    payload = raw if raw is not None else json.dumps(body).encode()
+    return api.http.post("/v1/messages", headers=h, body=payload)
+
+
+def as_json(response: Any) -> Any:
+    return json.loads(response.body)
+
+
+def assert_error(response: Any, status: int, code: str, field: str | None = None) -> None:
+    assert response.status_code == status, response.body
+    body = as_json(response)
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    if field is not None:
+        assert body["error"]["field"] == field
+
+
+def queued_records(aws: Container) -> list[dict[str, Any]]:
+    url = aws.queues.url(aws.settings.names.send_queue)
+    got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in got]
+
+
+def test_send_is_accepted_held_stored_and_enqueued(api: Any, aws: Container) -> None:
+    key = make_client(aws, credit_cents=1000)
+    response = post(api, key, SEED_BODY)
+    assert response.status_code == 202
+    body = as_json(response)
+    assert body["status"] == "QUEUED"
+    assert response.headers["RateLimit-Limit"] == "100"
+    assert int(response.headers["RateLimit-Remaining"]) == 99
+
+    stored = aws.messages.get(body["message_id"])
+    assert stored is not None and stored.parts == 1 and stored.cost_cents == 5
+    me = as_json(api.http.get("/v1/me", headers={"X-API-Key": key}))
+    assert (me["credit_cents"], me["held_cents"], me["spent_cents"]) == (995, 5, 0)
+    assert queued_records(aws) == [{"message_id": body["message_id"]}]
+
+
+def test_get_message_shows_the_seed_fields(api: Any, aws: Container) -> None:
+    key = make_client(aws)
+    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+    got = as_json(api.http.get(f"/v1/messages/{message_id}", headers={"X-API-Key": key}))
+    for field in ("id", "status", "to", "from", "text", "parts", "cost_cents", "attempts",
+                  "created_at", "updated_at"):
+        assert field in got
+    assert got["id"] == message_id and got["from"] == "TEST" and got["attempts"] == 0
+    assert got["created_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("headers, code", [({}, "unauthorized"),
+                                           ({"X-API-Key": "nope"}, "unauthorized")])
+def test_missing_or_unknown_key_is_401(api: Any, headers: dict[str, str], code: str) -> None:
+    response = api.http.get("/v1/me", headers=headers)
+    assert_error(response, 401, code)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"from": "TEST", "text": "hi"}, "to"),
+    ({"to": "12345", "from": "TEST", "text": "hi"}, "to"),
+    ({"to": "+1234567890", "from": "THIS IS TOO LONG", "text": "hi"}, "from"),
+    ({"to": "+1234567890", "from": "TEST", "text": ""}, "text"),
+    ({"to": "+1234567890", "from": "TEST", "text": 5}, "text"),
+    ({"to": "+1234567890", "from": "TEST", "text": "x" * 1531}, "text"),
+    ({"to": "+1234567890", "from": "TEST", "text": "hi", "client_reference": "r" * 129},
+     "client_reference"),
+    ({"to": "+1234567890", "from": "TEST", "text": "hi", "colour": "red"}, "colour"),
+])
+def test_invalid_fields_are_400_naming_the_field(
+    api: Any, aws: Container, body: dict[str, Any], field: str
+) -> None:
+    key = make_client(aws)
+    assert_error(post(api, key, body), 400, "validation_error", field)
+    assert aws.accounts.balance(_client_id(aws, key)).held == 0
+
+
+def _client_id(aws: Container, key: str) -> str:
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    return client.client_id
+
+
+def test_malformed_json_is_400(api: Any, aws: Container) -> None:
+    assert_error(post(api, make_client(aws), None, raw=b'{"to": '), 400, "malformed_json")
+
+
+def test_other_content_type_is_415(api: Any, aws: Container) -> None:
+    response = post(api, make_client(aws), SEED_BODY, headers={"Content-Type": "text/plain"})
+    assert_error(response, 415, "unsupported_media_type")
+
+
+def test_body_over_64_kib_is_413(api: Any, aws: Container) -> None:
+    raw = json.dumps({**SEED_BODY, "text": "x" * (65 * 1024)}).encode()
+    assert_error(post(api, make_client(aws), None, raw=raw), 413, "payload_too_large")
+
+
+def test_not_enough_credit_is_402_and_writes_nothing(api: Any, aws: Container) -> None:
+    key = make_client(aws, credit_cents=4)
+    assert_error(post(api, key, SEED_BODY), 402, "insufficient_credit")
+    balance = aws.accounts.balance(_client_id(aws, key))
+    assert (balance.available, balance.held) == (4, 0)
+    assert queued_records(aws) == []
+
+
+def test_third_request_over_1_rps_burst_2_is_429(api: Any, aws: Container) -> None:
+    key = make_client(aws, rate_limit_rps=1, rate_limit_burst=2)
+    assert [post(api, key, SEED_BODY).status_code for _ in range(2)] == [202, 202]
+    refused = post(api, key, SEED_BODY)
+    assert_error(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Limit"] == "2"
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert aws.accounts.balance(_client_id(aws, key)).held == 10
+
+
+def test_idempotency_key_replays_and_refuses_another_body(api: Any, aws: Container) -> None:
+    key = make_client(aws)
+    first = post(api, key, SEED_BODY, {"Idempotency-Key": "k-1"})
+    again = post(api, key, SEED_BODY, {"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 202
+    assert as_json(first)["message_id"] == as_json(again)["message_id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert aws.accounts.balance(_client_id(aws, key)).held == 5  # held once
+    other = post(api, key, {**SEED_BODY, "text": "another"}, {"Idempotency-Key": "k-1"})
+    assert_error(other, 422, "idempotency_key_reused")
+
+
+def test_idempotency_keys_are_scoped_per_client(api: Any, aws: Container) -> None:
+    a, b = make_client(aws), make_client(aws)
+    id_a = as_json(post(api, a, SEED_BODY, {"Idempotency-Key": "same"}))["message_id"]
+    id_b = as_json(post(api, b, SEED_BODY, {"Idempotency-Key": "same"}))["message_id"]
+    assert id_a != id_b
+
+
+@pytest.mark.parametrize("message_id", ["not-a-uuid", "../../etc/passwd",
+                                        "00000000-0000-0000-0000-000000000000"])
+def test_unknown_or_malformed_id_is_404(api: Any, aws: Container, message_id: str) -> None:
+    response = api.http.get(f"/v1/messages/{message_id}", headers={"X-API-Key": make_client(aws)})
+    assert_error(response, 404, "not_found")
+
+
+def test_another_clients_message_is_404(api: Any, aws: Container) -> None:
+    owner, other = make_client(aws), make_client(aws)
+    message_id = as_json(post(api, owner, SEED_BODY))["message_id"]
+    response = api.http.get(f"/v1/messages/{message_id}", headers={"X-API-Key": other})
+    assert_error(response, 404, "not_found")
+
+
+def test_unknown_route_is_json_404_and_wrong_method_json_405(api: Any) -> None:
+    assert_error(api.http.get("/v2/nothing"), 404, "not_found")
+    response = api.http.delete("/v1/me")
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers.get("Allow", "")
+
+
+def test_health_and_readiness(api: Any) -> None:
+    assert as_json(api.http.get("/healthz")) == {"status": "ok"}
+    ready = api.http.get("/readyz")
+    assert ready.status_code == 200
+    assert as_json(ready)["checks"] == {"dynamodb": "ok", "sqs": "ok"}

@@ -1,0 +1,99 @@
+"""The sender and DLR functions, invoked as Lambda would with SQS events (moto in-process)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.container import Container
+from chalicelib.domain.status import HoldState, Status
+from tests.conftest import make_client
+from tests.functional.test_api import SEED_BODY, as_json, post
+
+pytestmark = pytest.mark.functional
+
+
+def receive(aws: Container, queue: str) -> list[dict[str, Any]]:
+    url = aws.queues.url(queue)
+    got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                  AttributeNames=["All"]).get("Messages", [])
+    return got
+
+
+def as_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+        "awsRegion": "us-east-1"} for m in messages]}
+
+
+def run(api: Any, function: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    response = api.lambda_.invoke(function, as_event(messages))
+    payload: dict[str, Any] = response.payload
+    return payload
+
+
+def test_message_travels_to_delivered_and_the_hold_is_captured(api: Any, aws: Container) -> None:
+    key = make_client(aws, credit_cents=1000)
+    idem = _succeeding_key(aws, key)
+    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": idem}))["message_id"]
+    names = aws.settings.names
+
+    assert run(api, "sender", receive(aws, names.send_queue)) == {"batchItemFailures": []}
+    sent = aws.messages.get(message_id)
+    assert sent is not None and sent.status is Status.SENT and sent.attempts == 1
+    reports = receive(aws, names.dlr_queue)
+    assert [json.loads(r["Body"])["provider_message_id"] for r in reports] == [
+        sent.provider_message_id]
+    assert run(api, "dlr", reports) == {"batchItemFailures": []}
+    final = aws.messages.get(message_id)
+    assert final is not None and final.status is Status.DELIVERED
+    assert final.hold_state is HoldState.CAPTURED
+    balance = aws.accounts.balance(final.client_id)
+    assert (balance.available, balance.held, balance.spent) == (995, 0, 5)
+    assert balance.drift == 0
+
+
+def test_duplicate_delivery_report_captures_once(api: Any, aws: Container) -> None:
+    key = make_client(aws, credit_cents=1000)
+    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": _succeeding_key(aws, key)}))[
+        "message_id"]
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    reports = receive(aws, aws.settings.names.dlr_queue)
+    assert len(reports) == 1
+    run(api, "dlr", reports + reports)  # the same report twice in one batch
+    final = aws.messages.get(message_id)
+    assert final is not None and final.status is Status.DELIVERED
+    balance = aws.accounts.balance(final.client_id)
+    assert (balance.held, balance.spent, balance.drift) == (0, 5, 0)
+
+
+def test_unknown_provider_id_is_reported_as_a_batch_item_failure(api: Any, aws: Container) -> None:
+    url = aws.queues.url(aws.settings.names.dlr_queue)
+    aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
+        {"provider": "mock", "provider_message_id": "mock-unknown", "status": "DELIVERED"}))
+    records = receive(aws, aws.settings.names.dlr_queue)
+    result = run(api, "dlr", records)
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[0]["MessageId"]}]}
+
+
+def _succeeding_key(aws: Container, key: str) -> str:
+    """An Idempotency-Key whose message the mock provider accepts on attempt 1."""
+    from chalicelib.domain.provider_errors import Outcome, mock_outcome, unit_draw
+    from chalicelib.services.accept import message_id_for
+
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    mock = aws.settings.mock
+    for i in range(1000):
+        candidate = f"ok-{i}"
+        mid = message_id_for(client.client_id, candidate)
+        draw = unit_draw(mock.seed, mid, 1)
+        if mock_outcome(draw, mock.success_rate, mock.temp_fail_rate,
+                        mock.perm_fail_rate) is Outcome.ACCEPTED and unit_draw(
+                mock.seed, mid, "dlr") >= mock.dlr_fail_rate:
+            return candidate
+    raise AssertionError("no succeeding key found")
