@@ -89,6 +89,8 @@ def authenticate() -> Client:
 
 def json_body() -> object:
     raw = _request().raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode()
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"the body is over {MAX_BODY_BYTES} bytes")
     try:
@@ -181,7 +183,7 @@ def json_errors(event: Request, get_response: Callable[[Request], Response]) -> 
         error = error_class(str(body.get("Message", "request refused")))
         if error_class is GatewayError:
             error.message = "internal error"
-        headers = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
+        headers = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
         return json_response(error.body(), response.status_code, headers)
     return response
 

@@ -23,6 +23,7 @@ from chalicelib.services.accept import AcceptService
 from chalicelib.services.dlr import DlrService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.sender import SenderService
+from chalicelib.services.sweeper import Sweeper
 from chalicelib.settings import Settings
 
 
@@ -108,6 +109,10 @@ class Container:
     @cached_property
     def sender(self) -> SenderService:
         return SenderService(self.settings, self.messages, self.ledger, self.provider, self.queues)
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        return Sweeper(self.settings, self.messages, self.ledger, self.queues)
 
     @cached_property
     def dlr(self) -> DlrService:

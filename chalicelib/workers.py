@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from chalice import Blueprint
+from chalice import Blueprint, Rate
 
 from chalicelib.container import get_container
 from chalicelib.resources import resource_names
@@ -39,11 +39,11 @@ def _processor() -> Any:
 def _run_batch(event: Any, record_handler: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
-    result: dict[str, Any] = process_partial_response(
+    result = process_partial_response(
         event=event.to_dict(), record_handler=record_handler, processor=_processor(),
         context=event.context,
     )
-    return result
+    return dict(result)
 
 
 def send_record(record: Any) -> None:
@@ -57,10 +57,23 @@ def send_record(record: Any) -> None:
 
 
 def dlr_record(record: Any) -> None:
-    """One delivery report."""
-    from chalicelib.services.dlr import DeliveryReport
+    """One delivery report.
 
-    get_container().dlr.apply(DeliveryReport.parse(json.loads(record.body)))
+    A report for a provider id no message carries yet (it overtook the
+    sender's SENT write, or it is not ours) comes back after 1, 2, 4, 8 s...
+    until the queue's maxReceiveCount sends it to the dead-letter queue.
+    """
+    from chalicelib.services.dlr import DeliveryReport, UnknownProviderMessageError
+
+    container = get_container()
+    try:
+        container.dlr.apply(DeliveryReport.parse(json.loads(record.body)))
+    except UnknownProviderMessageError:
+        receives = int(record.attributes.approximate_receive_count or 1)
+        container.queues.delay_redelivery(
+            container.settings.names.dlr_queue, record.receipt_handle, 2 ** (receives - 1)
+        )
+        raise
 
 
 @workers.on_sqs_message(queue=NAMES.send_queue, batch_size=10, name="sender")
@@ -71,3 +84,9 @@ def sender(event: Any) -> dict[str, Any]:
 @workers.on_sqs_message(queue=NAMES.dlr_queue, batch_size=10, name="dlr")
 def dlr(event: Any) -> dict[str, Any]:
     return _run_batch(event, dlr_record)
+
+
+@workers.schedule(Rate(1, unit=Rate.MINUTES), name="sweeper")
+def sweeper(event: Any) -> dict[str, int]:
+    report = get_container().sweeper.sweep()
+    return {"reenqueued": len(report.reenqueued), "expired": len(report.expired)}

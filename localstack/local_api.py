@@ -1,10 +1,14 @@
 """``chalice local``, with API Gateway's greedy ``{proxy+}`` path matching.
 
+Two additions, both to make the local API behave like API Gateway:
+
 Chalice's local route matcher only matches a path variable against one path
 segment, so ``/{proxy+}`` (the catch-all that answers unknown routes with a
 JSON 404 on API Gateway) missed deeper paths locally and they got a 403.
-This launcher adds the greedy fallback and then runs the real
-``chalice local`` command with the given arguments.
+This launcher adds the greedy fallback. And the server's listen backlog is
+raised from socketserver's 5, which reset connections under 40 concurrent
+clients. Then it runs the real ``chalice local`` command with the given
+arguments.
 
     python localstack/local_api.py --port 8080 --stage local
 """
@@ -15,7 +19,7 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from chalice.local import MatchResult, RouteMatcher
+from chalice.local import MatchResult, RouteMatcher, ThreadedHTTPServer
 
 GREEDY = "/{proxy+}"
 _original = RouteMatcher.match_route
@@ -35,6 +39,7 @@ def _match_route(self: Any, url: str) -> MatchResult:
 def install() -> None:
     """Make every local gateway (chalice local, chalice.test) match greedily."""
     RouteMatcher.match_route = _match_route  # type: ignore[method-assign]
+    ThreadedHTTPServer.request_queue_size = 256
 
 
 def main(argv: list[str]) -> int:

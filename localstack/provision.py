@@ -26,8 +26,7 @@ from chalicelib.container import hash_api_key  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from infra.template import build  # noqa: E402
 
-DEMO_CLIENT = {"client_id": "demo", "name": "Demo client", "api_key": "secret",
-               "credit_cents": 100_000}
+DEMO_CLIENT_ID, DEMO_NAME, DEMO_API_KEY, DEMO_CREDIT_CENTS = "demo", "Demo client", "secret", 100_000
 
 
 def _client(service: str, settings: Settings) -> Any:
@@ -63,10 +62,7 @@ def seed(settings: Settings) -> bool:
     from chalicelib.container import Container
 
     accounts = Container(settings).accounts
-    return accounts.upsert(
-        DEMO_CLIENT["client_id"], DEMO_CLIENT["name"], hash_api_key(DEMO_CLIENT["api_key"]),
-        DEMO_CLIENT["credit_cents"],
-    )
+    return accounts.upsert(DEMO_CLIENT_ID, DEMO_NAME, hash_api_key(DEMO_API_KEY), DEMO_CREDIT_CENTS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ the same ``Stack`` class on free ports and a temporary state folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -198,18 +199,14 @@ class Stack:
         pid = self._pid(name)
         path = self.pids / f"{name}.pid"
         if pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             deadline = time.monotonic() + timeout_s
             while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             if alive(pid):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         path.unlink(missing_ok=True)
 
     def down(self) -> list[str]:

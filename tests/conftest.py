@@ -41,9 +41,8 @@ def settings() -> Settings:
 @pytest.fixture
 def aws(settings: Settings) -> Iterator[Container]:
     """moto in-process with the stage's resources provisioned from infra/."""
-    from moto import mock_aws
-
     import provision
+    from moto import mock_aws
 
     with mock_aws():
         provision.provision(settings)
@@ -64,9 +63,9 @@ def make_client(container: Container, credit_cents: int = 100_000, **overrides: 
 @pytest.fixture
 def api(aws: Container) -> Iterator[Any]:
     """Chalice's test client over the app, against moto."""
+    import local_api
     from chalice.test import Client
 
-    import local_api
     from app import app
 
     local_api.install()

@@ -208,3 +208,20 @@ class DynamoMessages:
             for item in MessageModel.provider_index.query(provider_message_id, limit=1):
                 return str(item.message_id)
         return None
+
+    def due_for_sweep(self, shard: int, now: float, limit: int = 100) -> list[tuple[str, float]]:
+        """(message id, sweep_at) of unfinished messages whose sweep time has come."""
+        with dynamodb_errors("sweep index query"):
+            return [
+                (str(item.message_id), float(item.sweep_at))
+                for item in MessageModel.sweep_index.query(
+                    shard, MessageModel.sweep_at <= now, limit=limit
+                )
+            ]
+
+    def postpone_sweep(self, message_id: str, seen_at: float, next_at: float) -> bool:
+        """Move the sweep time on, only if no one else did: one sweeper acts per turn."""
+        m = MessageModel
+        return self._update(
+            message_id, [m.sweep_at.set(next_at)], m.sweep_at == seen_at
+        ) is not None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.domain.status import HoldState, Status
 
 
 def rfc3339(epoch_s: float) -> str:
     """Epoch seconds as RFC 3339 UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z."""
-    moment = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     ACCEPTED = "ACCEPTED"
     TEMPORARY = "TEMPORARY"
     PERMANENT = "PERMANENT"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -22,7 +22,7 @@ GSM_SINGLE, GSM_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
 
 
-class Encoding(str, Enum):
+class Encoding(StrEnum):
     GSM7 = "GSM7"
     UCS2 = "UCS2"
 

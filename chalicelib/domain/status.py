@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     QUEUED = "QUEUED"
     SENDING = "SENDING"
     SENT = "SENT"
@@ -15,7 +15,7 @@ class Status(str, Enum):
     CANCELLED = "CANCELLED"
 
 
-class HoldState(str, Enum):
+class HoldState(StrEnum):
     """Where the credits of one message are: held, captured or released."""
 
     HELD = "HELD"

@@ -47,7 +47,8 @@ def validate_phone_number(value: str, strict: bool) -> bool:
         return False
     if strict:
         return bool(phonenumbers.is_valid_number(number))
-    return phonenumbers.region_code_for_country_code(number.country_code) != "ZZ"
+    code = number.country_code or 0
+    return phonenumbers.region_code_for_country_code(code) != "ZZ"
 
 
 def _string(body: dict[str, object], field: str, required: bool = True) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from enum import Enum
+from enum import StrEnum
 
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.providers import OutboundSms, Provider
@@ -25,7 +25,7 @@ from chalicelib.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class Step(str, Enum):
+class Step(StrEnum):
     DONE = "done"  # delete the record
     RETRY = "retry"  # keep the record; it comes back after its visibility timeout
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from chalicelib.container import Container, hash_api_key
-from chalicelib.domain.message import Message
+from chalicelib.domain.message import Balance, Message
 from chalicelib.settings import Settings
 
 FAST = {
@@ -80,6 +80,20 @@ class Gateway:
                 return dict(body)
             time.sleep(0.2)
         raise AssertionError(f"message {message_id} not final after {timeout_s} s: {body}")
+
+    def wait_settled(self, client_id: str, timeout_s: float = 10) -> Balance:
+        """The client's balance once nothing is held and the books balance.
+
+        The message's status and the client's counters are two writes; the
+        counters follow the status by a few milliseconds.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            balance = self.container().accounts.balance(client_id)
+            if (balance.held == 0 and balance.drift == 0) or time.monotonic() > deadline:
+                assert balance.drift == 0, balance
+                return balance
+            time.sleep(0.1)
 
     def message(self, message_id: str) -> Message:
         msg = self.container().messages.get(message_id)

@@ -36,6 +36,7 @@ def test_seed_curl_reaches_a_final_status_and_the_books_balance(gateway: Gateway
     assert final["status"] in {"DELIVERED", "FAILED_PERM"}
     me = gateway.request("GET", "/v1/me", "secret").body
     assert me["id"] == "demo" and me["name"]
+    gateway.wait_settled("demo")
 
 
 def test_message_is_delivered_and_its_hold_captured(gateway: Gateway) -> None:
@@ -45,5 +46,5 @@ def test_message_is_delivered_and_its_hold_captured(gateway: Gateway) -> None:
     assert answer.status == 202
     final = gateway.wait_final(key, answer.body["message_id"])
     assert final["status"] == "DELIVERED" and final["attempts"] == 1
-    me = gateway.request("GET", "/v1/me", key).body
-    assert (me["credit_cents"], me["held_cents"], me["spent_cents"]) == (995, 0, 5)
+    balance = gateway.wait_settled(client_id)
+    assert (balance.available, balance.held, balance.spent) == (995, 0, 5)

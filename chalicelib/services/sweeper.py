@@ -1,0 +1,77 @@
+"""The sweeper: finds unfinished messages nobody is working on, and moves them on.
+
+- QUEUED past ``STUCK_AFTER``: the API wrote it but the enqueue failed or was
+  lost (a crash between the two). Re-enqueued.
+- SENDING past ``STUCK_AFTER``: its worker died mid-send. Re-enqueued; the
+  claim is taken over once older than ``SEND_TIMEOUT``, and the provider's
+  idempotency by message id keeps it to one SMS.
+- FAILED_TEMP well past its retry time: its SQS record was lost. Re-enqueued.
+- SENT past ``DLR_TIMEOUT`` (72 h, when AWS gives up too): no delivery report
+  will come. FAILED_PERM with ``DLR_TIMEOUT`` and the hold is released: the
+  client is not charged for a delivery nobody confirmed.
+
+It reads the sparse sweep index (unfinished messages only), never the table,
+and every action is conditional on the sweep time it read, so any number of
+sweepers can run at once and only one acts on a message per turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from chalicelib.adapters.messages import DynamoMessages
+from chalicelib.adapters.models import SWEEP_SHARDS
+from chalicelib.adapters.queues import SqsQueues
+from chalicelib.domain.status import Status
+from chalicelib.services.ledger import Ledger
+from chalicelib.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REENQUEUE = frozenset({Status.QUEUED, Status.SENDING, Status.FAILED_TEMP})
+
+
+@dataclass
+class SweepReport:
+    reenqueued: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+
+
+class Sweeper:
+    def __init__(self, settings: Settings, messages: DynamoMessages, ledger: Ledger,
+                 queues: SqsQueues) -> None:
+        self._s = settings
+        self._messages = messages
+        self._ledger = ledger
+        self._queues = queues
+
+    def sweep(self, now: float | None = None) -> SweepReport:
+        """One pass over every shard of the sweep index."""
+        now = time.time() if now is None else now
+        report = SweepReport()
+        for shard in range(SWEEP_SHARDS):
+            for message_id, seen_at in self._messages.due_for_sweep(shard, now):
+                self._sweep_one(message_id, seen_at, now, report)
+        if report.reenqueued or report.expired:
+            log.info("sweep", extra={"reenqueued": len(report.reenqueued),
+                                     "expired": len(report.expired)})
+        return report
+
+    def _sweep_one(self, message_id: str, seen_at: float, now: float, report: SweepReport) -> None:
+        msg = self._messages.get(message_id)
+        if msg is None:
+            return
+        if msg.status is Status.SENT:
+            if self._ledger.settle(message_id, Status.FAILED_PERM, "DLR_TIMEOUT",
+                                   "no delivery report arrived in time") is not None:
+                report.expired.append(message_id)
+            return
+        if msg.status not in REENQUEUE:
+            return
+        if not self._messages.postpone_sweep(message_id, seen_at, now + self._s.stuck_after_s):
+            return  # another sweeper took this turn
+        self._queues.send(self._s.names.send_queue, {"message_id": message_id},
+                          attributes={"request_id": msg.request_id} if msg.request_id else None)
+        report.reenqueued.append(message_id)

@@ -1,0 +1,134 @@
+"""Settings: durations, defaults and validation of the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.settings import Settings, SettingsError, parse_duration
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("15s", 15.0),
+        ("30m", 1800.0),
+        ("1h", 3600.0),
+        ("250ms", 0.25),
+        ("7", 7.0),
+        ("2d", 172800.0),
+        ("1.5h", 5400.0),
+        (" 15 s ", 15.0),
+        ("0s", 0.0),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "s", "abc", "15x", "-5s", "1h30m", "15 sec", "15S"])
+def test_malformed_duration_is_refused(text: str) -> None:
+    with pytest.raises(SettingsError):
+        parse_duration(text)
+
+
+def test_empty_environment_gives_the_documented_defaults() -> None:
+    s = Settings.from_env({})
+
+    assert (s.retry_min_delay_s, s.retry_max_delay_s) == (15.0, 1800.0)
+    assert s.retry_factor == 2.0
+    assert s.max_attempts == 10
+    assert s.price_per_part_cents == 5
+    assert s.max_parts == 10
+    assert s.strict_phone_numbers is True
+    assert (s.rate_limit_rps, s.rate_limit_burst) == (50.0, 100)
+    assert s.endpoint_url is None
+    assert s.mock.success_rate == 0.9
+    assert s.mock.dlr_delay_s == 1
+
+
+def test_defaults_from_env_match_the_dataclass_defaults() -> None:
+    assert Settings.from_env({}) == Settings()
+
+
+def test_environment_overrides_are_parsed() -> None:
+    s = Settings.from_env(
+        {
+            "STAGE": "dev",
+            "RETRY_MIN_DELAY": "1s",
+            "RETRY_MAX_DELAY": "2m",
+            "RETRY_FACTOR": "3",
+            "MAX_ATTEMPTS": "4",
+            "PRICE_PER_PART_CENTS": "7",
+            "PHONE_VALIDATION": "E164",
+            "AWS_ENDPOINT_URL": "http://localhost:4566",
+            "LOG_LEVEL": "debug",
+            "MOCK_SUCCESS_RATE": "1",
+            "MOCK_DLR_DELAY": "5s",
+        }
+    )
+
+    assert s.stage == "dev"
+    assert (s.retry_min_delay_s, s.retry_max_delay_s, s.retry_factor) == (1.0, 120.0, 3.0)
+    assert s.max_attempts == 4
+    assert s.price_per_part_cents == 7
+    assert s.strict_phone_numbers is False
+    assert s.endpoint_url == "http://localhost:4566"
+    assert s.log_level == "DEBUG"
+    assert s.mock.success_rate == 1.0
+    assert s.mock.dlr_delay_s == 5
+
+
+def test_empty_endpoint_url_means_none() -> None:
+    assert Settings.from_env({"AWS_ENDPOINT_URL": ""}).endpoint_url is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["MOCK_SUCCESS_RATE", "MOCK_TEMP_FAIL_RATE", "MOCK_PERM_FAIL_RATE", "MOCK_DLR_FAIL_RATE"],
+)
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
+def test_rate_outside_zero_to_one_is_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_rate_that_is_not_a_number_is_a_settings_error() -> None:
+    with pytest.raises(SettingsError, match="lots"):
+        Settings.from_env({"MOCK_SUCCESS_RATE": "lots"})
+
+
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_rate_bounds_are_inclusive(value: str) -> None:
+    assert Settings.from_env({"MOCK_SUCCESS_RATE": value}).mock.success_rate == float(value)
+
+
+@pytest.mark.parametrize(
+    "name", ["PRICE_PER_PART_CENTS", "MAX_PARTS", "MAX_ATTEMPTS", "RATE_LIMIT_BURST"]
+)
+@pytest.mark.parametrize("value", ["0", "-3", "ten", "1.5"])
+def test_counts_must_be_positive_integers(name: str, value: str) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "fast"])
+def test_rate_limit_rps_must_be_positive(value: str) -> None:
+    # 0 would make every request fail on a division by zero rather than at start-up.
+    with pytest.raises(SettingsError):
+        Settings.from_env({"RATE_LIMIT_RPS": value})
+
+
+@pytest.mark.parametrize("name", ["RETRY_MIN_DELAY", "SEND_TIMEOUT", "DLR_TIMEOUT"])
+def test_malformed_duration_in_the_environment_is_a_settings_error(name: str) -> None:
+    with pytest.raises(SettingsError, match="not a duration"):
+        Settings.from_env({name: "soon"})
+
+
+def test_settings_read_os_environ_when_no_mapping_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_PARTS", "4")
+
+    assert Settings.from_env().max_parts == 4
