@@ -141,8 +141,9 @@ class Stack:
         if self._pid("emulator"):
             return
         self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
-        self._start("emulator", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p",
-                                 str(self.emulator_port)], self.logs / "emulator.log")
+        self._start("emulator", [PYTHON, str(ROOT / "localstack" / "emulator.py"), "--host",
+                                 "127.0.0.1", "--port", str(self.emulator_port)],
+                    self.logs / "emulator.log")
         self._wait_http(f"{self.endpoint}/moto-api/", "emulator", 30)
 
     def provision(self) -> None:

@@ -14,11 +14,13 @@ SEED_BODY = {"to": "+1234567890", "from": "TEST", "text": "Hello SMS Gateway!"}
 
 
 def key_with_outcomes(gateway: Gateway, client_id: str, outcomes: list[Outcome],
-                      delivered: bool = True) -> str:
+                      delivered: bool = True, skip: set[str] | None = None) -> str:
     """An Idempotency-Key whose message meets ``outcomes`` on attempts 1, 2, ..."""
     mock = gateway.settings.mock
     for i in range(20_000):
         candidate = f"k{i}"
+        if skip and candidate in skip:
+            continue
         mid = message_id_for(client_id, candidate)
         drawn = [mock_outcome(unit_draw(mock.seed, mid, n + 1), mock.success_rate,
                               mock.temp_fail_rate, mock.perm_fail_rate)
