@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import ServiceUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 class SqsQueues:
@@ -65,10 +68,20 @@ class SqsQueues:
         except (BotoCoreError, ClientError) as exc:
             raise ServiceUnavailableError(f"the queue is unavailable ({queue})") from exc
 
-    def delay_redelivery(self, queue: str, receipt_handle: str, delay_s: float) -> None:
-        """Make the in-flight record come back after ``delay_s`` (max 12 h)."""
-        self._sqs.change_message_visibility(
-            QueueUrl=self.url(queue),
-            ReceiptHandle=receipt_handle,
-            VisibilityTimeout=max(0, min(43200, int(round(delay_s)))),
-        )
+    def delay_redelivery(self, queue: str, receipt_handle: str, delay_s: float) -> bool:
+        """Make the in-flight record come back after ``delay_s`` (max 12 h).
+
+        Best effort: if SQS refuses (an expired receipt, an outage), the record
+        still comes back after the queue's own visibility timeout, and the
+        message's ``retry_at`` keeps it from being sent early.
+        """
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self.url(queue),
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=max(0, min(43200, int(round(delay_s)))),
+            )
+        except (BotoCoreError, ClientError, ServiceUnavailableError) as exc:
+            log.warning("could not delay the record", extra={"queue": queue, "error": repr(exc)})
+            return False
+        return True

@@ -17,16 +17,18 @@ def key_with_outcomes(gateway: Gateway, client_id: str, outcomes: list[Outcome],
                       delivered: bool = True, skip: set[str] | None = None) -> str:
     """An Idempotency-Key whose message meets ``outcomes`` on attempts 1, 2, ..."""
     mock = gateway.settings.mock
-    for i in range(20_000):
+
+    def meets(mid: str) -> bool:
+        for attempt, wanted in enumerate(outcomes, start=1):
+            drawn = mock_outcome(unit_draw(mock.seed, mid, attempt), mock.success_rate,
+                                 mock.temp_fail_rate, mock.perm_fail_rate)
+            if drawn is not wanted:
+                return False
+        return (unit_draw(mock.seed, mid, "dlr") >= mock.dlr_fail_rate) == delivered
+
+    for i in range(1_000_000):
         candidate = f"k{i}"
-        if skip and candidate in skip:
-            continue
-        mid = message_id_for(client_id, candidate)
-        drawn = [mock_outcome(unit_draw(mock.seed, mid, n + 1), mock.success_rate,
-                              mock.temp_fail_rate, mock.perm_fail_rate)
-                 for n in range(len(outcomes))]
-        dlr_ok = unit_draw(mock.seed, mid, "dlr") >= mock.dlr_fail_rate
-        if drawn == outcomes and dlr_ok == delivered:
+        if not (skip and candidate in skip) and meets(message_id_for(client_id, candidate)):
             return candidate
     raise AssertionError(f"no key gives {outcomes}")
 

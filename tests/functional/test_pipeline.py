@@ -1,0 +1,167 @@
+"""The sending pipeline's guarantees, driven step by step against moto in-process."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.models import ProviderSendModel
+from chalicelib.container import Container, reset_container
+from chalicelib.domain.status import HoldState, Status
+from chalicelib.services.sender import Step
+from tests.conftest import make_client
+from tests.functional.test_api import SEED_BODY, as_json, post
+from tests.functional.test_workers import receive, run
+
+pytestmark = pytest.mark.functional
+
+
+def with_mock(aws: Container, max_attempts: int | None = None, **rates: float) -> Container:
+    """The same emulator, with the mock provider's rates (and attempts) changed."""
+    settings = replace(aws.settings, mock=replace(aws.settings.mock, **rates))
+    if max_attempts is not None:
+        settings = replace(settings, max_attempts=max_attempts)
+    container = reset_container(settings)
+    assert container is not None
+    return container
+
+
+def provider_sends(message_id: str) -> tuple[int, int]:
+    """(SMS the mock provider sent, submissions it saw) for a message."""
+    try:
+        item = ProviderSendModel.get(message_id, consistent_read=True)
+    except ProviderSendModel.DoesNotExist:
+        return 0, 0
+    return 1, int(item.submissions)
+
+
+def accept(api: Any, aws: Container, credit: int = 1000) -> tuple[str, str]:
+    key = make_client(aws, credit_cents=credit)
+    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+    msg = aws.messages.get(message_id)
+    assert msg is not None
+    return msg.client_id, message_id
+
+
+def test_same_record_delivered_twice_sends_one_sms(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    _, message_id = accept(api, aws)
+    record = receive(aws, aws.settings.names.send_queue)
+    assert run(api, "sender", record + record) == {"batchItemFailures": []}
+    assert provider_sends(message_id) == (1, 1)
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.SENT and msg.attempts == 1
+
+
+def test_two_workers_racing_on_one_message_send_once(aws: Container, api: Any) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    _, message_id = accept(api, aws)
+    steps = [aws.sender.handle(message_id, "receipt-a"), aws.sender.handle(message_id, "receipt-b")]
+    assert steps == [Step.DONE, Step.DONE]
+    assert provider_sends(message_id) == (1, 1)
+
+
+def test_crash_between_provider_acceptance_and_sent_write(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    _, message_id = accept(api, aws)
+    # The worker claims and the provider accepts; then the worker dies.
+    claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
+    assert claimed is not None and claimed.status is Status.SENDING
+    from chalicelib.adapters.providers import OutboundSms
+
+    aws.provider.submit(OutboundSms(message_id, 1, claimed.to, claimed.sender, claimed.text, 1))
+    # The record comes back after its visibility timeout; by then the claim is stale.
+    later = time.time() + aws.settings.send_timeout_s + 1
+    taken = aws.messages.claim(message_id, later, stale_before=later - aws.settings.send_timeout_s)
+    assert taken is not None and taken.attempts == 2
+    from chalicelib.adapters.providers import OutboundSms as Sms
+
+    result = aws.provider.submit(Sms(message_id, 2, taken.to, taken.sender, taken.text, 1))
+    assert result.provider_message_id is not None
+    assert provider_sends(message_id) == (1, 2)  # two submissions, one SMS
+    sent = aws.messages.mark_sent(message_id, 2, "mock", result.provider_message_id, later, 60)
+    assert sent is not None and sent.status is Status.SENT
+
+
+def test_permanent_failure_releases_the_hold_at_once(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=0.0, temp_fail_rate=0.0, perm_fail_rate=1.0)
+    client_id, message_id = accept(api, aws)
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.FAILED_PERM
+    assert msg.hold_state is HoldState.RELEASED and msg.error_code == "ESME_RINVDSTADR"
+    balance = aws.accounts.balance(client_id)
+    assert (balance.available, balance.held, balance.drift) == (1000, 0, 0)
+    assert provider_sends(message_id) == (0, 0)
+
+
+def test_temporary_failure_is_retried_after_its_delay(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=0.0, temp_fail_rate=1.0)
+    _, message_id = accept(api, aws)
+    records = receive(aws, aws.settings.names.send_queue)
+    result = run(api, "sender", records)
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[0]["MessageId"]}]}
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.FAILED_TEMP and msg.retry_at is not None
+    assert receive(aws, aws.settings.names.send_queue) == []  # hidden for the delay
+    # An early duplicate during the backoff is pushed back, not sent.
+    assert aws.sender.handle(message_id, records[0]["ReceiptHandle"]) is Step.RETRY
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.attempts == 1
+
+
+def test_always_failing_temporarily_ends_failed_perm_with_the_hold_released(
+    api: Any, aws: Container
+) -> None:
+    aws = with_mock(aws, max_attempts=3, success_rate=0.0, temp_fail_rate=1.0)
+    client_id, message_id = accept(api, aws)
+    for _attempt in range(1, aws.settings.max_attempts + 1):
+        # Each attempt is made once its backoff has passed.
+        msg = aws.messages.get(message_id)
+        assert msg is not None
+        if msg.retry_at:
+            time.sleep(max(0.0, msg.retry_at - time.time()) + 0.01)
+        aws.sender.handle(message_id, "receipt")
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.FAILED_PERM
+    assert msg.error_code == "MAX_ATTEMPTS" and msg.attempts == aws.settings.max_attempts
+    assert aws.accounts.balance(client_id).available == 1000
+    # A late duplicate cannot release it again.
+    assert aws.sender.handle(message_id, "receipt") is Step.DONE
+    assert aws.accounts.balance(client_id).available == 1000
+
+
+def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    send_url = aws.queues.url(aws.settings.names.send_queue)
+    aws.queues._urls[aws.settings.names.send_queue] = send_url + "-gone"  # SQS refuses
+    _, message_id = accept(api, aws)  # still 202: stored and held
+    aws.queues._urls[aws.settings.names.send_queue] = send_url
+    assert receive(aws, aws.settings.names.send_queue) == []
+
+    assert aws.sweeper.sweep(now=time.time()).reenqueued == []  # not stuck yet
+    later = time.time() + aws.settings.stuck_after_s + 1
+    assert aws.sweeper.sweep(now=later).reenqueued == [message_id]
+    assert aws.sweeper.sweep(now=later).reenqueued == []  # one sweeper acts per turn
+    records = receive(aws, aws.settings.names.send_queue)
+    assert [json.loads(r["Body"]) for r in records] == [{"message_id": message_id}]
+    run(api, "sender", records)
+    assert provider_sends(message_id) == (1, 1)
+
+
+def test_sent_without_report_past_dlr_timeout_is_released(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    client_id, message_id = accept(api, aws)
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    later = time.time() + aws.settings.dlr_timeout_s + 1
+    assert aws.sweeper.sweep(now=later).expired == [message_id]
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.FAILED_PERM and msg.error_code == "DLR_TIMEOUT"
+    # The report that finally arrives changes nothing.
+    run(api, "dlr", receive(aws, aws.settings.names.dlr_queue))
+    balance = aws.accounts.balance(client_id)
+    assert (balance.available, balance.spent, balance.drift) == (1000, 0, 0)
