@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 export PORT ?= 8080
 export EMULATOR_PORT ?= 4566
 export WORKERS ?= 1
-export AWS_ENDPOINT_URL ?= http://127.0.0.1:$(EMULATOR_PORT)
-LOCAL_ENV := AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
+# Local targets talk to the emulator with dummy credentials, whatever the shell has.
+LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) AWS_ACCESS_KEY_ID=test \
+	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
-.PHONY: help venv up down status seed health logs logs-api logs-worker test test-unit \
+.PHONY: help venv up down status seed redrive health logs logs-api logs-worker test test-unit \
         test-functional test-e2e lint typecheck clean
 
 help: ## List the targets
@@ -35,6 +36,9 @@ status: $(STAMP) ## What runs, where, and whether it is healthy
 
 seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
 	$(LOCAL_ENV) $(BIN)/python localstack/provision.py --seed-only
+
+redrive: $(STAMP) ## Move dead letters back onto their queues (QUEUE=send|dlr to pick one)
+	$(LOCAL_ENV) $(BIN)/python -m chalicelib.cli redrive $(if $(QUEUE),--queue $(QUEUE))
 
 health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo

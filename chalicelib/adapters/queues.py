@@ -85,3 +85,25 @@ class SqsQueues:
             log.warning("could not delay the record", extra={"queue": queue, "error": repr(exc)})
             return False
         return True
+
+    def redrive(self, dead_letters: str, queue: str, max_records: int = 100_000) -> int:
+        """Move every record of ``dead_letters`` back onto ``queue``; return the count."""
+        source, target, moved = self.url(dead_letters), self.url(queue), 0
+        while moved < max_records:
+            got = self._sqs.receive_message(
+                QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                break
+            self._sqs.send_message_batch(QueueUrl=target, Entries=[
+                {"Id": str(i), "MessageBody": m["Body"],
+                 **({"MessageAttributes": m["MessageAttributes"]} if m.get("MessageAttributes")
+                    else {})}
+                for i, m in enumerate(got)
+            ])
+            self._sqs.delete_message_batch(QueueUrl=source, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)
+            ])
+            moved += len(got)
+        return moved

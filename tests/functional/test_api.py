@@ -180,3 +180,20 @@ def test_health_and_readiness(api: Any) -> None:
     ready = api.http.get("/readyz")
     assert ready.status_code == 200
     assert as_json(ready)["checks"] == {"dynamodb": "ok", "sqs": "ok"}
+
+
+def test_database_outage_is_503_json_never_500(api: Any, aws: Container) -> None:
+    from dataclasses import replace
+
+    from chalicelib.container import reset_container
+
+    key = make_client(aws)
+    dead = replace(aws.settings, endpoint_url="http://127.0.0.1:9")  # nothing listens there
+    reset_container(dead)
+    try:
+        assert_error(post(api, key, SEED_BODY), 503, "service_unavailable")
+        ready = api.http.get("/readyz")
+        assert ready.status_code == 503
+        assert as_json(ready)["checks"]["dynamodb"].startswith("unavailable")
+    finally:
+        reset_container(aws.settings)

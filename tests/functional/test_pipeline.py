@@ -165,3 +165,15 @@ def test_sent_without_report_past_dlr_timeout_is_released(api: Any, aws: Contain
     run(api, "dlr", receive(aws, aws.settings.names.dlr_queue))
     balance = aws.accounts.balance(client_id)
     assert (balance.available, balance.spent, balance.drift) == (1000, 0, 0)
+
+
+def test_redrive_moves_dead_letters_back(aws: Container) -> None:
+    from chalicelib.cli import main
+
+    names = aws.settings.names
+    dlq_url = aws.queues.url(names.send_dlq)
+    aws.sqs.send_message(QueueUrl=dlq_url, MessageBody='{"message_id": "poison"}')
+    assert main(["redrive", "--queue", "send"]) == 0
+    assert [json.loads(r["Body"]) for r in receive(aws, names.send_queue)] == [
+        {"message_id": "poison"}]
+    assert receive(aws, names.send_dlq) == []

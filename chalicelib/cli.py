@@ -1,0 +1,48 @@
+"""The operator's command line, backed by the same services as the functions.
+
+    python -m chalicelib.cli --help
+
+It works against the local emulator (``AWS_ENDPOINT_URL`` set, as ``make``
+does) and, with AWS credentials and ``STAGE``, against a deployed stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from chalicelib.container import Container
+from chalicelib.settings import Settings
+
+Command = Callable[[Container, argparse.Namespace], int]
+
+
+def redrive(container: Container, args: argparse.Namespace) -> int:
+    """Move dead letters back onto their work queues."""
+    queues = container.settings.names.queues()
+    for queue, dlq in queues.items():
+        if args.queue and args.queue not in queue:
+            continue
+        moved = container.queues.redrive(dlq, queue)
+        print(f"{dlq} -> {queue}: {moved} record(s) moved")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sms-gateway-admin", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("redrive", help="move dead letters back onto their work queues")
+    p.add_argument("--queue", help="only queues whose name contains this (send, dlr)")
+    p.set_defaults(run=redrive)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command: Command = args.run
+    return command(Container(Settings.from_env()), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
