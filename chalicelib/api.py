@@ -87,12 +87,17 @@ def authenticate() -> Client:
     return client
 
 
-def json_body() -> object:
+def raw_body() -> bytes:
     raw = _request().raw_body or b""
     if isinstance(raw, str):
         raw = raw.encode()
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"the body is over {MAX_BODY_BYTES} bytes")
+    return raw
+
+
+def json_body() -> object:
+    raw = raw_body()
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -141,6 +146,16 @@ def get_message(message_id: str) -> Response:
     if message is None or message.client_id != client.client_id:
         raise NotFoundError("no such message")
     return json_response(message.public())
+
+
+@api.route("/v1/dlr/{provider}", methods=["POST"])
+@answers_errors
+def delivery_report(provider: str) -> Response:
+    """Where providers post delivery reports, signed with their secret."""
+    headers = _request().headers
+    get_container().dlr_intake.accept(
+        provider, raw_body(), headers.get("x-signature-timestamp"), headers.get("x-signature"))
+    return json_response({"status": "accepted"}, 202)
 
 
 @api.route("/v1/me", methods=["GET"])

@@ -29,12 +29,26 @@ def redrive(container: Container, args: argparse.Namespace) -> int:
     return 0
 
 
+def reconcile(container: Container, args: argparse.Namespace) -> int:
+    """Audit every client's books and every message's hold."""
+    from chalicelib.services.reconcile import reconcile as audit
+
+    report = audit(container.accounts, container.messages)
+    for problem in report.problems:
+        print(f"DISCREPANCY {problem}")
+    print(f"{report.clients} clients, {report.messages} messages: "
+          + ("the books balance" if report.ok else f"{len(report.problems)} discrepancies"))
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sms-gateway-admin", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("redrive", help="move dead letters back onto their work queues")
     p.add_argument("--queue", help="only queues whose name contains this (send, dlr)")
     p.set_defaults(run=redrive)
+    p = sub.add_parser("reconcile", help="check every client's books and message holds")
+    p.set_defaults(run=reconcile)
     return parser
 
 

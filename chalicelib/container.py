@@ -18,9 +18,11 @@ from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import bind_models
 from chalicelib.adapters.providers import MockProvider, Provider
 from chalicelib.adapters.queues import SqsQueues
+from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.domain.message import Client
 from chalicelib.services.accept import AcceptService
-from chalicelib.services.dlr import DlrService
+from chalicelib.services.callbacks import CallbackService
+from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
@@ -92,7 +94,18 @@ class Container:
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.accounts, self.messages)
+        return Ledger(self.accounts, self.messages, self.callbacks)
+
+    @cached_property
+    def callbacks(self) -> CallbackService:
+        s = self.settings
+        sender = WebhookSender(s.callback_timeout_s, s.callback_allow_private)
+        return CallbackService(s, self.queues, self.messages, self.accounts, sender)
+
+    @cached_property
+    def dlr_intake(self) -> DlrIntake:
+        names = self.settings.names
+        return DlrIntake(dict(self.settings.dlr_secrets), self.queues, names.dlr_queue)
 
     @cached_property
     def authenticator(self) -> Authenticator:
@@ -108,7 +121,8 @@ class Container:
 
     @cached_property
     def sender(self) -> SenderService:
-        return SenderService(self.settings, self.messages, self.ledger, self.provider, self.queues)
+        return SenderService(self.settings, self.messages, self.ledger, self.provider, self.queues,
+                             notifier=self.callbacks)
 
     @cached_property
     def sweeper(self) -> Sweeper:

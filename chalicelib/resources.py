@@ -33,6 +33,18 @@ class ResourceNames:
         return self._name("mock-provider-sends")
 
     @property
+    def ledger_table(self) -> str:
+        return self._name("ledger")
+
+    @property
+    def callbacks_queue(self) -> str:
+        return self._name("callbacks")
+
+    @property
+    def callbacks_dlq(self) -> str:
+        return self._name("callbacks-dlq")
+
+    @property
     def send_queue(self) -> str:
         return self._name("send")
 
@@ -48,9 +60,18 @@ class ResourceNames:
     def dlr_dlq(self) -> str:
         return self._name("dlr-dlq")
 
+    @property
+    def alarm_topic(self) -> str:
+        return self._name("alarms")
+
+    def function(self, name: str) -> str:
+        """The Lambda function that Chalice knows as ``name`` (``api_handler``, ``sender``...)."""
+        return self._name(name.replace("_", "-"))
+
     def queues(self) -> dict[str, str]:
         """Each work queue and its dead-letter queue."""
-        return {self.send_queue: self.send_dlq, self.dlr_queue: self.dlr_dlq}
+        return {self.send_queue: self.send_dlq, self.dlr_queue: self.dlr_dlq,
+                self.callbacks_queue: self.callbacks_dlq}
 
 
 def resource_names(stage: str) -> ResourceNames:

@@ -34,6 +34,17 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+def parse_secrets(text: str) -> dict[str, str]:
+    """``mock=s3cret,acme=other`` -> {"mock": "s3cret", "acme": "other"}."""
+    secrets: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, secret = pair.partition("=")
+        if not sep or not name.strip() or not secret.strip():
+            raise SettingsError(f"DLR_SECRETS wants provider=secret pairs, got {pair!r}")
+        secrets[name.strip()] = secret.strip()
+    return secrets
+
+
 def _rate(name: str, text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -94,6 +105,10 @@ class Settings:
     dlr_timeout_s: float = 72 * 3600.0
     auth_cache_ttl_s: float = 30.0
     log_level: str = "INFO"
+    dlr_secrets: Mapping[str, str] = field(default_factory=dict)
+    webhook_master_secret: str = ""
+    callback_allow_private: bool = False
+    callback_timeout_s: float = 5.0
     mock: MockProviderSettings = field(default_factory=MockProviderSettings)
 
     @property
@@ -144,5 +159,9 @@ class Settings:
             dlr_timeout_s=parse_duration(g("DLR_TIMEOUT", "72h")),
             auth_cache_ttl_s=parse_duration(g("AUTH_CACHE_TTL", "30s")),
             log_level=g("LOG_LEVEL", d.log_level).upper(),
+            dlr_secrets=parse_secrets(g("DLR_SECRETS", "")),
+            webhook_master_secret=g("WEBHOOK_MASTER_SECRET", ""),
+            callback_allow_private=_bool(g("CALLBACK_ALLOW_PRIVATE", "false")),
+            callback_timeout_s=parse_duration(g("CALLBACK_TIMEOUT", "5s")),
             mock=mock,
         )

@@ -76,6 +76,18 @@ def dlr_record(record: Any) -> None:
         raise
 
 
+def callback_record(record: Any) -> None:
+    """One client callback: POST it; if the client did not answer 2xx, back off."""
+    from chalicelib.domain.callbacks import retry_delay
+
+    container = get_container()
+    if not container.callbacks.deliver(json.loads(record.body)):
+        receives = int(record.attributes.approximate_receive_count or 1)
+        container.queues.delay_redelivery(
+            container.settings.names.callbacks_queue, record.receipt_handle, retry_delay(receives))
+        raise RetryLaterError("callback not delivered")
+
+
 @workers.on_sqs_message(queue=NAMES.send_queue, batch_size=10, name="sender")
 def sender(event: Any) -> dict[str, Any]:
     return _run_batch(event, send_record)
@@ -84,6 +96,11 @@ def sender(event: Any) -> dict[str, Any]:
 @workers.on_sqs_message(queue=NAMES.dlr_queue, batch_size=10, name="dlr")
 def dlr(event: Any) -> dict[str, Any]:
     return _run_batch(event, dlr_record)
+
+
+@workers.on_sqs_message(queue=NAMES.callbacks_queue, batch_size=10, name="callbacks")
+def callbacks(event: Any) -> dict[str, Any]:
+    return _run_batch(event, callback_record)
 
 
 @workers.schedule(Rate(1, unit=Rate.MINUTES), name="sweeper")

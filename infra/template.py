@@ -17,7 +17,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.adapters.models import ClientModel, MessageModel, ProviderSendModel  # noqa: E402
+from pynamodb.attributes import TTLAttribute  # noqa: E402
+
+from chalicelib.adapters.models import (  # noqa: E402
+    ClientModel,
+    LedgerEntryModel,
+    MessageModel,
+    ProviderSendModel,
+)
 from chalicelib.resources import ResourceNames, resource_names  # noqa: E402
 
 # Each consuming function's timeout, and the queues' delivery budgets.
@@ -30,12 +37,24 @@ SEND_MAX_RECEIVES = 25
 # at the visibility timeout), then dead-lettered.
 DLR_MAX_RECEIVES = 5
 RETENTION_S = 14 * 24 * 3600
+# A callback is tried about this often over ~24 h (the function backs off
+# 30 s, 1, 2, 4 ... minutes, capped at 2 h), then dead-lettered.
+CALLBACK_TIMEOUT_S = 10
+CALLBACK_MAX_RECEIVES = 17
 
 
 def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
     # CloudFormation wants HASH before RANGE.
     ordered = sorted(keys, key=lambda k: k["KeyType"] != "HASH")
     return [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in ordered]
+
+
+def ttl_attribute(model: Any) -> str | None:
+    """The stored name of the model's ``TTLAttribute``, if it has one."""
+    for attribute in model.get_attributes().values():
+        if isinstance(attribute, TTLAttribute):
+            return str(attribute.attr_name)
+    return None
 
 
 def table_resource(model: Any, name: str) -> dict[str, Any]:
@@ -58,7 +77,11 @@ def table_resource(model: Any, name: str) -> dict[str, Any]:
     ]
     if indexes:
         props["GlobalSecondaryIndexes"] = indexes
-    return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "Properties": props}
+    ttl = ttl_attribute(model)
+    if ttl is not None:
+        props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain", "Properties": props}
 
 
 def queue_pair(
@@ -91,11 +114,14 @@ def resources(names: ResourceNames) -> dict[str, Any]:
         "ClientsTable": table_resource(ClientModel, names.clients_table),
         "MessagesTable": table_resource(MessageModel, names.messages_table),
         "MockProviderSendsTable": table_resource(ProviderSendModel, names.provider_sends_table),
+        "LedgerTable": table_resource(LedgerEntryModel, names.ledger_table),
     }
     out.update(queue_pair("Send", names.send_queue, names.send_dlq,
                           6 * SENDER_TIMEOUT_S, SEND_MAX_RECEIVES))
     out.update(queue_pair("Dlr", names.dlr_queue, names.dlr_dlq,
                           6 * DLR_TIMEOUT_S, DLR_MAX_RECEIVES))
+    out.update(queue_pair("Callbacks", names.callbacks_queue, names.callbacks_dlq,
+                          6 * CALLBACK_TIMEOUT_S, CALLBACK_MAX_RECEIVES))
     return out
 
 

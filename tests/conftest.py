@@ -35,6 +35,8 @@ def settings() -> Settings:
     base = Settings.from_env({})
     return replace(base, stage="local", strict_phone_numbers=False,
                    retry_min_delay_s=1.0, retry_max_delay_s=2.0,
+                   dlr_secrets={"mock": "test-dlr-secret"},
+                   webhook_master_secret="test-master-secret", callback_allow_private=True,
                    mock=replace(base.mock, dlr_delay_s=0))
 
 

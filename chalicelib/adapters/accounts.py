@@ -16,7 +16,7 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.models import ClientModel
+from chalicelib.adapters.models import ClientModel, LedgerEntryModel
 from chalicelib.domain.message import Balance, Client
 from chalicelib.domain.ratelimit import Decision, RateLimit, decide, max_tat_allowed, settled
 from chalicelib.errors import (
@@ -55,6 +55,9 @@ def _client(item: ClientModel) -> Client:
         price_per_part_cents=_int_or_none(item.price_per_part_cents),
         rate_limit_rps=float(item.rate_limit_rps) if item.rate_limit_rps is not None else None,
         rate_limit_burst=_int_or_none(item.rate_limit_burst),
+        callback_url=item.callback_url,
+        callback_on_sent=bool(item.callback_on_sent),
+        webhook_secret_version=int(item.webhook_secret_version or 1),
     )
 
 
@@ -89,6 +92,10 @@ class DynamoAccounts:
     def balance(self, client_id: str) -> Balance:
         """The client's balances, read consistently."""
         return _balance(self._get(client_id))
+
+    def webhook_secret_version(self, client_id: str) -> int:
+        """Which derivation of the client's webhook secret is current."""
+        return int(self._get(client_id).webhook_secret_version or 1)
 
     def _get(self, client_id: str) -> ClientModel:
         with dynamodb_errors("client read"):
@@ -172,6 +179,24 @@ class DynamoAccounts:
                 condition=ClientModel.held_cents >= cost,
             )
 
+    def record_topup(self, client_id: str, entry_id: str, amount: int, note: str | None) -> None:
+        """Write the ledger entry, then add it to the client's balance."""
+        with dynamodb_errors("top-up"):
+            LedgerEntryModel(client_id, entry_id, kind="TOPUP", amount_cents=amount,
+                             created_at=time.time(), note=note).save(
+                condition=LedgerEntryModel.entry_id.does_not_exist())
+            ClientModel(client_id).update(
+                actions=[ClientModel.available_cents.set(ClientModel.available_cents + amount),
+                         ClientModel.topup_cents.set(ClientModel.topup_cents + amount)],
+                condition=ClientModel.client_id.exists(),
+            )
+
+    def topups(self, client_id: str) -> int:
+        """The sum of the client's top-up ledger entries."""
+        with dynamodb_errors("ledger read"):
+            return sum(int(e.amount_cents) for e in LedgerEntryModel.query(client_id)
+                       if e.kind == "TOPUP")
+
     def unhold(self, client_id: str, cost: int) -> None:
         """Undo a hold whose message was never written (lost idempotency race)."""
         self.move(client_id, cost, into="available")
@@ -185,6 +210,8 @@ class DynamoAccounts:
         price_per_part_cents: int | None = None,
         rate_limit_rps: float | None = None,
         rate_limit_burst: int | None = None,
+        callback_url: str | None = None,
+        callback_on_sent: bool = False,
     ) -> bool:
         """Create a client with ``credit_cents``; False if it already exists."""
         item = ClientModel(
@@ -199,6 +226,8 @@ class DynamoAccounts:
             price_per_part_cents=price_per_part_cents,
             rate_limit_rps=rate_limit_rps,
             rate_limit_burst=rate_limit_burst,
+            callback_url=callback_url,
+            callback_on_sent=callback_on_sent,
             created_at=time.time(),
         )
         with dynamodb_errors("client create"):

@@ -47,6 +47,9 @@ def to_message(item: MessageModel) -> Message:
         request_hash=item.request_hash,
         request_id=item.request_id,
         retry_at=float(item.retry_at) if item.retry_at is not None else None,
+        callback_url=item.callback_url,
+        callback_on_sent=bool(item.callback_on_sent),
+        callback_state=item.callback_state,
     )
 
 
@@ -85,6 +88,8 @@ class DynamoMessages:
             attempts=0,
             request_hash=msg.request_hash,
             request_id=msg.request_id,
+            callback_url=msg.callback_url,
+            callback_on_sent=msg.callback_on_sent or None,
             created_at=msg.created_at,
             updated_at=msg.updated_at,
             sweep_shard=sweep_shard(msg.message_id),
@@ -202,6 +207,14 @@ class DynamoMessages:
             condition = condition & (m.attempts == attempt)
         return self._update(message_id, actions, condition)
 
+    def mark_callback_queued(self, message_id: str) -> None:
+        """Record that the final event is on the callbacks queue."""
+        with dynamodb_errors("message update"):
+            MessageModel(message_id).update(
+                actions=[MessageModel.callback_state.set("QUEUED")],
+                condition=MessageModel.message_id.exists(),
+            )
+
     def find_by_provider_id(self, provider_message_id: str) -> str | None:
         """The message id the provider knows as ``provider_message_id``."""
         with dynamodb_errors("provider index query"):
@@ -225,3 +238,9 @@ class DynamoMessages:
         return self._update(
             message_id, [m.sweep_at.set(next_at)], m.sweep_at == seen_at
         ) is not None
+
+    def scan_all(self) -> Iterable[Message]:
+        """Every message (the reconcile audit only; the API never scans)."""
+        with dynamodb_errors("message scan"):
+            for item in MessageModel.scan(consistent_read=True):
+                yield to_message(item)

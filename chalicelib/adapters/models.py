@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -56,6 +56,9 @@ class ClientModel(Model):
     rate_limit_rps = NumberAttribute(null=True)
     rate_limit_burst = NumberAttribute(null=True)
     price_per_part_cents = NumberAttribute(null=True)
+    callback_url = UnicodeAttribute(null=True)
+    callback_on_sent = BooleanAttribute(default=False)
+    webhook_secret_version = NumberAttribute(default=1)
     created_at = NumberAttribute(default=0)
 
     api_key_index = ApiKeyIndex()
@@ -111,6 +114,9 @@ class MessageModel(Model):
     provider_message_id = UnicodeAttribute(null=True)
     request_hash = UnicodeAttribute(null=True)
     request_id = UnicodeAttribute(null=True)
+    callback_url = UnicodeAttribute(null=True)
+    callback_on_sent = BooleanAttribute(null=True)
+    callback_state = UnicodeAttribute(null=True)  # PENDING until the final event is queued
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
     claimed_at = NumberAttribute(null=True)
@@ -137,7 +143,23 @@ class ProviderSendModel(Model):
     submissions = NumberAttribute(default=1)
 
 
-ALL_MODELS: tuple[type[Model], ...] = (ClientModel, MessageModel, ProviderSendModel)
+class LedgerEntryModel(Model):
+    """A credit movement that no message records: top-ups (and adjustments)."""
+
+    class Meta(_Meta):
+        table_name = "ledger"
+
+    client_id = UnicodeAttribute(hash_key=True)
+    entry_id = UnicodeAttribute(range_key=True)  # time-ordered
+    kind = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    created_at = NumberAttribute()
+    note = UnicodeAttribute(null=True)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    ClientModel, MessageModel, ProviderSendModel, LedgerEntryModel,
+)
 
 
 def bind_models(settings: Settings) -> None:
@@ -147,6 +169,7 @@ def bind_models(settings: Settings) -> None:
         ClientModel: names.clients_table,
         MessageModel: names.messages_table,
         ProviderSendModel: names.provider_sends_table,
+        LedgerEntryModel: names.ledger_table,
     }
     for model, table in tables.items():
         meta: Any = model.Meta

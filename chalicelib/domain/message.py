@@ -38,6 +38,9 @@ class Message:
     request_hash: str | None = None
     request_id: str | None = None
     retry_at: float | None = None
+    callback_url: str | None = None
+    callback_on_sent: bool = False
+    callback_state: str | None = None
 
     def public(self) -> dict[str, object]:
         """The JSON body of ``GET /v1/messages/{id}``."""
@@ -87,3 +90,6 @@ class Client:
     price_per_part_cents: int | None = None
     rate_limit_rps: float | None = None
     rate_limit_burst: int | None = None
+    callback_url: str | None = None
+    callback_on_sent: bool = False
+    webhook_secret_version: int = 1

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from chalicelib.domain.callbacks import url_problem
 from chalicelib.domain.segments import SegmentPlan, plan_segments
 from chalicelib.errors import ValidationError
 
@@ -17,7 +18,7 @@ ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}", re.ASCII)
 SHORT_CODE = re.compile(r"\d{3,8}", re.ASCII)
 MAX_TEXT_CHARS = 1600  # Twilio's cap; ten UCS-2 parts hold 670, ten GSM parts 1,530
 MAX_REFERENCE_CHARS = 128
-FIELDS = frozenset({"to", "from", "text", "client_reference"})
+FIELDS = frozenset({"to", "from", "text", "client_reference", "callback_url"})
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class SendRequest:
     text: str
     client_reference: str | None
     plan: SegmentPlan
+    callback_url: str | None = None
 
 
 def validate_phone_number(value: str, strict: bool) -> bool:
@@ -108,4 +110,9 @@ def parse_send_request(body: object, max_parts: int, strict_phone: bool) -> Send
             f"'client_reference' is longer than {MAX_REFERENCE_CHARS} characters",
             "client_reference",
         )
-    return SendRequest(to, sender, text, reference, plan)
+    callback_url = _string(body, "callback_url", required=False)
+    if callback_url is not None:
+        problem = url_problem(callback_url)
+        if problem:
+            raise ValidationError(f"'callback_url' {problem}", "callback_url")
+    return SendRequest(to, sender, text, reference, plan, callback_url)

@@ -125,6 +125,8 @@ class AcceptService:
             client_reference=request.client_reference,
             request_hash=fingerprint if idempotency_key is not None else None,
             request_id=request_id,
+            callback_url=request.callback_url or client.callback_url,
+            callback_on_sent=client.callback_on_sent,
         )
         if not self._messages.put_new(message):
             # A concurrent request with the same key wrote first: undo our hold.

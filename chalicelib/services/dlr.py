@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.adapters.messages import DynamoMessages
+from chalicelib.adapters.queues import SqsQueues
 from chalicelib.domain.provider_errors import classify
+from chalicelib.domain.signing import verify
 from chalicelib.domain.status import Status
-from chalicelib.errors import ValidationError
+from chalicelib.errors import MalformedJsonError, NotFoundError, UnauthorizedError, ValidationError
 from chalicelib.services.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -60,3 +64,31 @@ class DlrService:
         if settled is None:
             log.info("duplicate or late delivery report ignored",
                      extra={"message_id": message_id, "dlr_status": report.status})
+
+
+class DlrIntake:
+    """The DLR webhook: authenticate the provider, validate, queue. Nothing else."""
+
+    def __init__(self, secrets: dict[str, str], queues: SqsQueues, dlr_queue: str) -> None:
+        self._secrets = secrets
+        self._queues = queues
+        self._dlr_queue = dlr_queue
+
+    def accept(self, provider: str, raw: bytes, timestamp: str | None,
+               signature: str | None) -> DeliveryReport:
+        secret = self._secrets.get(provider)
+        if secret is None:
+            raise NotFoundError(f"unknown provider {provider!r}")
+        if not verify(secret, timestamp, signature, raw, time.time()):
+            raise UnauthorizedError("bad, missing or stale signature")
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedJsonError(f"the body is not valid JSON: {exc}") from exc
+        report = DeliveryReport.parse({**body, "provider": provider} if isinstance(body, dict)
+                                      else body)
+        self._queues.send(self._dlr_queue, {
+            "provider": provider, "provider_message_id": report.provider_message_id,
+            "status": report.status, "error_code": report.error_code,
+        })
+        return report

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from typing import Protocol
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.messages import DynamoMessages
@@ -19,10 +21,18 @@ from chalicelib.domain.status import HoldState, Status, settlement_for
 log = logging.getLogger(__name__)
 
 
+class Notifier(Protocol):
+    def notify(self, message: Message) -> None: ...
+
+    def ensure_final_notified(self, message: Message) -> None: ...
+
+
 class Ledger:
-    def __init__(self, accounts: DynamoAccounts, messages: DynamoMessages) -> None:
+    def __init__(self, accounts: DynamoAccounts, messages: DynamoMessages,
+                 notifier: Notifier | None = None) -> None:
         self._accounts = accounts
         self._messages = messages
+        self._notifier = notifier
 
     def settle(
         self,
@@ -42,6 +52,7 @@ class Ledger:
             raise ValueError(f"{target} does not settle a hold")
         msg = self._messages.settle(message_id, target, hold, time.time(), code, reason, attempt)
         if msg is None:
+            self._recover_callback(message_id)
             return None
         into = "spent" if hold is HoldState.CAPTURED else "available"
         self._accounts.move(msg.client_id, msg.cost_cents, into=into)
@@ -50,4 +61,22 @@ class Ledger:
             extra={"message_id": message_id, "client_id": msg.client_id,
                    "hold": hold.value, "cost_cents": msg.cost_cents, "status": target.value},
         )
+        if self._notifier:
+            self._notifier.notify(msg)
         return msg
+
+    def _recover_callback(self, message_id: str) -> None:
+        # A duplicate of a settled message's record: the first handling may have
+        # died between the status write and queueing the client's callback.
+        if self._notifier:
+            current = self._messages.get(message_id)
+            if current is not None:
+                self._notifier.ensure_final_notified(current)
+
+    def top_up(self, client_id: str, amount_cents: int, note: str | None = None) -> str:
+        """Add credit: a ledger entry first (the audit trail), then the balance."""
+        if amount_cents <= 0:
+            raise ValueError("a top-up must be positive")
+        entry_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        self._accounts.record_topup(client_id, entry_id, amount_cents, note)
+        return entry_id

@@ -19,7 +19,7 @@ from chalicelib.domain.message import Message
 from chalicelib.domain.provider_errors import Outcome, SubmitResult
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.domain.status import Status
-from chalicelib.services.ledger import Ledger
+from chalicelib.services.ledger import Ledger, Notifier
 from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class SenderService:
         provider: Provider,
         queues: SqsQueues,
         rng: random.Random | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._s = settings
         self._messages = messages
@@ -46,6 +47,7 @@ class SenderService:
         self._provider = provider
         self._queues = queues
         self._rng = rng or random.Random()
+        self._notifier = notifier
         self.policy = RetryPolicy(
             settings.retry_min_delay_s, settings.retry_max_delay_s,
             settings.retry_factor, settings.max_attempts,
@@ -60,10 +62,12 @@ class SenderService:
         result = self._submit(msg)
         if result.outcome is Outcome.ACCEPTED:
             assert result.provider_message_id is not None
-            self._messages.mark_sent(
+            sent = self._messages.mark_sent(
                 message_id, msg.attempts, self._provider.name, result.provider_message_id,
                 time.time(), self._s.dlr_timeout_s,
             )
+            if sent is not None and self._notifier:
+                self._notifier.notify(sent)
             return Step.DONE
         code, reason = result.error_code or "UNKNOWN", result.reason or "provider error"
         if result.outcome is Outcome.PERMANENT:
@@ -101,5 +105,7 @@ class SenderService:
             return Step.RETRY
         # CANCELLED, already handled, or in the hands of another worker (if that
         # worker dies, the sweeper re-enqueues the message).
+        if self._notifier:
+            self._notifier.ensure_final_notified(current)
         log.info("send record skipped", extra={"message_id": message_id, "status": current.status.value})
         return Step.DONE

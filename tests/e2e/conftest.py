@@ -21,6 +21,7 @@ import pytest
 from chalicelib.container import Container, hash_api_key
 from chalicelib.domain.message import Balance, Message
 from chalicelib.settings import Settings
+from tests.conftest import ROOT
 
 FAST = {
     "MOCK_DLR_DELAY": "0s",
@@ -28,6 +29,7 @@ FAST = {
     "RETRY_MAX_DELAY": "2s",
     "MAX_ATTEMPTS": "4",
     "LOCAL_SCHEDULE_PERIOD": "2s",
+    "MOCK_DLR_FAIL_RATE": "0.05",
     "LOG_LEVEL": "INFO",
 }
 
@@ -44,7 +46,9 @@ class Gateway:
 
     def __init__(self, url: str, endpoint: str, extra_env: dict[str, str]) -> None:
         self.url = url
-        env = {"AWS_ENDPOINT_URL": endpoint, "STAGE": "local", **extra_env}
+        config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+        stage_env = config["stages"]["local"]["environment_variables"]
+        env = {**stage_env, "AWS_ENDPOINT_URL": endpoint, "STAGE": "local", **extra_env}
         self.settings = replace(Settings.from_env(env), stage="local")
 
     def container(self) -> Container:

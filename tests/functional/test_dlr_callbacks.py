@@ -1,0 +1,202 @@
+"""DLR webhook, signed client callbacks, and the books audit (moto in-process).
+
+The callback receiver is a real HTTP server on loopback that verifies each
+signature the way the README tells clients to.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from chalicelib.container import Container
+from chalicelib.domain.signing import derive_secret, sign, verify
+from chalicelib.domain.status import Status
+from chalicelib.services.reconcile import reconcile
+from tests.conftest import make_client
+from tests.functional.test_api import SEED_BODY, as_json, assert_error, post
+from tests.functional.test_pipeline import with_mock
+from tests.functional.test_workers import receive, run
+
+pytestmark = pytest.mark.functional
+
+
+class Receiver:
+    """A client's callback endpoint: verifies signatures, can fail on purpose."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.rejected = 0
+        self.fail_next = 0
+        self.secret = ""
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = verify(receiver.secret, self.headers.get("X-Signature-Timestamp"),
+                            self.headers.get("X-Signature"), body, time.time())
+                if not ok:
+                    receiver.rejected += 1
+                    status = 400
+                elif receiver.fail_next > 0:
+                    receiver.fail_next -= 1
+                    status = 500
+                else:
+                    receiver.events.append(json.loads(body))
+                    status = 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def signed(secret: str, body: dict[str, Any], at: float | None = None) -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps(body).encode()
+    ts = int(time.time() if at is None else at)
+    return raw, {"Content-Type": "application/json", "X-Signature-Timestamp": str(ts),
+                 "X-Signature": sign(secret, ts, raw)}
+
+
+def drain(api: Any, aws: Container, rounds: int = 6) -> None:
+    """Run sender, DLR and callbacks until their queues are empty."""
+    names = aws.settings.names
+    for _ in range(rounds):
+        for function, queue in (("sender", names.send_queue), ("dlr", names.dlr_queue),
+                                ("callbacks", names.callbacks_queue)):
+            records = receive(aws, queue)
+            if records:
+                run(api, function, records)
+
+
+REPORT = {"provider_message_id": "mock-x", "status": "DELIVERED"}
+
+
+def test_signed_report_is_queued(api: Any, aws: Container) -> None:
+    raw, headers = signed("test-dlr-secret", REPORT)
+    response = api.http.post("/v1/dlr/mock", headers=headers, body=raw)
+    assert response.status_code == 202
+    queued = [json.loads(r["Body"]) for r in receive(aws, aws.settings.names.dlr_queue)]
+    assert queued == [{"provider": "mock", "provider_message_id": "mock-x",
+                       "status": "DELIVERED", "error_code": None}]
+
+
+@pytest.mark.parametrize("secret, age_s", [("wrong-secret", 0), ("test-dlr-secret", 301)])
+def test_bad_or_stale_signature_is_401_and_not_queued(
+    api: Any, aws: Container, secret: str, age_s: int
+) -> None:
+    raw, headers = signed(secret, REPORT, at=time.time() - age_s)
+    assert_error(api.http.post("/v1/dlr/mock", headers=headers, body=raw), 401, "unauthorized")
+    assert receive(aws, aws.settings.names.dlr_queue) == []
+
+
+def test_unknown_provider_is_404_and_bad_report_400(api: Any, aws: Container) -> None:
+    raw, headers = signed("test-dlr-secret", REPORT)
+    assert_error(api.http.post("/v1/dlr/acme", headers=headers, body=raw), 404, "not_found")
+    raw, headers = signed("test-dlr-secret", {"provider_message_id": "x", "status": "MAYBE"})
+    assert_error(api.http.post("/v1/dlr/mock", headers=headers, body=raw), 400,
+                 "validation_error", "status")
+
+
+@pytest.mark.parametrize("rates, status", [
+    ({"success_rate": 1.0}, "DELIVERED"),
+    ({"success_rate": 1.0, "dlr_fail_rate": 1.0}, "FAILED_PERM"),
+    ({"success_rate": 0.0, "temp_fail_rate": 0.0, "perm_fail_rate": 1.0}, "FAILED_PERM"),
+])
+def test_every_final_status_gives_one_verified_callback(
+    api: Any, aws: Container, receiver: Receiver, rates: dict[str, float], status: str
+) -> None:
+    aws = with_mock(aws, **rates)
+    key = make_client(aws, credit_cents=1000, callback_url=receiver.url)
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    receiver.secret = derive_secret("test-master-secret", client.client_id, 1)
+    message_id = as_json(post(api, key, {**SEED_BODY, "client_reference": "ref-1"}))["message_id"]
+    drain(api, aws)
+    assert receiver.rejected == 0
+    assert [(e["message_id"], e["status"], e["client_reference"]) for e in receiver.events] == [
+        (message_id, status, "ref-1")]
+    event = receiver.events[0]
+    assert set(event) == {"event_id", "message_id", "status", "client_reference", "parts",
+                          "cost_cents", "error", "occurred_at"}
+    assert reconcile(aws.accounts, aws.messages).problems == []
+
+
+def test_callback_failing_three_times_is_delivered_on_the_fourth(
+    api: Any, aws: Container, receiver: Receiver
+) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    key = make_client(aws, credit_cents=1000)
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    receiver.secret = derive_secret("test-master-secret", client.client_id, 1)
+    receiver.fail_next = 1
+    body = {**SEED_BODY, "callback_url": receiver.url}  # the request's own URL
+    message_id = as_json(post(api, key, body))["message_id"]
+    drain(api, aws, rounds=3)
+    # The first try failed; the record is hidden for its 30 s backoff.
+    callbacks_queue = aws.settings.names.callbacks_queue
+    assert receiver.events == [] and receive(aws, callbacks_queue) == []
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.DELIVERED
+    from chalicelib.domain.callbacks import event_body
+
+    record = {"client_id": client.client_id, "url": receiver.url,
+              "event": event_body(msg, msg.updated_at)}
+    receiver.fail_next = 2
+    attempts = [aws.callbacks.deliver(record) for _ in range(3)]
+    assert attempts == [False, False, True]  # tries 2, 3 fail; the fourth gets 200
+    assert [e["message_id"] for e in receiver.events] == [message_id]
+
+
+def test_callback_to_a_private_address_is_refused(aws: Container, receiver: Receiver) -> None:
+    from chalicelib.adapters.webhooks import CallbackRefusedError, WebhookSender
+
+    guarded = WebhookSender(timeout_s=1, allow_private=False)
+    for url in (receiver.url, "http://169.254.169.254/latest", "http://[::1]:8080/",
+                "http://10.1.2.3/hook", "ftp://example.com/x"):
+        with pytest.raises(CallbackRefusedError):
+            guarded.post(url, b"{}", {})
+    assert receiver.events == []
+
+
+def test_reconcile_finds_a_drifted_client(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    key = make_client(aws, credit_cents=1000)
+    post(api, key, SEED_BODY)
+    drain(api, aws)
+    assert reconcile(aws.accounts, aws.messages).ok
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    aws.ledger.top_up(client.client_id, 500, "test")
+    assert reconcile(aws.accounts, aws.messages).ok
+    aws.accounts.move(client.client_id, 0, into="spent")  # harmless
+    from chalicelib.adapters.models import ClientModel
+
+    ClientModel(client.client_id).update(actions=[ClientModel.held_cents.set(7)])
+    problems = reconcile(aws.accounts, aws.messages).problems
+    assert any("held vs messages HELD" in p for p in problems)
