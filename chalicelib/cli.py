@@ -9,11 +9,12 @@ does) and, with AWS credentials and ``STAGE``, against a deployed stage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
 from chalicelib.container import Container
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, stage_environment
 
 Command = Callable[[Container, argparse.Namespace], int]
 
@@ -41,6 +42,15 @@ def reconcile(container: Container, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def webhook_secret(container: Container, args: argparse.Namespace) -> int:
+    """Print a client's current webhook secret (derived, never stored)."""
+    from chalicelib.domain.signing import derive_secret
+
+    version = container.accounts.webhook_secret_version(args.client)
+    print(derive_secret(container.settings.webhook_master_secret, args.client, version))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sms-gateway-admin", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,13 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=redrive)
     p = sub.add_parser("reconcile", help="check every client's books and message holds")
     p.set_defaults(run=reconcile)
+    p = sub.add_parser("webhook-secret", help="print a client's webhook secret")
+    p.add_argument("--client", required=True, help="client id, e.g. demo")
+    p.set_defaults(run=webhook_secret)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command: Command = args.run
-    return command(Container(Settings.from_env()), args)
+    stage = os.environ.get("STAGE", "local")
+    env = {**stage_environment(stage), **os.environ}  # the shell wins over the config
+    return command(Container(Settings.from_env(env)), args)
 
 
 if __name__ == "__main__":

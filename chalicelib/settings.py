@@ -26,6 +26,24 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
 
 
+def stage_environment(stage: str, project_dir: str = ".") -> dict[str, str]:
+    """The variables ``.chalice/config.json`` sets for ``stage``, as Chalice applies them.
+
+    For processes Chalice does not start (the local runner, the admin CLI).
+    Empty when there is no config (as inside a deployed function).
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(project_dir) / ".chalice" / "config.json"
+    if not path.exists():
+        return {}
+    config = json.loads(path.read_text())
+    env = dict(config.get("environment_variables", {}))
+    env.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
+    return {k: str(v) for k, v in env.items()}
+
+
 def parse_duration(text: str) -> float:
     """Parse ``15s``, ``30m``, ``1h``, ``250ms`` or a bare number of seconds."""
     match = _DURATION.match(text)

@@ -53,14 +53,6 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def apply_stage_environment(stage: str) -> None:
-    """Set the stage's variables from .chalice/config.json, as Chalice does."""
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    env = dict(config.get("environment_variables", {}))
-    env.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
-    os.environ.update({k: str(v) for k, v in env.items()})
-
-
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """Turn ReceiveMessage results into the event Lambda passes to an SQS handler."""
     records = []
@@ -162,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run @app.schedule handlers (one runner should)")
     args = parser.parse_args(argv)
     stage = os.environ.get("STAGE", "local")
-    apply_stage_environment(stage)
+    from chalicelib.settings import stage_environment
+
+    # As Chalice does for the API: the stage's config wins over the shell.
+    os.environ.update(stage_environment(stage, str(ROOT)))
 
     import boto3
     from chalice.app import SQSEventConfig
