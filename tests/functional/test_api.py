@@ -197,3 +197,25 @@ def test_database_outage_is_503_json_never_500(api: Any, aws: Container) -> None
         assert as_json(ready)["checks"]["dynamodb"].startswith("unavailable")
     finally:
         reset_container(aws.settings)
+
+
+def test_warm_send_makes_three_sequential_aws_calls(
+    api: Any, aws: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.endpoint import Endpoint
+
+    key = make_client(aws)
+    post(api, key, SEED_BODY)  # warm: key cached, queue URL known
+    calls: list[str] = []
+    original = Endpoint.make_request
+
+    def counting(self: Endpoint, operation_model: Any, request_dict: Any) -> Any:
+        calls.append(operation_model.name)
+        return original(self, operation_model, request_dict)
+
+    monkeypatch.setattr(Endpoint, "make_request", counting)
+    assert post(api, key, SEED_BODY).status_code == 202
+    assert calls == ["UpdateItem", "PutItem", "SendMessage"]
+    calls.clear()
+    assert post(api, key, SEED_BODY, {"Idempotency-Key": "warm-1"}).status_code == 202
+    assert calls == ["GetItem", "UpdateItem", "PutItem", "SendMessage"]
