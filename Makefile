@@ -11,8 +11,8 @@ export WORKERS ?= 1
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
-.PHONY: help venv up down status seed redrive health logs logs-api logs-worker test test-unit \
-        test-functional test-e2e lint typecheck clean
+.PHONY: help venv up down status seed redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
+        test-functional test-e2e lint typecheck clean package deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
 
 redrive: $(STAMP) ## Move dead letters back onto their queues (QUEUE=send|dlr to pick one)
 	$(LOCAL_ENV) $(BIN)/python -m chalicelib.cli redrive $(if $(QUEUE),--queue $(QUEUE))
+
+reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger; lists discrepancies
+	$(LOCAL_ENV) $(BIN)/python -m chalicelib.cli reconcile
+
+webhook-secret: $(STAMP) ## Print a client's callback signing secret (CLIENT=demo)
+	$(LOCAL_ENV) $(BIN)/python -m chalicelib.cli webhook-secret --client $(or $(CLIENT),demo)
 
 health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo
@@ -70,3 +76,14 @@ lint: $(STAMP) ## ruff and mypy
 
 clean: down ## Stop the stack and remove .local
 	rm -rf .local
+
+# AWS: one CloudFormation (SAM) template per stage, built by `chalice package`.
+STAGE ?= prod
+BUILD := build/$(STAGE)
+
+package: $(STAMP) ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by default)
+	$(BIN)/python infra/package.py --stage $(STAGE) --out $(BUILD)
+
+deploy: package ## Deploy STAGE to the AWS account of your credentials (CloudFormation)
+	env -u AWS_ENDPOINT_URL $(BIN)/python infra/deploy.py --stage $(STAGE) --build $(BUILD) \
+		$(if $(BUCKET),--bucket $(BUCKET))

@@ -1,0 +1,517 @@
+"""The packaged AWS template: complete, valid, least privilege, and creatable.
+
+``infra/package.py`` runs once per session (``chalice package`` takes a few
+seconds); every test here reads what it wrote. The policy test runs each
+function against moto in-process, records every AWS call it makes, and holds
+the calls against the policy in the template.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from chalicelib.adapters.models import ALL_MODELS
+from chalicelib.adapters.providers import OutboundSms
+from chalicelib.container import Container, get_container, reset_container
+from chalicelib.domain.signing import sign
+from chalicelib.resources import PROJECT, resource_names
+from chalicelib.settings import Settings
+from infra.functions import LambdaFunction, consumed_queues, function_names
+from infra.policies import CONSUME
+from infra.template import table_resource
+from tests.conftest import ROOT, make_client
+from tests.functional.test_api import SEED_BODY, as_json, post
+from tests.functional.test_workers import receive, run
+
+pytestmark = pytest.mark.functional
+
+STAGE = "prod"
+NAMES = resource_names(STAGE)
+REGION, ACCOUNT = "us-east-1", "123456789012"  # moto's
+FUNCTION = "AWS::Serverless::Function"
+MAX_ZIP_BYTES = 15 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("package") / STAGE
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "package.py"), "--stage", STAGE, "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def template(packaged: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((packaged / "sam.json").read_text())
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def app() -> Any:
+    from app import app as chalice_app
+
+    return chalice_app
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def suffix(name: str, stage: str) -> str:
+    """``send`` for ``sms-gateway-<stage>-send``: a name without its stage."""
+    prefix = f"{PROJECT}-{stage}-"
+    assert name.startswith(prefix), name
+    return name[len(prefix):]
+
+
+def sqs_events(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Event id -> (function logical id, event properties), for every SQS event source."""
+    return {
+        event_id: (logical, event["Properties"])
+        for logical, fn in of_type(template, FUNCTION).items()
+        for event_id, event in fn["Properties"].get("Events", {}).items()
+        if event["Type"] == "SQS"
+    }
+
+
+def event_queue_name(properties: dict[str, Any]) -> str:
+    return str(properties["Queue"]["Fn::Sub"]).rsplit(":", 1)[1]
+
+
+# --- the template is valid and complete ------------------------------------------------------
+
+
+def test_cfn_lint_passes(packaged: Path) -> None:
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(packaged / "sam.json", config=ManualArgs(regions=[REGION]))
+    assert [str(m) for m in matches] == []
+
+
+def test_every_function_of_the_app_is_in_the_template(template: dict[str, Any], app: Any) -> None:
+    expected = {LambdaFunction(name, 0, None).logical_id for name in function_names(app)}
+    assert set(of_type(template, FUNCTION)) == expected
+    assert of_type(template, "AWS::Serverless::Api")  # the REST API
+
+
+def test_every_sqs_event_source_reports_batch_item_failures(
+    template: dict[str, Any], app: Any
+) -> None:
+    events = sqs_events(template)
+    assert len(events) == len(consumed_queues(app))
+    for _, properties in events.values():
+        assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_every_queue_has_a_dead_letter_queue_and_outlasts_its_consumer(
+    template: dict[str, Any]
+) -> None:
+    queues = of_type(template, "AWS::SQS::Queue")
+    by_name = {q["Properties"]["QueueName"]: logical for logical, q in queues.items()}
+    for work, dlq in NAMES.queues().items():
+        redrive = queues[by_name[work]]["Properties"]["RedrivePolicy"]
+        assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [by_name[dlq], "Arn"]}
+        assert redrive["maxReceiveCount"] >= 1
+    assert set(by_name) == set(NAMES.queues()) | set(NAMES.queues().values())
+    functions = template["Resources"]
+    for logical, properties in sqs_events(template).values():
+        visibility = queues[by_name[event_queue_name(properties)]]["Properties"]["VisibilityTimeout"]
+        assert visibility >= 6 * functions[logical]["Properties"]["Timeout"]
+
+
+def _model_for(table_name: str) -> type[Model]:
+    """The model bound to ``table_name``'s table, whatever stage it was bound for."""
+    wanted = suffix(table_name, STAGE)
+    found = [m for m in ALL_MODELS
+             if m.Meta.table_name == wanted or m.Meta.table_name.endswith(f"-{wanted}")]
+    assert len(found) == 1, (table_name, found)
+    return found[0]
+
+
+def _keys(hash_attr: Any, range_attr: Any) -> list[dict[str, str]]:
+    keys = [{"AttributeName": hash_attr.attr_name, "KeyType": "HASH"}]
+    if range_attr is not None:
+        keys.append({"AttributeName": range_attr.attr_name, "KeyType": "RANGE"})
+    return keys
+
+
+def _expected_indexes(model: type[Model]) -> dict[str, tuple[list[dict[str, str]], str]]:
+    out = {}
+    for name, index in model._indexes.items():
+        attrs = index.Meta.attributes.values()
+        hash_attr = next(a for a in attrs if a.is_hash_key)
+        range_attr = next((a for a in attrs if a.is_range_key), None)
+        out[name] = (_keys(hash_attr, range_attr), index.Meta.projection.projection_type)
+    return out
+
+
+def test_tables_match_the_models(template: dict[str, Any]) -> None:
+    tables = of_type(template, "AWS::DynamoDB::Table")
+    assert len(tables) == len(ALL_MODELS)
+    for table in tables.values():
+        props = table["Properties"]
+        model = _model_for(props["TableName"])
+        assert props["KeySchema"] == _keys(model._hash_key_attribute(), model._range_key_attribute())
+        indexes = {i["IndexName"]: (i["KeySchema"], i["Projection"]["ProjectionType"])
+                   for i in props.get("GlobalSecondaryIndexes", [])}
+        assert indexes == _expected_indexes(model)
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert table["DeletionPolicy"] == "Retain"
+        has_ttl = any(isinstance(a, TTLAttribute) for a in model.get_attributes().values())
+        assert ("TimeToLiveSpecification" in props) == has_ttl
+
+
+class _Expiring(Model):
+    class Meta:
+        table_name = "expiring"
+
+    key = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+    expires = TTLAttribute(attr_name="expires_at")
+
+
+def test_a_ttl_attribute_becomes_the_tables_ttl() -> None:
+    props = table_resource(_Expiring, "t")["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_alarms_watch_dead_letters_errors_and_throttles(template: dict[str, Any]) -> None:
+    watched = {
+        (a["Properties"]["MetricName"], a["Properties"]["Dimensions"][0]["Value"])
+        for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+    }
+    for dlq in NAMES.queues().values():
+        assert ("ApproximateNumberOfMessagesVisible", dlq) in watched
+    for fn in of_type(template, FUNCTION).values():
+        name = fn["Properties"]["FunctionName"]
+        assert {("Errors", name), ("Throttles", name)} <= watched
+
+
+def test_deployment_package_is_small_and_has_no_sdk_or_dev_tools(packaged: Path) -> None:
+    path = packaged / "deployment.zip"
+    tops = {n.split("/")[0] for n in zipfile.ZipFile(path).namelist()}
+    assert path.stat().st_size <= MAX_ZIP_BYTES
+    assert not tops & {"boto3", "botocore", "s3transfer", "moto", "pytest", "cfnlint"}
+    assert {"app.py", "chalicelib", "pynamodb", "phonenumbers"} <= tops
+    assert any(t.startswith("phonenumberslite-") for t in tops)
+
+
+# --- least privilege --------------------------------------------------------------------------
+
+
+def _resolve(arn: Any) -> str:
+    text = str(arn["Fn::Sub"]) if isinstance(arn, dict) else str(arn)
+    return (text.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", REGION)
+            .replace("${AWS::AccountId}", ACCOUNT))
+
+
+def statements(template: dict[str, Any], function: str) -> list[tuple[set[str], str]]:
+    """(actions, resource ARN) of the function's role, its ARNs resolved as in moto."""
+    role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    out = []
+    for policy in template["Resources"][role]["Properties"]["Policies"]:
+        for st in policy["PolicyDocument"]["Statement"]:
+            assert st["Effect"] == "Allow"
+            out.append((set(st["Action"]), _resolve(st["Resource"])))
+    return out
+
+
+def test_policies_name_actions_and_only_the_stages_resources(template: dict[str, Any]) -> None:
+    def arn(service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+    tables = [NAMES.clients_table, NAMES.messages_table, NAMES.provider_sends_table,
+              NAMES.ledger_table]
+    stage_arns = {arn("dynamodb", f"table/{t}") for t in tables}
+    stage_arns |= {arn("sqs", q) for pair in NAMES.queues().items() for q in pair}
+    roles = set()
+    for logical, fn in of_type(template, FUNCTION).items():
+        roles.add(fn["Properties"]["Role"]["Fn::GetAtt"][0])
+        own_logs = arn("logs", f"log-group:/aws/lambda/{fn['Properties']['FunctionName']}:*")
+        for actions, resource in statements(template, logical):
+            assert all("*" not in a for a in actions), (logical, actions)
+            table_arn = resource.split("/index/")[0]
+            assert resource == own_logs or table_arn in stage_arns, (logical, resource)
+    assert len(roles) == len(of_type(template, FUNCTION))  # one role per function
+
+
+@contextmanager
+def recorded_calls() -> Iterator[list[tuple[str, str]]]:
+    """(IAM action, resource ARN) of every AWS call made inside the block."""
+    calls: list[tuple[str, str]] = []
+    original = BaseClient._make_api_call
+
+    def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls.append(_as_iam(client.meta.service_model.service_name, operation, params))
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = record  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def _as_iam(service: str, operation: str, params: dict[str, Any]) -> tuple[str, str]:
+    if service == "dynamodb":
+        resource = f"table/{params['TableName']}"
+        if "IndexName" in params:
+            resource += f"/index/{params['IndexName']}"
+    elif service == "sqs":
+        resource = str(params.get("QueueName") or params["QueueUrl"].rsplit("/", 1)[1])
+    else:
+        raise AssertionError(f"{service}:{operation}: teach this test its IAM resource")
+    return f"{service}:{operation}", f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The prod stage's names; everything due at once, so every code path runs."""
+    return replace(settings, stage=STAGE, stuck_after_s=0.0, dlr_timeout_s=0.0, send_timeout_s=0.0)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"  # nothing listens: every callback fails
+
+
+def with_rates(**rates: float) -> Container:
+    """The same emulator, with the mock provider's rates changed."""
+    settings = get_container().settings
+    container = reset_container(replace(settings, mock=replace(settings.mock, **rates)))
+    assert container is not None
+    return container
+
+
+def drive_api(api: Any, key: str) -> Iterator[tuple[str, str]]:
+    """Send, replay, read, balance, readiness, and a signed delivery report."""
+    report = json.dumps({"provider_message_id": "mock-x", "status": "DELIVERED"}).encode()
+    ts = int(time.time())
+    signature = sign(dict(get_container().settings.dlr_secrets)["mock"], ts, report)
+    with recorded_calls() as calls:
+        message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": "k1"}))["message_id"]
+        post(api, key, SEED_BODY, {"Idempotency-Key": "k1"})
+        api.http.get(f"/v1/messages/{message_id}", headers={"X-API-Key": key})
+        api.http.get("/v1/me", headers={"X-API-Key": key})
+        assert api.http.get("/readyz").status_code == 200
+        assert api.http.post("/v1/dlr/mock", body=report, headers={
+            "Content-Type": "application/json", "X-Signature-Timestamp": str(ts),
+            "X-Signature": signature}).status_code == 202
+    yield from calls
+
+
+def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
+    """Accepted, temporary and permanent failures (each with a duplicate), a re-submission."""
+    for rates in ({"success_rate": 1.0}, {"success_rate": 0.0, "temp_fail_rate": 1.0},
+                  {"success_rate": 0.0, "temp_fail_rate": 0.0, "perm_fail_rate": 1.0}):
+        aws = with_rates(**rates)
+        post(api, key, SEED_BODY)
+        records = receive(aws, aws.settings.names.send_queue)
+        with recorded_calls() as calls:
+            run(api, "sender", records + records)
+        yield from calls
+    # The worker died after the provider accepted: the next claim re-submits.
+    aws = with_rates(success_rate=1.0)
+    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+    records = receive(aws, aws.settings.names.send_queue)
+    claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
+    assert claimed is not None
+    aws.provider.submit(OutboundSms(message_id, 1, claimed.to, claimed.sender, claimed.text, 1))
+    with recorded_calls() as calls:
+        run(api, "sender", records)
+    yield from calls
+
+
+def drive_dlr(api: Any) -> Iterator[tuple[str, str]]:
+    """Reports, each twice, and one for a provider id nobody knows."""
+    aws = get_container()
+    queue = aws.settings.names.dlr_queue
+    aws.sqs.send_message(QueueUrl=aws.queues.url(queue), MessageBody=json.dumps(
+        {"provider": "mock", "provider_message_id": "mock-unknown", "status": "DELIVERED"}))
+    reports = receive(aws, queue)
+    with recorded_calls() as calls:
+        run(api, "dlr", reports + reports)
+    yield from calls
+
+
+def drive_sweeper(api: Any, key: str) -> Iterator[tuple[str, str]]:
+    """A message whose enqueue was lost, and one SENT past the DLR timeout."""
+    aws = get_container()  # the mock provider accepts everything
+    post(api, key, SEED_BODY)
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    post(api, key, SEED_BODY)
+    receive(aws, aws.settings.names.send_queue)  # taken, never handled
+    event = api.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
+    with recorded_calls() as calls:
+        api.lambda_.invoke("sweeper", event)
+    yield from calls
+
+
+def drive_callbacks(api: Any) -> Iterator[tuple[str, str]]:
+    """Events to an endpoint that does not answer: each is put back for later."""
+    aws = get_container()
+    records = receive(aws, aws.settings.names.callbacks_queue)
+    assert records
+    with recorded_calls() as calls:
+        run(api, "callbacks", records)
+    yield from calls
+
+
+def test_each_function_is_granted_exactly_what_its_code_calls(
+    api: Any, aws: Container, template: dict[str, Any]
+) -> None:
+    key = make_client(aws, credit_cents=100_000, callback_url=closed_port_url())
+    calls = {
+        "APIHandler": set(drive_api(api, key)),
+        "Sender": set(drive_sender(api, key)),
+        "Dlr": set(drive_dlr(api)),
+        "Sweeper": set(drive_sweeper(api, key)),
+        "Callbacks": set(drive_callbacks(api)),
+    }
+    assert set(calls) == set(of_type(template, FUNCTION)), "a new function needs a scenario here"
+    for function, made in calls.items():
+        _assert_granted_exactly(template, function, made)
+
+
+def _assert_granted_exactly(template: dict[str, Any], function: str,
+                            made: set[tuple[str, str]]) -> None:
+    granted = statements(template, function)
+    refused = {(a, r) for a, r in made
+               if not any(a in actions and fnmatchcase(r, res) for actions, res in granted)}
+    assert refused == set(), f"{function} calls what its policy does not grant"
+    queue = _consumed_queue_arn(template, function)
+    used = made | _lookups(made)
+    unused = {(a, res) for actions, res in granted for a in actions
+              if not a.startswith("logs:") and (a, res) not in used
+              and not (res == queue and a.removeprefix("sqs:") in CONSUME)}
+    assert unused == set(), f"{function} is granted what its code never calls"
+
+
+def _lookups(made: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    # The adapter looks a queue's URL up once per container: a queue the code
+    # used needs GetQueueUrl even when this run found the URL cached.
+    return {("sqs:GetQueueUrl", res) for action, res in made if action.startswith("sqs:")}
+
+
+def _consumed_queue_arn(template: dict[str, Any], function: str) -> str | None:
+    for logical, properties in sqs_events(template).values():
+        if logical == function:
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{event_queue_name(properties)}"
+    return None
+
+
+# --- the infrastructure is created by CloudFormation -------------------------------------------
+
+SERVERLESS = {FUNCTION, "AWS::Serverless::Api", "AWS::Lambda::Permission"}
+
+
+def references(node: Any) -> Iterator[str]:
+    """Logical ids that ``node`` names through Ref, Fn::GetAtt or Fn::Sub."""
+    if isinstance(node, list):
+        for item in node:
+            yield from references(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                yield str(value)
+            elif key == "Fn::GetAtt":
+                yield str(value[0])
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                yield from (part.split("}")[0].split(".")[0] for part in text.split("${")[1:])
+            else:
+                yield from references(value)
+
+
+def infrastructure(template: dict[str, Any]) -> dict[str, Any]:
+    """The resources that need no function: tables, queues, roles, logs, alarms."""
+    res = template["Resources"]
+    keep = {k: v for k, v in res.items() if v["Type"] not in SERVERLESS}
+    while True:
+        drop = {k for k, v in keep.items()
+                if any(d in res and d not in keep
+                       for d in [*references(v), *v.get("DependsOn", [])])}
+        if not drop:
+            return keep
+        keep = {k: v for k, v in keep.items() if k not in drop}
+
+
+def test_infrastructure_reaches_create_complete_in_moto(template: dict[str, Any]) -> None:
+    from moto import mock_aws
+
+    infra = infrastructure(template)
+    alarms = {k: infra.pop(k) for k in list(infra) if infra[k]["Type"] == "AWS::CloudWatch::Alarm"}
+    assert infra.keys() >= {"ClientsTable", "SendQueue", "SenderRole", "SenderLogGroup"}
+    with mock_aws():
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        cfn.create_stack(StackName="infra", Capabilities=["CAPABILITY_IAM"], TemplateBody=json.dumps(
+            {"AWSTemplateFormatVersion": "2010-09-09", "Resources": infra}))
+        stack = cfn.describe_stacks(StackName="infra")["Stacks"][0]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        created = cfn.list_stack_resources(StackName="infra")["StackResourceSummaries"]
+        assert {r["LogicalResourceId"] for r in created} == set(infra)
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.get_queue_url(QueueName=NAMES.send_queue)["QueueUrl"]
+        assert "RedrivePolicy" in sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        # moto's CloudFormation has no alarms: put them through CloudWatch itself.
+        _put_alarms(alarms, sns_topic=boto3.client("sns", region_name=REGION)
+                    .list_topics()["Topics"][0]["TopicArn"])
+
+
+def _put_alarms(alarms: dict[str, Any], sns_topic: str) -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    for alarm in alarms.values():
+        props = dict(alarm["Properties"])
+        props["AlarmActions"] = props["OKActions"] = [sns_topic]
+        cloudwatch.put_metric_alarm(**props)
+    names = {a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert len(names) == len(alarms)
+
+
+def test_deploy_uploads_the_code_and_creates_the_stack(template: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    from moto import mock_aws
+
+    from infra.deploy import deploy, with_code_location
+
+    located = with_code_location(template, "bucket", "key.zip")
+    for fn in of_type(located, FUNCTION).values():
+        assert fn["Properties"]["CodeUri"] == {"Bucket": "bucket", "Key": "key.zip"}
+    # moto cannot expand SAM: deploy the infrastructure part through the same steps.
+    (tmp_path / "sam.json").write_text(json.dumps(
+        {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {
+            k: v for k, v in infrastructure(template).items()
+            if v["Type"] in {"AWS::DynamoDB::Table", "AWS::SQS::Queue"}}}))
+    (tmp_path / "deployment.zip").write_bytes(b"zip")
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        outputs = deploy(session, STAGE, tmp_path)
+        assert deploy(session, STAGE, tmp_path) == outputs  # a second run changes nothing
+        stack = session.client("cloudformation").describe_stacks(StackName="sms-gateway-prod")
+        assert stack["Stacks"][0]["StackStatus"] in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+        objects = session.client("s3").list_objects_v2(
+            Bucket=f"sms-gateway-artifacts-{ACCOUNT}-{REGION}")["Contents"]
+        assert any(o["Key"].endswith(".zip") for o in objects)
