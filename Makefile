@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 export PORT ?= 8080
 export EMULATOR_PORT ?= 4566
 export WORKERS ?= 1
+export EMULATOR ?= moto
 # Local targets talk to the emulator with dummy credentials, whatever the shell has.
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
@@ -25,7 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP) ## Create .venv with the pinned packages
 
-up: $(STAMP) ## Start emulator, API (:$(PORT)) and runners; seed the demo client
+up: $(STAMP) ## Start emulator (EMULATOR=moto|localstack), API (:$(PORT)) and runners; seed the demo client
 	$(BIN)/python localstack/stack.py up
 
 down: $(STAMP) ## Stop everything `make up` started

@@ -71,6 +71,7 @@ class Stack:
     workers: int = 1
     stage: str = "local"
     extra_env: dict[str, str] = field(default_factory=dict)
+    emulator: str = "moto"  # or "localstack" (Docker)
 
     @property
     def endpoint(self) -> str:
@@ -138,6 +139,9 @@ class Stack:
                              f"stop it or choose another port with {variable}=...")
 
     def start_emulator(self) -> None:
+        if self.emulator == "localstack":
+            self._start_localstack()
+            return
         if self._pid("emulator"):
             return
         self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
@@ -145,6 +149,31 @@ class Stack:
                                  "127.0.0.1", "--port", str(self.emulator_port)],
                     self.logs / "emulator.log")
         self._wait_http(f"{self.endpoint}/moto-api/", "emulator", 30)
+
+    def _compose(self, *args: str) -> list[str]:
+        compose = str(ROOT / "localstack" / "docker-compose.yml")
+        return ["docker", "compose", "-f", compose, "-p", f"sms-gateway-{self.stage}", *args]
+
+    def _start_localstack(self) -> None:
+        """LocalStack in Docker instead of moto (not exercised by the test suite)."""
+        if self.emulator_port != 4566:
+            raise StackError("LocalStack mode uses port 4566 (see docker-compose.yml)")
+        result = subprocess.run(self._compose("up", "-d"), cwd=ROOT, capture_output=True,
+                                text=True, timeout=600)
+        if result.returncode != 0:
+            raise StackError(f"docker compose failed (is a Docker engine running?):\n"
+                             f"{result.stderr.strip()}")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "emulator").write_text("localstack\n")
+        self._wait_http(f"{self.endpoint}/_localstack/health", "LocalStack", 120)
+
+    def _stop_localstack(self) -> bool:
+        marker = self.state_dir / "emulator"
+        if not marker.exists() or marker.read_text().strip() != "localstack":
+            return False
+        subprocess.run(self._compose("down"), cwd=ROOT, capture_output=True, timeout=300)
+        marker.unlink()
+        return True
 
     def provision(self) -> None:
         result = subprocess.run([PYTHON, str(ROOT / "localstack" / "provision.py")], cwd=ROOT,
@@ -216,6 +245,8 @@ class Stack:
         order = sorted(names, key=lambda n: {"emulator": 2, "api": 1}.get(n, 0))
         for name in order:
             self.stop_process(name)
+        if self._stop_localstack():
+            order.append("localstack")
         return order
 
     def status(self) -> dict[str, object]:
@@ -237,6 +268,7 @@ def from_env() -> Stack:
         emulator_port=int(os.environ.get("EMULATOR_PORT", "4566")),
         api_port=int(os.environ.get("PORT", "8080")),
         workers=int(os.environ.get("WORKERS", "1")),
+        emulator=os.environ.get("EMULATOR", "moto"),
     )
 
 

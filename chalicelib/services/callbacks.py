@@ -59,6 +59,9 @@ class CallbackService:
 
     def deliver(self, record: dict[str, object]) -> bool:
         """POST one event; True when the client answered 2xx (or can never be reached)."""
+        if not self._s.webhook_master_secret:
+            # Never sign with an empty key: the event waits (then dead-letters).
+            raise ServiceUnavailableError("WEBHOOK_MASTER_SECRET is not set")
         client_id, url = str(record["client_id"]), str(record["url"])
         body = json.dumps(record["event"], separators=(",", ":")).encode()
         version = self._accounts.webhook_secret_version(client_id)
