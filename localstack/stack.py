@@ -203,6 +203,11 @@ class Stack:
 
     def up(self, timeout_s: float = 90) -> None:
         """Start what is not running yet, and wait until the API is ready."""
+        # Refuse before starting anything, so a busy port leaves nothing behind.
+        if self.emulator == "moto" and not self._pid("emulator"):
+            self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
+        if not self._pid("api"):
+            self._check_port(self.api_port, "the API", "PORT")
         self.start_emulator()
         self.provision()
         self.start_api()
