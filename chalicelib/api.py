@@ -51,7 +51,8 @@ def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
         try:
             return view(*args, **kwargs)
         except RateLimitedError as exc:
-            headers = {"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))}
+            wait = min(exc.retry_after_s, 3600.0)  # finite even for a request that never fits
+            headers = {"Retry-After": str(max(1, int(wait + 0.999)))}
             if isinstance(exc.decision, Decision):
                 headers.update(rate_headers(exc.decision))
             if exc.limit is not None:
@@ -100,8 +101,8 @@ def json_body() -> object:
     raw = raw_body()
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedJsonError(f"the body is not valid JSON: {exc}") from exc
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedJsonError(f"the body is not valid JSON: {type(exc).__name__}") from exc
 
 
 def request_id() -> str:

@@ -185,6 +185,7 @@ class DynamoMessages:
         code: str | None = None,
         reason: str | None = None,
         attempt: int | None = None,
+        due_by: float | None = None,
     ) -> Message | None:
         """Move to a final status and settle the hold, in one write.
 
@@ -205,6 +206,9 @@ class DynamoMessages:
         condition = _status_in(sources_of(target)) & (m.hold_state == HoldState.HELD.value)
         if attempt is not None:
             condition = condition & (m.attempts == attempt)
+        if due_by is not None:
+            # Only if its sweep time has really come (a fresh SENT pushed it on).
+            condition = condition & (m.sweep_at <= due_by)
         return self._update(message_id, actions, condition)
 
     def mark_callback_queued(self, message_id: str) -> None:

@@ -14,6 +14,7 @@ enqueued after it is written. See README, "Money".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -102,13 +103,16 @@ class AcceptService:
             if existing is not None:
                 return Accepted(self._replay(existing, fingerprint), True, None)
 
+        limit = self.rate_limit_for(client)
+        if request.plan.count > limit.burst:
+            raise ValidationError(
+                f"'text' needs {request.plan.count} parts; this client's rate limit admits at "
+                f"most {limit.burst} at once", "text")
         price = client.price_per_part_cents or self._s.price_per_part_cents
         cost = price_cents(request.plan.count, price)
         now = time.time()
         # Carriers throttle parts, not requests: the bucket counts parts.
-        decision = self._accounts.admit(
-            client.client_id, cost, self.rate_limit_for(client), request.plan.count, now
-        )
+        decision = self._accounts.admit(client.client_id, cost, limit, request.plan.count, now)
         message = Message(
             message_id=message_id,
             client_id=client.client_id,
@@ -128,15 +132,31 @@ class AcceptService:
             callback_url=request.callback_url or client.callback_url,
             callback_on_sent=client.callback_on_sent,
         )
-        if not self._messages.put_new(message):
+        if not self._store(message):
+            existing = self._messages.get(message_id)
+            if existing is not None and existing.request_id == request_id:
+                # Our own write, applied before a retry of it lost its condition.
+                self._enqueue(existing)
+                return Accepted(existing, False, decision)
             # A concurrent request with the same key wrote first: undo our hold.
             self._accounts.unhold(client.client_id, cost)
-            existing = self._messages.get(message_id)
             if existing is None:
                 raise ConflictError("a request with this Idempotency-Key is in progress")
             return Accepted(self._replay(existing, fingerprint), True, decision)
         self._enqueue(message)
         return Accepted(message, False, decision)
+
+    def _store(self, message: Message) -> bool:
+        """Write the message; if the write fails outright, give the hold back."""
+        try:
+            return self._messages.put_new(message)
+        except ServiceUnavailableError:
+            # Only when the message is surely not there; if we cannot tell, the
+            # hold stays (fail safe) and `make reconcile` reports it.
+            with contextlib.suppress(ServiceUnavailableError):
+                if self._messages.get(message.message_id) is None:
+                    self._accounts.unhold(message.client_id, message.cost_cents)
+            raise
 
     def _replay(self, existing: Message, fingerprint: str) -> Message:
         if existing.request_hash != fingerprint:

@@ -83,7 +83,7 @@ class DlrIntake:
             raise UnauthorizedError("bad, missing or stale signature")
         try:
             body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise MalformedJsonError(f"the body is not valid JSON: {exc}") from exc
         report = DeliveryReport.parse({**body, "provider": provider} if isinstance(body, dict)
                                       else body)

@@ -41,6 +41,7 @@ class Ledger:
         code: str | None = None,
         reason: str | None = None,
         attempt: int | None = None,
+        due_by: float | None = None,
     ) -> Message | None:
         """Move ``message_id`` to the final ``target`` and settle its hold.
 
@@ -50,7 +51,8 @@ class Ledger:
         hold = settlement_for(target)
         if hold is None:
             raise ValueError(f"{target} does not settle a hold")
-        msg = self._messages.settle(message_id, target, hold, time.time(), code, reason, attempt)
+        msg = self._messages.settle(message_id, target, hold, time.time(), code, reason, attempt,
+                                    due_by)
         if msg is None:
             self._recover_callback(message_id)
             return None

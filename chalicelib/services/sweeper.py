@@ -25,6 +25,7 @@ from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import SWEEP_SHARDS
 from chalicelib.adapters.queues import SqsQueues
 from chalicelib.domain.status import Status
+from chalicelib.errors import ServiceUnavailableError
 from chalicelib.services.ledger import Ledger
 from chalicelib.settings import Settings
 
@@ -53,7 +54,12 @@ class Sweeper:
         report = SweepReport()
         for shard in range(SWEEP_SHARDS):
             for message_id, seen_at in self._messages.due_for_sweep(shard, now):
-                self._sweep_one(message_id, seen_at, now, report)
+                try:
+                    self._sweep_one(message_id, seen_at, now, report)
+                except ServiceUnavailableError as exc:
+                    # One message's trouble must not stop the pass; the next one retries.
+                    log.warning("sweep of a message failed",
+                                extra={"message_id": message_id, "error": str(exc)})
         if report.reenqueued or report.expired:
             log.info("sweep", extra={"reenqueued": len(report.reenqueued),
                                      "expired": len(report.expired)})
@@ -65,7 +71,7 @@ class Sweeper:
             return
         if msg.status is Status.SENT:
             if self._ledger.settle(message_id, Status.FAILED_PERM, "DLR_TIMEOUT",
-                                   "no delivery report arrived in time") is not None:
+                                   "no delivery report arrived in time", due_by=now) is not None:
                 report.expired.append(message_id)
             return
         if msg.status not in REENQUEUE:

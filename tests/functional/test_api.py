@@ -219,3 +219,14 @@ def test_warm_send_makes_three_sequential_aws_calls(
     calls.clear()
     assert post(api, key, SEED_BODY, {"Idempotency-Key": "warm-1"}).status_code == 202
     assert calls == ["GetItem", "UpdateItem", "PutItem", "SendMessage"]
+
+
+def test_deeply_nested_json_is_400_not_500(api: Any, aws: Container) -> None:
+    raw = b"[" * 60_000
+    assert_error(post(api, make_client(aws), None, raw=raw), 400, "malformed_json")
+
+
+def test_more_parts_than_the_burst_is_400_not_a_500(api: Any, aws: Container) -> None:
+    key = make_client(aws, rate_limit_rps=1, rate_limit_burst=1)
+    body = {**SEED_BODY, "text": "x" * 200}  # two parts
+    assert_error(post(api, key, body), 400, "validation_error", "text")

@@ -177,3 +177,19 @@ def test_redrive_moves_dead_letters_back(aws: Container) -> None:
     assert [json.loads(r["Body"]) for r in receive(aws, names.send_queue)] == [
         {"message_id": "poison"}]
     assert receive(aws, names.send_dlq) == []
+
+
+def test_sweeper_does_not_expire_a_message_sent_since_it_was_listed(
+    api: Any, aws: Container
+) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    client_id, message_id = accept(api, aws)
+    later = time.time() + aws.settings.stuck_after_s + 1
+    listed = [mid for shard in range(8) for mid, _ in aws.messages.due_for_sweep(shard, later)]
+    assert message_id in listed
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))  # SENT meanwhile
+    assert aws.ledger.settle(message_id, Status.FAILED_PERM, "DLR_TIMEOUT", "x", due_by=later) \
+        is None
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.SENT
+    assert aws.accounts.balance(client_id).held == 5
