@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -24,6 +25,7 @@ from chalicelib.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
+from chalicelib.services.manage import parse_list_query
 
 MAX_BODY_BYTES = 64 * 1024
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -139,14 +141,44 @@ def send_message() -> Response:
     return json_response(body, 202, headers)
 
 
+@api.route("/v1/messages", methods=["GET"])
+@answers_errors
+def list_messages() -> Response:
+    client = authenticate()
+    query = parse_list_query(client.client_id, _request().query_params or {})
+    found, cursor = get_container().manager.list(client, query)
+    return json_response({"messages": [m.public() for m in found], "next_cursor": cursor})
+
+
 @api.route("/v1/messages/{message_id}", methods=["GET"])
 @answers_errors
 def get_message(message_id: str) -> Response:
     client = authenticate()
-    message = get_container().messages.get(message_id) if _is_uuid(message_id) else None
-    if message is None or message.client_id != client.client_id:
+    return json_response(get_container().manager.own(client, _known_id(message_id)).public())
+
+
+@api.route("/v1/messages/{message_id}/cancel", methods=["POST"])
+@answers_errors
+def cancel_message(message_id: str) -> Response:
+    client = authenticate()
+    return json_response(get_container().manager.cancel(client, _known_id(message_id)).public())
+
+
+@api.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    return json_response(openapi_spec())
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The public API's OpenAPI 3.1 document, shipped beside this module."""
+    spec: dict[str, Any] = json.loads((Path(__file__).parent / "openapi.json").read_text())
+    return spec
+
+
+def _known_id(message_id: str) -> str:
+    if not _is_uuid(message_id):
         raise NotFoundError("no such message")
-    return json_response(message.public())
+    return message_id
 
 
 @api.route("/v1/dlr/{provider}", methods=["POST"])

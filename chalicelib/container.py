@@ -24,6 +24,7 @@ from chalicelib.services.accept import AcceptService
 from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
+from chalicelib.services.manage import MessageManager
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.settings import Settings
@@ -95,6 +96,10 @@ class Container:
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.accounts, self.messages, self.callbacks)
+
+    @cached_property
+    def manager(self) -> MessageManager:
+        return MessageManager(self.messages, self.ledger)
 
     @cached_property
     def callbacks(self) -> CallbackService:

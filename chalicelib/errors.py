@@ -49,6 +49,21 @@ class ConflictError(GatewayError):
     status, code = 409, "conflict"
 
 
+class MessageStateConflictError(ConflictError):
+    """The message is past the point where the request could apply."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.state = status
+
+    def body(self) -> dict[str, object]:
+        body = super().body()
+        error = body["error"]
+        assert isinstance(error, dict)
+        error["status"] = self.state
+        return body
+
+
 class PayloadTooLargeError(GatewayError):
     status, code = 413, "payload_too_large"
 

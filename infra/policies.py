@@ -71,9 +71,12 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
         "api_handler": (
             index(n.clients_table, _index_name(ClientModel.api_key_index), "Query"),
             table(n.clients_table, "GetItem", "UpdateItem"),
-            table(n.messages_table, "GetItem", "PutItem", "DescribeTable"),
+            table(n.messages_table, "GetItem", "PutItem", "UpdateItem", "BatchGetItem",
+                  "DescribeTable"),
+            index(n.messages_table, _index_name(MessageModel.client_index), "Query"),  # list
             queue(n.send_queue, "GetQueueUrl", "SendMessage"),
             queue(n.dlr_queue, "GetQueueUrl", "SendMessage"),  # the DLR webhook
+            queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),  # cancel's callback
         ),
         "sender": (
             table(n.messages_table, "GetItem", "UpdateItem"),

@@ -58,6 +58,8 @@ def _client(item: ClientModel) -> Client:
         callback_url=item.callback_url,
         callback_on_sent=bool(item.callback_on_sent),
         webhook_secret_version=int(item.webhook_secret_version or 1),
+        allowed_senders=frozenset(item.allowed_senders or ()),
+        max_parts=_int_or_none(item.max_parts),
     )
 
 

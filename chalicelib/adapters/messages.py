@@ -8,7 +8,7 @@ backwards, and the write that settles a hold is the one that wins the race.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.expressions.condition import Condition
@@ -50,6 +50,7 @@ def to_message(item: MessageModel) -> Message:
         callback_url=item.callback_url,
         callback_on_sent=bool(item.callback_on_sent),
         callback_state=item.callback_state,
+        send_at=float(item.send_at) if item.send_at is not None else None,
     )
 
 
@@ -90,10 +91,12 @@ class DynamoMessages:
             request_id=msg.request_id,
             callback_url=msg.callback_url,
             callback_on_sent=msg.callback_on_sent or None,
+            send_at=msg.send_at,
             created_at=msg.created_at,
             updated_at=msg.updated_at,
             sweep_shard=sweep_shard(msg.message_id),
-            sweep_at=msg.created_at + self.stuck_after_s,
+            # A scheduled message is the sweeper's to enqueue, at its time.
+            sweep_at=msg.send_at if msg.send_at else msg.created_at + self.stuck_after_s,
         )
         with dynamodb_errors("message write"):
             try:
@@ -128,6 +131,7 @@ class DynamoMessages:
             (m.status == Status.FAILED_TEMP.value) & (m.retry_at <= now)
         )
         abandoned = (m.status == Status.SENDING.value) & (m.claimed_at < stale_before)
+        due = m.send_at.does_not_exist() | (m.send_at <= now)
         return self._update(
             message_id,
             [
@@ -136,7 +140,7 @@ class DynamoMessages:
                 m.claimed_at.set(now),
                 m.updated_at.set(now),
             ],
-            (ready | abandoned) & (m.hold_state == HoldState.HELD.value),
+            (ready | abandoned) & (m.hold_state == HoldState.HELD.value) & due,
         )
 
     def mark_sent(
@@ -248,3 +252,52 @@ class DynamoMessages:
         with dynamodb_errors("message scan"):
             for item in MessageModel.scan(consistent_read=True):
                 yield to_message(item)
+
+    def page_for_client(
+        self, client_id: str, since: float | None, until: float | None,
+        after: tuple[float, str] | None, want: int, matches: Callable[[Message], bool],
+        max_examined: int = 1000,
+    ) -> tuple[list[Message], tuple[float, str] | None]:
+        """Up to ``want`` of the client's messages, newest first, from the client index.
+
+        Returns them and the position to continue from (None at the end).
+        Filters other than time are applied to the fetched items, so at most
+        ``max_examined`` index entries are read per call.
+        """
+        m = MessageModel
+        low, high = since if since is not None else 0, until if until is not None else 1e12
+        start = None
+        if after is not None:
+            start = {"client_id": {"S": client_id}, "created_at": {"N": repr(after[0])},
+                     "message_id": {"S": after[1]}}
+        found: list[Message] = []
+        examined: list[tuple[float, str]] = []
+        with dynamodb_errors("client index query"):
+            keys = m.client_index.query(
+                client_id, m.created_at.between(low, high), scan_index_forward=False,
+                last_evaluated_key=start, page_size=min(100, max(want, 10)),
+            )
+            for chunk in _chunks(keys, 100):
+                items = {i.message_id: i for i in m.batch_get([k.message_id for k in chunk],
+                                                            consistent_read=True)}
+                for key in chunk:
+                    examined.append((float(key.created_at), str(key.message_id)))
+                    item = items.get(key.message_id)
+                    if item is not None and matches(msg := to_message(item)):
+                        found.append(msg)
+                        if len(found) == want:
+                            return found, examined[-1]
+                if len(examined) >= max_examined:
+                    return found, examined[-1]
+        return found, None
+
+
+def _chunks(items: Iterable[MessageModel], size: int) -> Iterator[list[MessageModel]]:
+    chunk: list[MessageModel] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

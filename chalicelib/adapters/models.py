@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -59,6 +64,8 @@ class ClientModel(Model):
     callback_url = UnicodeAttribute(null=True)
     callback_on_sent = BooleanAttribute(default=False)
     webhook_secret_version = NumberAttribute(default=1)
+    allowed_senders = UnicodeSetAttribute(null=True)  # empty: any sender ID
+    max_parts = NumberAttribute(null=True)
     created_at = NumberAttribute(default=0)
 
     api_key_index = ApiKeyIndex()
@@ -88,6 +95,21 @@ class SweepIndex(GlobalSecondaryIndex["MessageModel"]):
 
     sweep_shard = NumberAttribute(hash_key=True)
     sweep_at = NumberAttribute(range_key=True)
+
+
+class ClientIndex(GlobalSecondaryIndex["MessageModel"]):
+    """A client's messages by creation time (the list API), keys only.
+
+    Keys only: its entries are written once, when the message is created, and
+    never again (status changes do not touch it).
+    """
+
+    class Meta:
+        index_name = "client-index"
+        projection = KeysOnlyProjection()
+
+    client_id = UnicodeAttribute(hash_key=True)
+    created_at = NumberAttribute(range_key=True)
 
 
 class MessageModel(Model):
@@ -126,6 +148,9 @@ class MessageModel(Model):
     sweep_shard = NumberAttribute(null=True)
     sweep_at = NumberAttribute(null=True)
 
+    send_at = NumberAttribute(null=True)  # scheduled send, epoch seconds
+
+    client_index = ClientIndex()
     provider_index = ProviderIndex()
     sweep_index = SweepIndex()
 

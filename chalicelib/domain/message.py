@@ -41,6 +41,7 @@ class Message:
     callback_url: str | None = None
     callback_on_sent: bool = False
     callback_state: str | None = None
+    send_at: float | None = None
 
     def public(self) -> dict[str, object]:
         """The JSON body of ``GET /v1/messages/{id}``."""
@@ -59,6 +60,7 @@ class Message:
             "client_reference": self.client_reference,
             "error": None,
             "provider_message_id": self.provider_message_id,
+            "send_at": rfc3339(self.send_at) if self.send_at else None,
         }
         if self.error_code or self.error:
             body["error"] = {"code": self.error_code, "message": self.error}
@@ -93,3 +95,5 @@ class Client:
     callback_url: str | None = None
     callback_on_sent: bool = False
     webhook_secret_version: int = 1
+    allowed_senders: frozenset[str] = frozenset()
+    max_parts: int | None = None

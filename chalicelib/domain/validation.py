@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import phonenumbers
 
@@ -18,7 +20,8 @@ ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}", re.ASCII)
 SHORT_CODE = re.compile(r"\d{3,8}", re.ASCII)
 MAX_TEXT_CHARS = 1600  # Twilio's cap; ten UCS-2 parts hold 670, ten GSM parts 1,530
 MAX_REFERENCE_CHARS = 128
-FIELDS = frozenset({"to", "from", "text", "client_reference", "callback_url"})
+FIELDS = frozenset({"to", "from", "text", "client_reference", "callback_url", "send_at"})
+MAX_SCHEDULE_AHEAD_S = 35 * 86400  # Twilio's bound for SendAt
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class SendRequest:
     client_reference: str | None
     plan: SegmentPlan
     callback_url: str | None = None
+    send_at: float | None = None
 
 
 def validate_phone_number(value: str, strict: bool) -> bool:
@@ -91,7 +95,32 @@ def _text(value: str, max_parts: int) -> SegmentPlan:
     return plan
 
 
-def parse_send_request(body: object, max_parts: int, strict_phone: bool) -> SendRequest:
+def parse_rfc3339(value: str, field: str) -> float:
+    """An RFC 3339 timestamp with a time zone, as epoch seconds."""
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise ValidationError(f"'{field}' must be an RFC 3339 time, e.g. "
+                              "2026-12-01T09:30:00Z", field) from exc
+    if moment.tzinfo is None or "T" not in value.upper():
+        raise ValidationError(f"'{field}' must be an RFC 3339 time with a zone", field)
+    return moment.timestamp()
+
+
+def _send_at(value: str | None, now: float) -> float | None:
+    if value is None:
+        return None
+    at = parse_rfc3339(value, "send_at")
+    if at <= now:
+        raise ValidationError("'send_at' is in the past", "send_at")
+    if at > now + MAX_SCHEDULE_AHEAD_S:
+        raise ValidationError("'send_at' is more than 35 days ahead", "send_at")
+    return at
+
+
+def parse_send_request(
+    body: object, max_parts: int, strict_phone: bool, now: float | None = None
+) -> SendRequest:
     """Validate a decoded JSON body; raise ``ValidationError`` naming the field."""
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
@@ -115,4 +144,6 @@ def parse_send_request(body: object, max_parts: int, strict_phone: bool) -> Send
         problem = url_problem(callback_url)
         if problem:
             raise ValidationError(f"'callback_url' {problem}", "callback_url")
-    return SendRequest(to, sender, text, reference, plan, callback_url)
+    send_at = _send_at(_string(body, "send_at", required=False),
+                       time.time() if now is None else now)
+    return SendRequest(to, sender, text, reference, plan, callback_url, send_at)

@@ -95,7 +95,10 @@ class AcceptService:
         """Accept ``body`` for ``client``; raise a ``GatewayError`` to refuse it."""
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise ValidationError("Idempotency-Key must be 1-255 characters", "Idempotency-Key")
-        request = parse_send_request(body, self._s.max_parts, self._s.strict_phone_numbers)
+        request = parse_send_request(body, client.max_parts or self._s.max_parts,
+                                     self._s.strict_phone_numbers)
+        if client.allowed_senders and request.sender not in client.allowed_senders:
+            raise ValidationError("this sender ID is not allowed for your account", "from")
         fingerprint = request_fingerprint(body)
         message_id = message_id_for(client.client_id, idempotency_key)
         if idempotency_key is not None:
@@ -131,6 +134,7 @@ class AcceptService:
             request_id=request_id,
             callback_url=request.callback_url or client.callback_url,
             callback_on_sent=client.callback_on_sent,
+            send_at=request.send_at,
         )
         if not self._store(message):
             existing = self._messages.get(message_id)
@@ -143,7 +147,8 @@ class AcceptService:
             if existing is None:
                 raise ConflictError("a request with this Idempotency-Key is in progress")
             return Accepted(self._replay(existing, fingerprint), True, decision)
-        self._enqueue(message)
+        if message.send_at is None:  # a scheduled message is enqueued by the sweeper
+            self._enqueue(message)
         return Accepted(message, False, decision)
 
     def _store(self, message: Message) -> bool:

@@ -274,7 +274,8 @@ def recorded_calls() -> Iterator[list[tuple[str, str]]]:
 
 def _as_iam(service: str, operation: str, params: dict[str, Any]) -> tuple[str, str]:
     if service == "dynamodb":
-        resource = f"table/{params['TableName']}"
+        table_name = params.get("TableName") or next(iter(params["RequestItems"]))  # BatchGetItem
+        resource = f"table/{table_name}"
         if "IndexName" in params:
             resource += f"/index/{params['IndexName']}"
     elif service == "sqs":
@@ -315,6 +316,9 @@ def drive_api(api: Any, key: str) -> Iterator[tuple[str, str]]:
         post(api, key, SEED_BODY, {"Idempotency-Key": "k1"})
         api.http.get(f"/v1/messages/{message_id}", headers={"X-API-Key": key})
         api.http.get("/v1/me", headers={"X-API-Key": key})
+        assert api.http.get("/v1/messages?limit=5", headers={"X-API-Key": key}).status_code == 200
+        assert api.http.post(f"/v1/messages/{message_id}/cancel",
+                             headers={"X-API-Key": key}).status_code == 200
         assert api.http.get("/readyz").status_code == 200
         assert api.http.post("/v1/dlr/mock", body=report, headers={
             "Content-Type": "application/json", "X-Signature-Timestamp": str(ts),

@@ -1,0 +1,118 @@
+"""A client's own messages: cancel one, list them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.adapters.messages import DynamoMessages
+from chalicelib.domain.message import Client, Message
+from chalicelib.domain.status import Status
+from chalicelib.domain.validation import parse_rfc3339
+from chalicelib.errors import MessageStateConflictError, NotFoundError, ValidationError
+from chalicelib.services.ledger import Ledger
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+LIST_PARAMS = frozenset({"status", "to", "since", "until", "client_reference", "limit", "cursor"})
+CANCELLABLE = frozenset({Status.QUEUED, Status.FAILED_TEMP})
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    status: Status | None = None
+    to: str | None = None
+    since: float | None = None
+    until: float | None = None
+    client_reference: str | None = None
+    limit: int = DEFAULT_LIMIT
+    after: tuple[float, str] | None = None
+
+    def matches(self, msg: Message) -> bool:
+        return ((self.status is None or msg.status is self.status)
+                and (self.to is None or msg.to == self.to)
+                and (self.client_reference is None
+                     or msg.client_reference == self.client_reference))
+
+
+def encode_cursor(client_id: str, position: tuple[float, str]) -> str:
+    raw = json.dumps({"c": client_id, "t": position[0], "m": position[1]}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(client_id: str, cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        if data["c"] != client_id:
+            raise ValueError("another client's cursor")
+        return float(data["t"]), str(data["m"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise ValidationError("'cursor' is not a cursor this API gave you", "cursor") from exc
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise ValidationError(f"'limit' must be a whole number from 1 to {MAX_LIMIT}", "limit")
+    return int(text)
+
+
+def _status(text: str | None) -> Status | None:
+    if text is None:
+        return None
+    try:
+        return Status(text.upper())
+    except ValueError as exc:
+        raise ValidationError(f"'status' must be one of {', '.join(Status)}", "status") from exc
+
+
+def parse_list_query(client_id: str, params: Mapping[str, str]) -> ListQuery:
+    """Validate the list API's query string."""
+    unknown = sorted(set(params) - LIST_PARAMS)
+    if unknown:
+        raise ValidationError(f"unknown parameter '{unknown[0]}'", unknown[0])
+    since = parse_rfc3339(params["since"], "since") if "since" in params else None
+    until = parse_rfc3339(params["until"], "until") if "until" in params else None
+    if since is not None and until is not None and since > until:
+        raise ValidationError("'since' is after 'until'", "since")
+    cursor = params.get("cursor")
+    return ListQuery(
+        status=_status(params.get("status")), to=params.get("to"), since=since, until=until,
+        client_reference=params.get("client_reference"), limit=_limit(params.get("limit")),
+        after=decode_cursor(client_id, cursor) if cursor else None,
+    )
+
+
+class MessageManager:
+    def __init__(self, messages: DynamoMessages, ledger: Ledger) -> None:
+        self._messages = messages
+        self._ledger = ledger
+
+    def own(self, client: Client, message_id: str) -> Message:
+        """The client's message, or 404 (also for another client's id)."""
+        msg = self._messages.get(message_id)
+        if msg is None or msg.client_id != client.client_id:
+            raise NotFoundError("no such message")
+        return msg
+
+    def cancel(self, client: Client, message_id: str) -> Message:
+        """QUEUED, FAILED_TEMP or scheduled -> CANCELLED, hold released; idempotent."""
+        msg = self.own(client, message_id)
+        if msg.status in CANCELLABLE:
+            settled = self._ledger.settle(message_id, Status.CANCELLED, "CANCELLED",
+                                          "cancelled by the client")
+            msg = settled or self.own(client, message_id)  # lost a race: see who won
+        if msg.status is Status.CANCELLED:
+            return msg
+        raise MessageStateConflictError(
+            f"the message is {msg.status.value} and can no longer be cancelled", msg.status.value)
+
+    def list(self, client: Client, query: ListQuery) -> tuple[list[Message], str | None]:
+        """Newest first; the cursor continues where this page stopped."""
+        found, position = self._messages.page_for_client(
+            client.client_id, query.since, query.until, query.after, query.limit, query.matches)
+        return found, encode_cursor(client.client_id, position) if position else None

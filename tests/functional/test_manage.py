@@ -1,0 +1,174 @@
+"""Cancel, list, scheduled send, per-client settings, the admin CLI, the OpenAPI document."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib.container import Container
+from chalicelib.domain.status import HoldState, Status
+from chalicelib.services.sender import Step
+from tests.conftest import make_client
+from tests.functional.test_api import SEED_BODY, as_json, assert_error, post
+from tests.functional.test_pipeline import with_mock
+from tests.functional.test_workers import receive, run
+
+pytestmark = pytest.mark.functional
+
+
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cancel(api: Any, key: str, message_id: str) -> Any:
+    return api.http.post(f"/v1/messages/{message_id}/cancel", headers={"X-API-Key": key})
+
+
+def client_id_of(aws: Container, key: str) -> str:
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    return client.client_id
+
+
+def test_cancel_a_queued_message_releases_its_hold_and_is_idempotent(
+    api: Any, aws: Container
+) -> None:
+    key = make_client(aws, credit_cents=1000)
+    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+    first = cancel(api, key, message_id)
+    assert first.status_code == 200 and as_json(first)["status"] == "CANCELLED"
+    again = cancel(api, key, message_id)
+    assert again.status_code == 200 and as_json(again)["status"] == "CANCELLED"
+    balance = aws.accounts.balance(client_id_of(aws, key))
+    assert (balance.available, balance.held, balance.drift) == (1000, 0, 0)
+    # The queued record finds it cancelled: nothing is sent.
+    assert run(api, "sender", receive(aws, aws.settings.names.send_queue)) == {
+        "batchItemFailures": []}
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.CANCELLED and msg.attempts == 0
+
+
+def test_cancel_after_sending_is_409_with_the_status(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    key = make_client(aws)
+    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    response = cancel(api, key, message_id)
+    assert_error(response, 409, "conflict")
+    assert as_json(response)["error"]["status"] == "SENT"
+
+
+def test_cancel_another_clients_message_is_404(api: Any, aws: Container) -> None:
+    owner, other = make_client(aws), make_client(aws)
+    message_id = as_json(post(api, owner, SEED_BODY))["message_id"]
+    assert_error(cancel(api, other, message_id), 404, "not_found")
+
+
+def test_cancel_racing_the_sender_exactly_one_wins(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    key = make_client(aws, credit_cents=1000)
+    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+    claimed = aws.messages.claim(message_id, time.time(), stale_before=0)  # the sender wins
+    assert claimed is not None
+    assert_error(cancel(api, key, message_id), 409, "conflict")
+    balance = aws.accounts.balance(client_id_of(aws, key))
+    assert (balance.held, balance.drift) == (5, 0)
+
+
+def test_list_pages_newest_first_each_message_once(api: Any, aws: Container) -> None:
+    key = make_client(aws, credit_cents=10_000, rate_limit_rps=1000, rate_limit_burst=1000)
+    sent = [as_json(post(api, key, {**SEED_BODY, "client_reference": f"r{i}"}))["message_id"]
+            for i in range(120)]
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        path = "/v1/messages?limit=50" + (f"&cursor={cursor}" if cursor else "")
+        page = as_json(api.http.get(path, headers={"X-API-Key": key}))
+        seen += [m["id"] for m in page["messages"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(sent)) and pages == 3
+
+
+def test_list_filters_and_refuses_bad_parameters(api: Any, aws: Container) -> None:
+    key = make_client(aws)
+    ids = [as_json(post(api, key, {**SEED_BODY, "client_reference": r}))["message_id"]
+           for r in ("a", "b")]
+    cancel(api, key, ids[0])
+    h = {"X-API-Key": key}
+    by_status = as_json(api.http.get("/v1/messages?status=CANCELLED", headers=h))["messages"]
+    assert [m["id"] for m in by_status] == [ids[0]]
+    by_ref = as_json(api.http.get("/v1/messages?client_reference=b", headers=h))["messages"]
+    assert [m["id"] for m in by_ref] == [ids[1]]
+    other = make_client(aws)
+    assert as_json(api.http.get("/v1/messages", headers={"X-API-Key": other}))["messages"] == []
+    for query, field in [("limit=0", "limit"), ("limit=201", "limit"), ("status=LOST", "status"),
+                         ("since=yesterday", "since"), ("cursor=zzz", "cursor"),
+                         ("colour=red", "colour")]:
+        assert_error(api.http.get(f"/v1/messages?{query}", headers=h), 400, "validation_error",
+                     field)
+
+
+def test_scheduled_message_is_held_and_not_sent_before_its_time(
+    api: Any, aws: Container
+) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    key = make_client(aws, credit_cents=1000)
+    at = time.time() + 600
+    answer = post(api, key, {**SEED_BODY, "send_at": rfc3339(at)})
+    assert answer.status_code == 202
+    message_id = as_json(answer)["message_id"]
+    assert aws.accounts.balance(client_id_of(aws, key)).held == 5
+    assert receive(aws, aws.settings.names.send_queue) == []  # not enqueued now
+    assert aws.sweeper.sweep(now=at - 5).reenqueued == []  # not before its time
+    assert aws.sender.handle(message_id, "early") is Step.DONE  # a stray record sends nothing
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.status is Status.QUEUED and msg.attempts == 0
+    assert aws.sweeper.sweep(now=at + 1).reenqueued == [message_id]
+
+
+def test_scheduled_message_can_be_cancelled(api: Any, aws: Container) -> None:
+    key = make_client(aws, credit_cents=1000)
+    at = time.time() + 600
+    message_id = as_json(post(api, key, {**SEED_BODY, "send_at": rfc3339(at)}))["message_id"]
+    assert as_json(cancel(api, key, message_id))["status"] == "CANCELLED"
+    assert aws.sweeper.sweep(now=at + 1).reenqueued == []
+    msg = aws.messages.get(message_id)
+    assert msg is not None and msg.hold_state is HoldState.RELEASED
+
+
+@pytest.mark.parametrize("offset_s", [-60, 36 * 86400])
+def test_send_at_in_the_past_or_too_far_is_400(api: Any, aws: Container, offset_s: int) -> None:
+    body = {**SEED_BODY, "send_at": rfc3339(time.time() + offset_s)}
+    assert_error(post(api, make_client(aws), body), 400, "validation_error", "send_at")
+
+
+def test_per_client_sender_ids_and_max_parts(api: Any, aws: Container) -> None:
+    from chalicelib.adapters.models import ClientModel
+
+    key = make_client(aws)
+    ClientModel(client_id_of(aws, key)).update(actions=[
+        ClientModel.allowed_senders.set({"ACME"}), ClientModel.max_parts.set(1)])
+    aws.authenticator._cache.clear()
+    assert_error(post(api, key, SEED_BODY), 400, "validation_error", "from")
+    assert post(api, key, {**SEED_BODY, "from": "ACME"}).status_code == 202
+    assert_error(post(api, key, {**SEED_BODY, "from": "ACME", "text": "x" * 161}), 400,
+                 "validation_error", "text")
+
+
+def test_every_route_is_in_the_openapi_document(api: Any) -> None:
+    from app import app
+
+    spec = as_json(api.http.get("/openapi.json"))
+    assert spec["openapi"].startswith("3.1")
+    for path, methods in app.routes.items():
+        if path == "/{proxy+}":
+            continue
+        for method in methods:
+            assert method.lower() in spec["paths"].get(path, {}), f"{method} {path} undocumented"
