@@ -10,19 +10,108 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import secrets
 import sys
 from collections.abc import Callable
 
-from chalicelib.container import Container
+from chalicelib.container import Container, hash_api_key
+from chalicelib.domain.callbacks import url_problem
+from chalicelib.domain.signing import derive_secret
+from chalicelib.errors import GatewayError
 from chalicelib.settings import Settings, stage_environment
 
 Command = Callable[[Container, argparse.Namespace], int]
+CENTS_PER_CREDIT = 100
+CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class CliError(Exception):
+    """A refusal to show the operator, without a traceback."""
+
+
+def _client_id(name: str) -> str:
+    if not CLIENT_ID.match(name):
+        raise CliError("NAME must be 1-63 lower-case letters, digits, '-' or '_'")
+    return name
+
+
+def _secret(container: Container, client_id: str) -> str:
+    version = container.accounts.webhook_secret_version(client_id)
+    return derive_secret(container.settings.webhook_master_secret, client_id, version)
+
+
+def _settings_from(args: argparse.Namespace) -> dict[str, object]:
+    if args.callback_url and url_problem(args.callback_url):
+        raise CliError(f"--callback-url {url_problem(args.callback_url)}")
+    chosen = {"rate_limit_rps": args.rate_limit_rps, "rate_limit_burst": args.rate_limit_burst,
+              "price_per_part_cents": args.price_per_part_cents,
+              "callback_url": args.callback_url, "max_parts": args.max_parts,
+              "allowed_senders": set(args.sender_ids.split(",")) if args.sender_ids else None}
+    return {k: v for k, v in chosen.items() if v is not None}
+
+
+def client(container: Container, args: argparse.Namespace) -> int:
+    """Create a client, or update the one of that name."""
+    client_id, accounts = _client_id(args.name), container.accounts
+    key = args.api_key or f"sk_{secrets.token_urlsafe(24)}"
+    settings = _settings_from(args)
+    created = accounts.upsert(client_id, args.name, hash_api_key(key),
+                              (args.credits or 0) * CENTS_PER_CREDIT)
+    if created:
+        accounts.configure(client_id, **settings)
+        print(f"created client {client_id}")
+        print(f"api key:        {key}   (shown once: it is stored only as a hash)")
+    else:
+        if args.api_key:
+            settings["api_key_hash"] = hash_api_key(args.api_key)
+        accounts.configure(client_id, **settings)
+        print(f"updated client {client_id}" + (" (new API key set)" if args.api_key else ""))
+        if args.credits:
+            print("note: CREDITS only applies when creating; add credit with `make topup`")
+    print(f"client id:      {client_id}")
+    print(f"webhook secret: {_secret(container, client_id)}")
+    return 0
+
+
+def topup(container: Container, args: argparse.Namespace) -> int:
+    """Add credits (of 100 cents) to a client, with a ledger entry."""
+    if args.credits <= 0:
+        raise CliError("CREDITS must be a positive whole number")
+    client_id = _client_id(args.name)
+    container.accounts.balance(client_id)  # 'no such client' before anything is written
+    entry = container.ledger.top_up(client_id, args.credits * CENTS_PER_CREDIT, args.note)
+    balance = container.accounts.balance(client_id)
+    print(f"topped up {client_id} by {args.credits * CENTS_PER_CREDIT} cents (entry {entry}); "
+          f"available {balance.available} cents")
+    return 0
+
+
+def rotate_key(container: Container, args: argparse.Namespace) -> int:
+    """Give a client a new API key; the old one stops working."""
+    client_id = _client_id(args.name)
+    container.accounts.balance(client_id)  # 'no such client'
+    key = f"sk_{secrets.token_urlsafe(24)}"
+    container.accounts.configure(client_id, api_key_hash=hash_api_key(key))
+    print(f"new api key for {client_id}: {key}   (shown once)")
+    print(f"the old key stops working at once here, and within AUTH_CACHE_TTL "
+          f"({container.settings.auth_cache_ttl_s:.0f} s) on API instances that cached it")
+    return 0
+
+
+def clients(container: Container, args: argparse.Namespace) -> int:
+    """List the clients with their balances, in cents."""
+    rows = sorted(container.accounts.scan_all(), key=lambda row: row[0].client_id)
+    print(f"{'client':<20} {'name':<24} {'available':>10} {'held':>8} {'spent':>10} {'drift':>6}")
+    for c, b in rows:
+        print(f"{c.client_id:<20} {c.name[:24]:<24} {b.available:>10} {b.held:>8} "
+              f"{b.spent:>10} {b.drift:>6}")
+    return 0
 
 
 def redrive(container: Container, args: argparse.Namespace) -> int:
     """Move dead letters back onto their work queues."""
-    queues = container.settings.names.queues()
-    for queue, dlq in queues.items():
+    for queue, dlq in container.settings.names.queues().items():
         if args.queue and args.queue not in queue:
             continue
         moved = container.queues.redrive(dlq, queue)
@@ -44,23 +133,47 @@ def reconcile(container: Container, args: argparse.Namespace) -> int:
 
 def webhook_secret(container: Container, args: argparse.Namespace) -> int:
     """Print a client's current webhook secret (derived, never stored)."""
-    from chalicelib.domain.signing import derive_secret
-
-    version = container.accounts.webhook_secret_version(args.client)
-    print(derive_secret(container.settings.webhook_master_secret, args.client, version))
+    if args.rotate:
+        container.accounts.rotate_webhook_secret(args.client)
+    print(_secret(container, args.client))
     return 0
+
+
+def _client_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("client", help="create a client, or update the one of that name")
+    p.add_argument("--name", required=True, help="the client's id and name, e.g. acme")
+    p.add_argument("--credits", type=int, help="starting credits of 100 cents (on creation)")
+    p.add_argument("--api-key", help="use this API key (default: a new random one)")
+    p.add_argument("--rate-limit-rps", type=float, help="parts per second")
+    p.add_argument("--rate-limit-burst", type=int, help="bucket size, in parts")
+    p.add_argument("--price-per-part-cents", type=int)
+    p.add_argument("--callback-url")
+    p.add_argument("--max-parts", type=int)
+    p.add_argument("--sender-ids", help="comma-separated allowed sender IDs (default: any)")
+    p.set_defaults(run=client)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sms-gateway-admin", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    _client_parser(sub)
+    p = sub.add_parser("topup", help="add credits to a client (a ledger entry)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--credits", type=int, required=True, help="credits of 100 cents")
+    p.add_argument("--note")
+    p.set_defaults(run=topup)
+    p = sub.add_parser("rotate-key", help="give a client a new API key")
+    p.add_argument("--name", required=True)
+    p.set_defaults(run=rotate_key)
+    sub.add_parser("clients", help="list clients and balances").set_defaults(run=clients)
     p = sub.add_parser("redrive", help="move dead letters back onto their work queues")
-    p.add_argument("--queue", help="only queues whose name contains this (send, dlr)")
+    p.add_argument("--queue", help="only queues whose name contains this (send, dlr, callbacks)")
     p.set_defaults(run=redrive)
-    p = sub.add_parser("reconcile", help="check every client's books and message holds")
-    p.set_defaults(run=reconcile)
+    sub.add_parser("reconcile", help="check every client's books and message holds"
+                   ).set_defaults(run=reconcile)
     p = sub.add_parser("webhook-secret", help="print a client's webhook secret")
     p.add_argument("--client", required=True, help="client id, e.g. demo")
+    p.add_argument("--rotate", action="store_true", help="switch to a new secret first")
     p.set_defaults(run=webhook_secret)
     return parser
 
@@ -70,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     command: Command = args.run
     stage = os.environ.get("STAGE", "local")
     env = {**stage_environment(stage), **os.environ}  # the shell wins over the config
-    return command(Container(Settings.from_env(env)), args)
+    try:
+        return command(Container(Settings.from_env(env)), args)
+    except (CliError, GatewayError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """``chalice local``, with API Gateway's greedy ``{proxy+}`` path matching.
 
-Two additions, both to make the local API behave like API Gateway:
+Three additions, all to make the local API behave like API Gateway:
 
 Chalice's local route matcher only matches a path variable against one path
 segment, so ``/{proxy+}`` (the catch-all that answers unknown routes with a
 JSON 404 on API Gateway) missed deeper paths locally and they got a 403.
 This launcher adds the greedy fallback. And the server's listen backlog is
 raised from socketserver's 5, which reset connections under 40 concurrent
-clients. Then it runs the real ``chalice local`` command with the given
+clients. And any method (TRACE, QUERY...) reaches the app, which answers a
+JSON 405, instead of http.server's HTML 501.
+Then it runs the real ``chalice local`` command with the given
 arguments.
 
     python localstack/local_api.py --port 8080 --stage local
@@ -19,7 +21,7 @@ import sys
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from chalice.local import MatchResult, RouteMatcher, ThreadedHTTPServer
+from chalice.local import ChaliceRequestHandler, MatchResult, RouteMatcher, ThreadedHTTPServer
 
 GREEDY = "/{proxy+}"
 _original = RouteMatcher.match_route
@@ -36,14 +38,37 @@ def _match_route(self: Any, url: str) -> MatchResult:
         return MatchResult(GREEDY, {"proxy": parsed.path.lstrip("/")}, query)
 
 
+def _any_method(self: Any, name: str) -> Any:
+    if name.startswith("do_"):
+        return self._generic_handle
+    raise AttributeError(name)
+
+
 def install() -> None:
     """Make every local gateway (chalice local, chalice.test) match greedily."""
     RouteMatcher.match_route = _match_route  # type: ignore[method-assign]
     ThreadedHTTPServer.request_queue_size = 256
+    # http.server answers methods it has no handler for with an HTML 501; send
+    # them to the app, which answers a JSON 405 as API Gateway's routing would.
+    ChaliceRequestHandler.__getattr__ = _any_method
+
+
+def count_aws_calls() -> None:
+    """With ``AWS_CALLS_DIR`` set (``make bench``): count AWS calls and time each request."""
+    import awscalls
+
+    if awscalls.install("api"):
+        from chalice.app import Chalice
+
+        Chalice.__call__ = awscalls.timed("api", Chalice.__call__)  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> int:
     install()
+    count_aws_calls()
+    import loggroups
+
+    loggroups.install("api")  # before chalice imports the app, which builds its logger
     from chalice.cli import main as chalice_main
 
     sys.argv = ["chalice", "local", *argv]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.expressions.condition import Condition
@@ -240,6 +241,35 @@ class DynamoAccounts:
                     return False
                 raise
         return True
+
+    def configure(self, client_id: str, **settings: object) -> None:
+        """Set (or, with None, remove) per-client settings of an existing client."""
+        fields = {
+            "name": ClientModel.name, "rate_limit_rps": ClientModel.rate_limit_rps,
+            "rate_limit_burst": ClientModel.rate_limit_burst,
+            "price_per_part_cents": ClientModel.price_per_part_cents,
+            "callback_url": ClientModel.callback_url,
+            "callback_on_sent": ClientModel.callback_on_sent,
+            "allowed_senders": ClientModel.allowed_senders, "max_parts": ClientModel.max_parts,
+            "api_key_hash": ClientModel.api_key_hash,
+        }
+        actions: list[Action] = []
+        for key, value in settings.items():
+            attr: Any = fields[key]
+            empty = value is None or (isinstance(value, (set, frozenset)) and not value)
+            actions.append(attr.remove() if empty else attr.set(value))
+        if actions:
+            with dynamodb_errors("client update"):
+                ClientModel(client_id).update(actions=actions,
+                                              condition=ClientModel.client_id.exists())
+
+    def rotate_webhook_secret(self, client_id: str) -> int:
+        """Move to the next derivation of the webhook secret; return its version."""
+        item = ClientModel(client_id)
+        with dynamodb_errors("client update"):
+            item.update(actions=[ClientModel.webhook_secret_version.add(1)],
+                        condition=ClientModel.client_id.exists())
+        return int(item.webhook_secret_version)
 
     def scan_all(self) -> Iterator[tuple[Client, Balance]]:
         """Every client with its balance (admin and reconcile only)."""
