@@ -8,6 +8,7 @@ credit hold together) is a single write.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,10 @@ from chalicelib.errors import (
     ServiceUnavailableError,
 )
 
-HOLD_TRIES = 3
+# A lost write re-reads the bucket and tries the other branch. Under heavy
+# concurrency on one client the bucket flips between idle and busy, so a few
+# tries may lose; each is one read and one write, and a jittered pause spreads them.
+HOLD_TRIES = 8
 
 
 def is_condition_failure(exc: PynamoDBException) -> bool:
@@ -117,14 +121,19 @@ class DynamoAccounts:
         conditional writes to try; a wrong guess costs one read and a retry.
         """
         tat = self._tat_hint.get(client_id)
-        for _ in range(HOLD_TRIES):
+        for attempt in range(HOLD_TRIES):
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * attempt))
+                # Judge the retry at its own moment: a request that waited in a
+                # queue must not be measured against the bucket at its old "now".
+                now = time.time()
             idle = tat is None or tat <= now
             try:
                 new_tat = self._admit_write(client_id, cost_cents, limit, tokens, now, idle)
             except PynamoDBException as exc:
                 if not is_condition_failure(exc):
                     raise ServiceUnavailableError("the database is unavailable (hold)") from exc
-                tat = self._refusal_or_tat(client_id, cost_cents, limit, tokens, now)
+                tat = self._refusal_or_tat(client_id, cost_cents, limit, tokens, time.time())
                 continue
             self._tat_hint[client_id] = new_tat
             return settled(limit, new_tat, now)

@@ -60,3 +60,13 @@ def test_rate_limit_1_rps_burst_2(gateway: Gateway) -> None:
     assert [a.status for a in answers] == [202, 202, 429]
     assert int(answers[2].headers["Retry-After"]) >= 1
     assert answers[2].body["error"]["code"] == "rate_limited"
+
+
+def test_concurrent_sends_within_a_generous_limit_are_all_accepted(gateway: Gateway) -> None:
+    # Requests that wait in a queue must be judged at the moment of their write,
+    # and a busy bucket must not turn into "too busy" refusals.
+    _, key = gateway.new_client(rate_limit_rps=1000, rate_limit_burst=1000)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(
+            lambda _: gateway.request("POST", "/v1/messages", key, SEED_BODY), range(200)))
+    assert [a.status for a in answers] == [202] * 200, [a.body for a in answers if a.status != 202]
