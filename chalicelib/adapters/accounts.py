@@ -92,8 +92,10 @@ class DynamoAccounts:
     def find_by_key_hash(self, key_hash: str) -> Client | None:
         """The client whose API key hashes to ``key_hash``, if any."""
         with dynamodb_errors("api key lookup"):
-            for item in ClientModel.api_key_index.query(key_hash, limit=1):
-                return _client(item)
+            for key in ClientModel.api_key_index.query(key_hash, limit=1):
+                item = ClientModel.get(key.client_id, consistent_read=True)
+                # The index is eventually consistent: a rotated key may linger there.
+                return _client(item) if item.api_key_hash == key_hash else None
         return None
 
     def balance(self, client_id: str) -> Balance:

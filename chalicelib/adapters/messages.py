@@ -51,6 +51,7 @@ def to_message(item: MessageModel) -> Message:
         callback_on_sent=bool(item.callback_on_sent),
         callback_state=item.callback_state,
         send_at=float(item.send_at) if item.send_at is not None else None,
+        sent_at=float(item.sent_at) if item.sent_at is not None else None,
     )
 
 
@@ -157,7 +158,8 @@ class DynamoMessages:
                 m.provider_message_id.set(provider_message_id),
                 m.sent_at.set(now),
                 m.updated_at.set(now),
-                m.sweep_at.set(now + dlr_timeout_s),
+                # sweep_at is left alone (moving an index key costs two writes);
+                # the sweeper postpones the rare SENT message still waiting then.
             ],
             (m.status == Status.SENDING.value) & (m.attempts == attempt),
         )

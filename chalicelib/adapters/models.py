@@ -16,7 +16,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.settings import Settings
@@ -34,11 +34,15 @@ class _Meta:
 
 
 class ApiKeyIndex(GlobalSecondaryIndex["ClientModel"]):
-    """Clients by the SHA-256 hash of their API key."""
+    """Clients by the SHA-256 hash of their API key.
+
+    Keys only: with all attributes projected, every balance update (two per
+    message) would rewrite the index entry too.
+    """
 
     class Meta:
         index_name = "api-key-index"
-        projection = AllProjection()
+        projection = KeysOnlyProjection()
 
     api_key_hash = UnicodeAttribute(hash_key=True)
 

@@ -42,6 +42,7 @@ class Message:
     callback_on_sent: bool = False
     callback_state: str | None = None
     send_at: float | None = None
+    sent_at: float | None = None
 
     def public(self) -> dict[str, object]:
         """The JSON body of ``GET /v1/messages/{id}``."""

@@ -21,6 +21,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from chalicelib import observability
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import SWEEP_SHARDS
 from chalicelib.adapters.queues import SqsQueues
@@ -55,7 +56,8 @@ class Sweeper:
         for shard in range(SWEEP_SHARDS):
             for message_id, seen_at in self._messages.due_for_sweep(shard, now):
                 try:
-                    self._sweep_one(message_id, seen_at, now, report)
+                    with observability.scope(message_id=message_id):
+                        self._sweep_one(message_id, seen_at, now, report)
                 except ServiceUnavailableError as exc:
                     # One message's trouble must not stop the pass; the next one retries.
                     log.warning("sweep of a message failed",
@@ -65,14 +67,24 @@ class Sweeper:
                                      "expired": len(report.expired)})
         return report
 
+    def _sweep_sent(self, message_id: str, sent_at: float, seen_at: float, now: float,
+                    report: SweepReport) -> None:
+        """A SENT message waits for its report until DLR_TIMEOUT after sending."""
+        expires = sent_at + self._s.dlr_timeout_s
+        if expires > now:
+            self._messages.postpone_sweep(message_id, seen_at, expires)
+            return
+        if self._ledger.settle(message_id, Status.FAILED_PERM, "DLR_TIMEOUT",
+                               "no delivery report arrived in time", due_by=now) is not None:
+            report.expired.append(message_id)
+
     def _sweep_one(self, message_id: str, seen_at: float, now: float, report: SweepReport) -> None:
         msg = self._messages.get(message_id)
         if msg is None:
             return
+        observability.correlate(client_id=msg.client_id, request_id=msg.request_id)
         if msg.status is Status.SENT:
-            if self._ledger.settle(message_id, Status.FAILED_PERM, "DLR_TIMEOUT",
-                                   "no delivery report arrived in time", due_by=now) is not None:
-                report.expired.append(message_id)
+            self._sweep_sent(msg.message_id, msg.sent_at or msg.updated_at, seen_at, now, report)
             return
         if msg.status not in REENQUEUE:
             return
@@ -81,3 +93,4 @@ class Sweeper:
         self._queues.send(self._s.names.send_queue, {"message_id": message_id},
                           attributes={"request_id": msg.request_id} if msg.request_id else None)
         report.reenqueued.append(message_id)
+        log.info("re-enqueued", extra={"status": msg.status.value})
