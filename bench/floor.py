@@ -1,0 +1,315 @@
+"""The emulator's floor: the gateway's AWS calls per message, replayed with no app code.
+
+A producer process (one thread per client, as the benchmark's clients) makes
+what a warm ``POST /v1/messages`` makes: the client item's conditional hold,
+the message's conditional put, ``SendMessage``. One consumer process per
+worker makes what a runner's sender, DLR and callbacks pollers make:
+``ReceiveMessage`` of 10, per record the claim, the provider's put, the DLR
+``SendMessage`` and ``SENT`` (or the retry's write and ``ChangeMessageVisibility``,
+or a release), ``DeleteMessageBatch``; then per report the provider-index query,
+the settle and the client's counters. Outcomes are drawn at the mock
+provider's default rates with the benchmark's retry settings. Plain boto3,
+its own fresh tables in the same emulator.
+
+    python bench/floor.py produce|consume ...   (started by bench/run.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "localstack"))
+
+SUCCESS, TEMP = 0.9, 0.07  # the mock provider's default rates; the rest is permanent
+MAX_ATTEMPTS, RETRY_MIN_S, RETRY_MAX_S = 4, 1.0, 2.0
+PRICE_CENTS = 5
+DLR_DELAY_S = 1  # the mock provider's default
+TEXT = "Hello SMS Gateway! This is benchmark message number {:05d}."
+
+
+def names(stage: str) -> dict[str, str]:
+    base = f"sms-gateway-{stage}"
+    return {"clients": f"{base}-clients", "messages": f"{base}-messages",
+            "sends": f"{base}-mock-provider-sends", "send": f"{base}-send", "dlr": f"{base}-dlr",
+            "callbacks": f"{base}-callbacks"}
+
+
+def clients(service: str, endpoint: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        service, region_name="us-east-1", endpoint_url=endpoint,
+        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}))
+
+
+def n(value: float) -> dict[str, str]:
+    return {"N": repr(value) if isinstance(value, float) else str(value)}
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+class Producer:
+    """What the API function calls for one message."""
+
+    def __init__(self, endpoint: str, stage: str) -> None:
+        self.t = names(stage)
+        self.ddb = clients("dynamodb", endpoint)
+        self.sqs = clients("sqs", endpoint)
+        self.send_url = self.sqs.get_queue_url(QueueName=self.t["send"])["QueueUrl"]
+
+    def hold(self, client_id: str, now: float) -> None:
+        self.ddb.update_item(
+            TableName=self.t["clients"], Key={"client_id": s(client_id)},
+            UpdateExpression="SET #a = #a - :c, #h = #h + :c, #t = :t",
+            ConditionExpression="#a >= :c AND (attribute_not_exists(#t) OR #t <= :now)",
+            ExpressionAttributeNames={"#a": "available_cents", "#h": "held_cents", "#t": "tat"},
+            ExpressionAttributeValues={":c": n(PRICE_CENTS), ":t": n(now - 1.0),
+                                       ":now": n(now)},
+            ReturnValues="ALL_NEW")
+
+    def put(self, client_id: str, message_id: str, text: str, now: float) -> None:
+        item = {"message_id": s(message_id), "client_id": s(client_id), "to": s("+1234567890"),
+                "sender": s("BENCH"), "text": s(text), "encoding": s("GSM"), "parts": n(1),
+                "cost_cents": n(PRICE_CENTS), "status": s("QUEUED"), "hold_state": s("HELD"),
+                "attempts": n(0), "request_id": s(str(uuid.uuid4())), "created_at": n(now),
+                "updated_at": n(now), "sweep_shard": n(hash(message_id) % 8),
+                "sweep_at": n(now + 300.0)}
+        self.ddb.put_item(TableName=self.t["messages"], Item=item,
+                          ConditionExpression="attribute_not_exists(message_id)")
+
+    def enqueue(self, message_id: str) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.send_url, MessageBody=json.dumps({"message_id": message_id}),
+            MessageAttributes={"request_id": {"DataType": "String",
+                                              "StringValue": str(uuid.uuid4())}})
+
+    def one(self, client_id: str, i: int) -> None:
+        now = time.time()
+        # Leave the bucket idle, as a client under its rate limit does.
+        self.hold(client_id, now)
+        message_id = str(uuid.uuid4())
+        self.put(client_id, message_id, TEXT.format(i), now)
+        self.enqueue(message_id)
+
+
+class Consumer:
+    """What one runner's sender and DLR functions call per record."""
+
+    def __init__(self, endpoint: str, stage: str, seed: int) -> None:
+        self.t = names(stage)
+        self.endpoint = endpoint
+        self.seed = seed
+        self.stop = threading.Event()
+
+    def urls(self, sqs: Any) -> dict[str, str]:
+        return {q: sqs.get_queue_url(QueueName=self.t[q])["QueueUrl"]
+                for q in ("send", "dlr", "callbacks")}
+
+    def poll(self, queue: str, handle: Any) -> None:
+        ddb, sqs = clients("dynamodb", self.endpoint), clients("sqs", self.endpoint)
+        url = self.urls(sqs)[queue]
+        while not self.stop.is_set():
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                      AttributeNames=["All"],
+                                      MessageAttributeNames=["All"]).get("Messages", [])
+            done = [m for m in got if handle(ddb, sqs, m)]
+            if done:
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done)])
+
+    def idle(self, ddb: Any, sqs: Any, record: dict[str, Any]) -> bool:
+        return True
+
+    def update(self, ddb: Any, message_id: str, expression: str, condition: str,
+               names_: dict[str, str], values: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return dict(ddb.update_item(
+                TableName=self.t["messages"], Key={"message_id": s(message_id)},
+                UpdateExpression=expression, ConditionExpression=condition,
+                ExpressionAttributeNames=names_, ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW")["Attributes"])
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return None
+
+    def send(self, ddb: Any, sqs: Any, record: dict[str, Any]) -> bool:
+        message_id = json.loads(record["Body"])["message_id"]
+        now = time.time()
+        claimed = self.update(
+            ddb, message_id, "SET #s = :sending, #c = :now, #u = :now ADD #a :one",
+            "((#s = :queued) OR (#s = :temp AND #r <= :now)) AND #h = :held",
+            {"#s": "status", "#c": "claimed_at", "#u": "updated_at", "#a": "attempts",
+             "#r": "retry_at", "#h": "hold_state"},
+            {":sending": s("SENDING"), ":now": n(now), ":one": n(1), ":queued": s("QUEUED"),
+             ":temp": s("FAILED_TEMP"), ":held": s("HELD")})
+        if claimed is None:
+            return self.early(ddb, sqs, record, message_id, now)
+        attempt = int(claimed["attempts"]["N"])
+        draw = random.Random(f"{self.seed}:{message_id}:{attempt}").random()
+        if draw < SUCCESS:
+            self.sent(ddb, sqs, message_id, attempt)
+            return True
+        if draw < SUCCESS + TEMP and attempt < MAX_ATTEMPTS:
+            delay = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** (attempt - 1))
+            self.update(ddb, message_id,
+                        "SET #s = :temp, #e = :code, #m = :why, #r = :at, #u = :now, #w = :sweep",
+                        "#s = :sending AND #a = :attempt",
+                        {"#s": "status", "#e": "error_code", "#m": "error", "#r": "retry_at",
+                         "#u": "updated_at", "#w": "sweep_at", "#a": "attempts"},
+                        {":temp": s("FAILED_TEMP"), ":code": s("ESME_RTHROTTLED"),
+                         ":why": s("throttled"), ":at": n(now + delay), ":now": n(time.time()),
+                         ":sweep": n(now + delay + 300), ":sending": s("SENDING"),
+                         ":attempt": n(attempt)})
+            sqs.change_message_visibility(QueueUrl=self.urls_cache(sqs)["send"],
+                                          ReceiptHandle=record["ReceiptHandle"],
+                                          VisibilityTimeout=int(round(delay)))
+            return False
+        self.settle(ddb, message_id, "FAILED_PERM", "RELEASED", "available_cents")
+        return True
+
+    def urls_cache(self, sqs: Any) -> dict[str, str]:
+        if not hasattr(self, "_urls"):
+            self._urls = self.urls(sqs)
+        return self._urls
+
+    def early(self, ddb: Any, sqs: Any, record: dict[str, Any], message_id: str,
+              now: float) -> bool:
+        item = ddb.get_item(TableName=self.t["messages"], Key={"message_id": s(message_id)},
+                            ConsistentRead=True).get("Item", {})
+        retry_at = float(item.get("retry_at", {}).get("N", 0))
+        if item.get("status", {}).get("S") == "FAILED_TEMP" and retry_at > now:
+            sqs.change_message_visibility(QueueUrl=self.urls_cache(sqs)["send"],
+                                          ReceiptHandle=record["ReceiptHandle"],
+                                          VisibilityTimeout=int(round(retry_at - now)))
+            return False
+        return True
+
+    def sent(self, ddb: Any, sqs: Any, message_id: str, attempt: int) -> None:
+        provider_id = f"mock-{uuid.uuid4().hex}"
+        now = time.time()
+        with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):
+            ddb.put_item(TableName=self.t["sends"], Item={
+                "message_id": s(message_id), "provider_message_id": s(provider_id),
+                "attempt": n(attempt), "sent_at": n(now)},
+                ConditionExpression="attribute_not_exists(message_id)")
+        sqs.send_message(QueueUrl=self.urls_cache(sqs)["dlr"], DelaySeconds=DLR_DELAY_S,
+                         MessageBody=json.dumps({
+            "provider": "mock", "provider_message_id": provider_id, "status": "DELIVERED",
+            "error_code": None, "occurred_at": now}))
+        self.update(ddb, message_id,
+                    "SET #s = :sent, #p = :mock, #i = :pid, #t = :now, #u = :now, #w = :sweep",
+                    "#s = :sending AND #a = :attempt",
+                    {"#s": "status", "#p": "provider", "#i": "provider_message_id",
+                     "#t": "sent_at", "#u": "updated_at", "#w": "sweep_at", "#a": "attempts"},
+                    {":sent": s("SENT"), ":mock": s("mock"), ":pid": s(provider_id),
+                     ":now": n(now), ":sweep": n(now + 72 * 3600.0), ":sending": s("SENDING"),
+                     ":attempt": n(attempt)})
+
+    def report(self, ddb: Any, sqs: Any, record: dict[str, Any]) -> bool:
+        provider_id = json.loads(record["Body"])["provider_message_id"]
+        found = ddb.query(TableName=self.t["messages"], IndexName="provider-index", Limit=1,
+                          KeyConditionExpression="#p = :p",
+                          ExpressionAttributeNames={"#p": "provider_message_id"},
+                          ExpressionAttributeValues={":p": s(provider_id)})["Items"]
+        if not found:  # it overtook the SENT write: back after 1, 2, 4 ... s, as the app does
+            receives = int(record.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            sqs.change_message_visibility(QueueUrl=self.urls_cache(sqs)["dlr"],
+                                          ReceiptHandle=record["ReceiptHandle"],
+                                          VisibilityTimeout=2 ** (receives - 1))
+            return False
+        self.settle(ddb, found[0]["message_id"]["S"], "DELIVERED", "CAPTURED", "spent_cents")
+        return True
+
+    def settle(self, ddb: Any, message_id: str, status: str, hold: str, into: str) -> None:
+        now = time.time()
+        msg = self.update(
+            ddb, message_id, "SET #s = :to, #h = :hold, #t = :now, #u = :now REMOVE #w, #k",
+            "#s IN (:sending, :sent, :temp, :queued) AND #h = :held",
+            {"#s": "status", "#h": "hold_state", "#t": "settled_at", "#u": "updated_at",
+             "#w": "sweep_at", "#k": "sweep_shard"},
+            {":to": s(status), ":hold": s(hold), ":now": n(now), ":sending": s("SENDING"),
+             ":sent": s("SENT"), ":temp": s("FAILED_TEMP"), ":queued": s("QUEUED"),
+             ":held": s("HELD")})
+        if msg is None:
+            return
+        ddb.update_item(
+            TableName=self.t["clients"], Key={"client_id": msg["client_id"]},
+            UpdateExpression="SET #h = #h - :c, #x = #x + :c", ConditionExpression="#h >= :c",
+            ExpressionAttributeNames={"#h": "held_cents", "#x": into},
+            ExpressionAttributeValues={":c": msg["cost_cents"]})
+
+
+def produce(args: argparse.Namespace) -> int:
+    """One thread per client, each sending its share as fast as the emulator answers."""
+    producer = Producer(args.endpoint, args.stage)
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client(client_id: str) -> None:
+        own = []
+        for i in range(args.per_client):
+            t0 = time.perf_counter()
+            producer.one(client_id, i)
+            own.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(own)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in args.clients.split(",")]
+    started = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    Path(args.out).write_text(json.dumps({"started": started, "finished": time.time(),
+                                          "latencies": latencies}))
+    return 0
+
+
+def consume(args: argparse.Namespace) -> int:
+    consumer = Consumer(args.endpoint, args.stage, args.seed)
+    signal.signal(signal.SIGTERM, lambda *_: consumer.stop.set())
+    threads = [threading.Thread(target=consumer.poll, args=(q, h), daemon=True)
+               for q, h in (("send", consumer.send), ("dlr", consumer.report),
+                            ("callbacks", consumer.idle))]
+    for t in threads:
+        t.start()
+    while not consumer.stop.wait(0.5):
+        pass
+    for t in threads:
+        t.join(timeout=5)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("role", choices=["produce", "consume"])
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--clients", default="")
+    parser.add_argument("--per-client", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default=os.devnull)
+    args = parser.parse_args(argv)
+    import awscalls
+
+    awscalls.install(f"floor-{args.role}")
+    return produce(args) if args.role == "produce" else consume(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

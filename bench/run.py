@@ -1,0 +1,462 @@
+"""``make bench``: a fixed, seeded workload against the local stack, side by side with
+what the emulator itself allows, the AWS calls and cost per message, cold start
+and package size.
+
+    python bench/run.py [--messages 2000] [--workers 1,2] [--long] [--no-floor]
+
+For each worker count: a fresh stack (emulator, ``chalice local``, runners) on
+free ports under ``.local/bench/``, with ``AWS_CALLS_DIR`` set so that every
+stack process counts its AWS calls (``localstack/awscalls.py``); 4 clients
+send their share of the messages concurrently; the run ends when every
+message is final and every client's hold is back to zero. Then, against the
+same emulator, ``bench/floor.py`` replays the same calls with no app code.
+The last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "localstack"))
+sys.path.insert(0, str(ROOT))
+
+import costs  # noqa: E402
+import startup  # noqa: E402
+
+CLIENTS = 4
+SEED = 20261128
+FINAL = {"DELIVERED", "FAILED_PERM", "CANCELLED"}
+# Default mock rates and DLR delay (1 s); fast retries (as the end-to-end tests); the
+# sweeper at its real rate (every minute).
+FAST = {
+    "RETRY_MIN_DELAY": "1s",
+    "RETRY_MAX_DELAY": "2s",
+    "MAX_ATTEMPTS": "4",
+    "LOG_LEVEL": "WARNING",
+}
+KEYS = ("accepted_per_s", "api_p50_ms", "api_p99_ms", "final_per_s", "floor_per_s",
+        "floor_ratio", "decay_ratio", "round_trips_send", "aws_requests_per_message",
+        "usd_per_million", "cold_start_ratio", "package_mb")
+DECAY_WINDOW = 1000
+
+
+def texts(count: int, seed: int) -> list[str]:
+    """The workload's texts: mostly one GSM part, some two, some UCS-2."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        kind = rng.random()
+        if kind < 0.80:
+            out.append(f"Your code is {rng.randrange(10**6):06d}. Message {i}.")
+        elif kind < 0.95:
+            out.append(f"Order {i} shipped. " + "Tracking details follow. " * 7)
+        else:
+            out.append(f"Заказ {i} отправлен. Спасибо!")
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+@dataclass
+class Api:
+    url: str
+
+    def post(self, key: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        data = json.dumps(body).encode()
+        req = urllib.request.Request(self.url + "/v1/messages", data=data, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "X-API-Key": key})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, dict(resp.headers), json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
+
+
+@dataclass
+class Load:
+    """What the clients saw."""
+
+    started: float = 0.0
+    finished: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+    api_requests: int = 0
+    refused: dict[int, int] = field(default_factory=dict)
+
+
+def send_all(api: Api, keys: list[str], all_texts: list[str]) -> Load:
+    """Each client sends its share in order, one request at a time (429: wait, resend)."""
+    load, lock = Load(), threading.Lock()
+
+    def client(index: int, key: str) -> None:
+        mine = all_texts[index::len(keys)]
+        for text in mine:
+            while True:
+                t0 = time.perf_counter()
+                status, headers, body = api.post(key, {"to": "+1234567890", "from": "BENCH",
+                                                       "text": text})
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    load.api_requests += 1
+                    if status == 202:
+                        load.latencies.append(elapsed)
+                        load.message_ids.append(body["message_id"])
+                    else:
+                        load.refused[status] = load.refused.get(status, 0) + 1
+                if status == 202:
+                    break
+                time.sleep(float(headers.get("Retry-After", "1")) if status == 429 else 0.5)
+
+    threads = [threading.Thread(target=client, args=(i, k)) for i, k in enumerate(keys)]
+    load.started = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    load.finished = time.time()
+    return load
+
+
+class Books:
+    """Direct reads of the stack's tables (the bench's own calls are not counted)."""
+
+    def __init__(self, endpoint: str, stage: str) -> None:
+        import boto3
+
+        self.ddb = boto3.session.Session().client("dynamodb", region_name="us-east-1",
+                                                  endpoint_url=endpoint)
+        self.prefix = f"sms-gateway-{stage}"
+
+    def create_clients(self, n: int, tag: str) -> list[tuple[str, str]]:
+        """``n`` clients with ample credit and a rate limit the workload never meets."""
+        from chalicelib.container import hash_api_key
+
+        out = []
+        for i in range(n):
+            client_id, key = f"bench-{tag}-{i}", f"key-{uuid.uuid4().hex}"
+            now = repr(time.time())
+            item = {"client_id": {"S": client_id}, "name": {"S": f"bench {i}"},
+                    "api_key_hash": {"S": hash_api_key(key)},
+                    "available_cents": {"N": "1000000000"}, "initial_cents": {"N": "1000000000"},
+                    "held_cents": {"N": "0"}, "spent_cents": {"N": "0"}, "topup_cents": {"N": "0"},
+                    "rate_limit_rps": {"N": "10000"}, "rate_limit_burst": {"N": "10000"},
+                    "callback_on_sent": {"BOOL": False}, "webhook_secret_version": {"N": "1"},
+                    "created_at": {"N": now}}
+            self.ddb.put_item(TableName=f"{self.prefix}-clients", Item=item)
+            out.append((client_id, key))
+        return out
+
+    def held(self, client_ids: list[str]) -> int:
+        total = 0
+        for client_id in client_ids:
+            item = self.ddb.get_item(TableName=f"{self.prefix}-clients", ConsistentRead=True,
+                                     Key={"client_id": {"S": client_id}})["Item"]
+            total += int(item["held_cents"]["N"])
+        return total
+
+    def wait_settled(self, client_ids: list[str], timeout_s: float) -> float:
+        """Poll until nothing is held; return the time it was first seen so."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.held(client_ids) == 0:
+                return time.time()
+            time.sleep(0.2)
+        raise TimeoutError(f"holds still open after {timeout_s:.0f} s")
+
+    def messages(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": f"{self.prefix}-messages", "ConsistentRead": True}
+        while True:
+            page = self.ddb.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: names plus values (numbers taken at their text length)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        (kind, raw), = value.items()
+        size += len(str(raw).encode()) if kind in {"S", "N"} else 1
+    return size
+
+
+@dataclass
+class RunResult:
+    workers: int
+    messages: int
+    load: Load
+    final_at: float
+    statuses: dict[str, int]
+    settled_times: list[float]
+    counts: costs.Counts
+    round_trips: int
+    message_wru: int
+    floor: dict[str, Any] | None = None
+
+    @property
+    def accepted_per_s(self) -> float:
+        return self.messages / (self.load.finished - self.load.started)
+
+    @property
+    def final_per_s(self) -> float:
+        return self.messages / (self.final_at - self.load.started)
+
+    def decay(self) -> float | None:
+        """Completion rate over the last window divided by that over the first."""
+        t = sorted(self.settled_times)
+        if len(t) < 2 * DECAY_WINDOW:
+            return None
+        first = DECAY_WINDOW / (t[DECAY_WINDOW - 1] - self.load.started)
+        last = DECAY_WINDOW / (t[-1] - t[-DECAY_WINDOW - 1])
+        return last / first
+
+
+def stack_for(state: Path, workers: int) -> Any:
+    from stack import Stack, free_port
+
+    env = {**FAST, "AWS_CALLS_DIR": str(state / "awscalls")}
+    return Stack(state_dir=state, emulator_port=free_port(), api_port=free_port(),
+                 workers=workers, extra_env=env)
+
+
+def api_counts(state: Path) -> costs.Counts:
+    return costs.read_counts(state / "awscalls", "api-")
+
+
+def fresh_counts(state: Path, prefix: str = "") -> costs.Counts:
+    """The processes' counts once their periodic dump has caught up."""
+    time.sleep(1.2)
+    return costs.read_counts(state / "awscalls", prefix)
+
+
+def measure_round_trips(api: Api, key: str, state: Path) -> int:
+    """AWS calls of one warm ``POST /v1/messages`` (median of 3), all sequential in its code."""
+    trips = []
+    for i in range(3):
+        before = fresh_counts(state, "api-")
+        api.post(key, {"to": "+1234567890", "from": "BENCH", "text": f"round trip {i}"})
+        after = fresh_counts(state, "api-")
+        trips.append(sum((after - before).calls.values()))
+    return int(statistics.median(trips))
+
+
+def run_app(workers: int, n_messages: int, state: Path, with_floor: bool) -> RunResult:
+    shutil.rmtree(state, ignore_errors=True)
+    stack = stack_for(state, workers)
+    try:
+        stack.up(timeout_s=120)
+        books = Books(stack.endpoint, stack.stage)
+        api = Api(stack.api_url)
+        (warm_id, warm_key), = books.create_clients(1, "warm")
+        api.post(warm_key, {"to": "+1234567890", "from": "BENCH", "text": "warm up"})
+        round_trips = measure_round_trips(api, warm_key, state)
+        books.wait_settled([warm_id], 60)
+        pairs = books.create_clients(CLIENTS, f"w{workers}")
+        client_ids, keys = [c for c, _ in pairs], [k for _, k in pairs]
+        for key in keys:  # warm each client's API key cache, as a busy API has it
+            api.post(key, {"to": "+1234567890", "from": "BENCH", "text": "warm up"})
+        books.wait_settled([warm_id, *client_ids], 60)
+        before = fresh_counts(state)
+        load = send_all(api, keys, texts(n_messages, SEED))
+        final_at = books.wait_settled(client_ids, timeout_s=max(300.0, n_messages * 0.5))
+        counts = fresh_counts(state) - before
+        ids = set(load.message_ids)
+        mine = [m for m in books.messages() if m["message_id"]["S"] in ids]
+        statuses: dict[str, int] = {}
+        for m in mine:
+            statuses[m["status"]["S"]] = statuses.get(m["status"]["S"], 0) + 1
+        unfinished = len(ids) - sum(n for st, n in statuses.items() if st in FINAL)
+        if unfinished:
+            raise RuntimeError(f"{unfinished} messages did not reach a final state: {statuses}")
+        settled = [float(m["settled_at"]["N"]) for m in mine if "settled_at" in m]
+        size = max(item_bytes(m) for m in mine)
+        result = RunResult(workers, len(ids), load, final_at, statuses, settled, counts,
+                           round_trips, costs.item_write_units(size))
+        if with_floor:
+            for name in [p for p in stack.running() if p != "emulator"]:
+                stack.stop_process(name)
+            result.floor = run_floor(stack.endpoint, workers, n_messages, state)
+        return result
+    finally:
+        stack.down()
+
+
+def run_floor(endpoint: str, workers: int, n_messages: int, state: Path) -> dict[str, Any]:
+    """The floor driver against the same emulator, on its own fresh tables."""
+    import provision
+
+    from chalicelib.settings import Settings
+
+    stage = f"floor{workers}"
+    settings = replace(Settings.from_env({}), stage=stage, endpoint_url=endpoint)
+    provision.provision(settings)
+    books = Books(endpoint, stage)
+    client_ids = [c for c, _ in books.create_clients(CLIENTS, "floor")]
+    env = {**stack_env(endpoint), "AWS_CALLS_DIR": str(state / "floor-calls")}
+    floor = [sys.executable, str(HERE / "floor.py")]
+    base = ["--endpoint", endpoint, "--stage", stage]
+    consumers = [subprocess.Popen([*floor, "consume", *base], env=env, cwd=ROOT)
+                 for _ in range(workers)]
+    try:
+        time.sleep(3)  # the pollers are up, as the runners are before the app's workload
+        out = state / "floor-produce.json"
+        subprocess.run([*floor, "produce", *base, "--clients", ",".join(client_ids),
+                        "--per-client", str(n_messages // CLIENTS), "--out", str(out)],
+                       env=env, cwd=ROOT, check=True)
+        done = books.wait_settled(client_ids, timeout_s=max(300.0, n_messages * 0.5))
+        produced = json.loads(out.read_text())
+    finally:
+        for proc in consumers:
+            proc.terminate()
+        for proc in consumers:
+            proc.wait(timeout=15)
+    sent = (n_messages // CLIENTS) * CLIENTS
+    counts = costs.read_counts(state / "floor-calls")
+    return {"final_per_s": sent / (done - produced["started"]),
+            "accepted_per_s": sent / (produced["finished"] - produced["started"]),
+            "per_message": {k: v / sent for k, v in sorted(counts.by_operation().items())}}
+
+
+def stack_env(endpoint: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"})
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def requests_per_message(run: RunResult) -> dict[str, Any]:
+    ops = run.counts.by_operation()
+    per = {op: round(n / run.messages, 3) for op, n in sorted(ops.items())}
+    return {"total": round(sum(ops.values()) / run.messages, 2), **per}
+
+
+def bill_for(run: RunResult) -> costs.Bill:
+    return costs.price(run.counts, run.messages, run.load.api_requests,
+                       item_wru={"sms-gateway-prod-messages": run.message_wru})
+
+
+def by_workers(runs: list[RunResult], value: Any) -> dict[str, Any]:
+    return {str(r.workers): value(r) for r in runs}
+
+
+def summary(runs: list[RunResult], cold: float, package_mb: float, long_run: bool) -> dict[str, Any]:
+    ref = runs[-1]
+    floors = {r.workers: r.floor["final_per_s"] for r in runs if r.floor}
+    return {
+        "accepted_per_s": by_workers(runs, lambda r: round(r.accepted_per_s, 1)),
+        "api_p50_ms": by_workers(runs, lambda r: round(percentile(r.load.latencies, 0.5) * 1e3, 1)),
+        "api_p99_ms": by_workers(runs, lambda r: round(percentile(r.load.latencies, 0.99) * 1e3, 1)),
+        "final_per_s": by_workers(runs, lambda r: round(r.final_per_s, 1)),
+        "floor_per_s": {str(w): round(f, 1) for w, f in floors.items()} or None,
+        "floor_ratio": {str(r.workers): round(r.final_per_s / floors[r.workers], 2)
+                        for r in runs if r.workers in floors} or None,
+        "decay_ratio": round(d, 2) if long_run and (d := ref.decay()) is not None else None,
+        "round_trips_send": ref.round_trips,
+        "aws_requests_per_message": requests_per_message(ref),
+        "usd_per_million": round(bill_for(ref).total, 2),
+        "cold_start_ratio": round(cold, 2),
+        "package_mb": round(package_mb, 2),
+    }
+
+
+def table(runs: list[RunResult], result: dict[str, Any], cold: dict[str, float]) -> str:
+    lines = ["", "| workers | messages | accepted/s | API p50 ms | API p99 ms | final/s | "
+             "floor final/s | floor ratio | statuses |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        floor = r.floor["final_per_s"] if r.floor else None
+        lines.append(
+            f"| {r.workers} | {r.messages} | {r.accepted_per_s:.1f} | "
+            f"{percentile(r.load.latencies, 0.5) * 1e3:.0f} | "
+            f"{percentile(r.load.latencies, 0.99) * 1e3:.0f} | {r.final_per_s:.1f} | "
+            + (f"{floor:.1f} | {r.final_per_s / floor:.2f} | " if floor else "- | - | ")
+            + ", ".join(f"{k} {v}" for k, v in sorted(r.statuses.items())) + " |")
+    ref = runs[-1]
+    lines += ["", f"AWS requests per finished message (workers={ref.workers}; "
+              "the floor's replay beside it):", "",
+              "| operation | app | floor |", "|---|---|---|"]
+    floor_ops = ref.floor["per_message"] if ref.floor else {}
+    for op, n in requests_per_message(ref).items():
+        lines.append(f"| {op} | {n} | "
+                     + (f"{floor_ops[op]:.3f}" if op in floor_ops else
+                        f"{sum(floor_ops.values()):.2f}" if op == "total" and floor_ops else "-")
+                     + " |")
+    bill = bill_for(ref)
+    lines += ["", "Cost per million messages at us-east-1 list prices (bench/prices.json):", "",
+              "| line | units per message | USD per million |", "|---|---|---|"]
+    unit_of = {"API Gateway": "api_requests", "Lambda requests": "lambda_invocations",
+               "Lambda GB-s": "lambda_gb_s", "DynamoDB writes": "dynamodb_wru",
+               "DynamoDB reads": "dynamodb_rru", "SQS": "sqs_requests"}
+    for line, usd in bill.lines.items():
+        lines.append(f"| {line} | {bill.units[unit_of[line]]:.4g} | {usd:.2f} |")
+    lines.append(f"| **total** | | **{bill.total:.2f}** |")
+    inv = ", ".join(f"{name} {n} × {s / max(n, 1) * 1e3:.1f} ms"
+                    for name, (n, s) in sorted(ref.counts.invocations.items()))
+    lines += ["", f"Handler invocations (mean duration): {inv}",
+              f"Cold start: `import app` {cold['app_ms']:.0f} ms, `import boto3` "
+              f"{cold['boto3_ms']:.0f} ms (median of 5)", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the local stack.")
+    parser.add_argument("--messages", type=int, default=None)
+    parser.add_argument("--workers", default=None, help="comma-separated, e.g. 1,2")
+    parser.add_argument("--long", action="store_true",
+                        help="20,000 messages, workers=2, no floor: the decay ratio")
+    parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--state", default=str(ROOT / ".local" / "bench"))
+    args = parser.parse_args(argv)
+    # The bench only ever talks to its own emulators, whatever the shell has.
+    os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                       "AWS_DEFAULT_REGION": "us-east-1"})
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    n_messages = args.messages or (20_000 if args.long else 2_000)
+    workers = [int(w) for w in (args.workers or ("2" if args.long else "1,2")).split(",")]
+    with_floor = not (args.no_floor or args.long)
+    started = time.monotonic()
+    runs = []
+    for w in workers:
+        print(f"# run: {n_messages} messages, {CLIENTS} clients, WORKERS={w}", flush=True)
+        runs.append(run_app(w, n_messages, Path(args.state) / f"workers-{w}", with_floor))
+        r = runs[-1]
+        print(f"#   accepted {r.accepted_per_s:.1f}/s, final {r.final_per_s:.1f}/s"
+              + (f", floor {r.floor['final_per_s']:.1f}/s" if r.floor else ""), flush=True)
+    cold = startup.cold_start()
+    package_mb = startup.package_mb()
+    result = summary(runs, cold["ratio"], package_mb, args.long)
+    print(table(runs, result, cold))
+    print(f"# {time.monotonic() - started:.0f} s in all")
+    assert tuple(result) == KEYS
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
