@@ -44,6 +44,12 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Client]] = {}
         self._lock = threading.Lock()
 
+    def cached_client(self, api_key: str) -> Client | None:
+        """The client of ``api_key`` if this container knows it already; never any I/O."""
+        with self._lock:
+            hit = self._cache.get(hash_api_key(api_key))
+        return hit[1] if hit else None
+
     def client_for(self, api_key: str) -> Client | None:
         key_hash = hash_api_key(api_key)
         now = time.monotonic()

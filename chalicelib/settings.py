@@ -123,6 +123,7 @@ class Settings:
     dlr_timeout_s: float = 72 * 3600.0
     auth_cache_ttl_s: float = 30.0
     log_level: str = "INFO"
+    log_privacy: bool = True  # mask phone numbers, leave message text out of logs
     dlr_secrets: Mapping[str, str] = field(default_factory=dict)
     webhook_master_secret: str = ""
     callback_allow_private: bool = False
@@ -177,6 +178,7 @@ class Settings:
             dlr_timeout_s=parse_duration(g("DLR_TIMEOUT", "72h")),
             auth_cache_ttl_s=parse_duration(g("AUTH_CACHE_TTL", "30s")),
             log_level=g("LOG_LEVEL", d.log_level).upper(),
+            log_privacy=g("LOG_PRIVACY", "on").strip().lower() not in {"off", "false", "0", "no"},
             dlr_secrets=parse_secrets(g("DLR_SECRETS", "")),
             webhook_master_secret=g("WEBHOOK_MASTER_SECRET", ""),
             callback_allow_private=_bool(g("CALLBACK_ALLOW_PRIVATE", "false")),

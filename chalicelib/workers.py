@@ -14,8 +14,10 @@ from typing import Any
 
 from chalice import Blueprint, Rate
 
+from chalicelib import observability
 from chalicelib.container import get_container
 from chalicelib.resources import resource_names
+from chalicelib.services.dlr import UnknownProviderMessageError
 
 # Decorators need the queue names at import; they come from the stage, as
 # everywhere else (Chalice sets STAGE from .chalice/config.json).
@@ -26,6 +28,10 @@ workers = Blueprint(__name__)
 
 class RetryLaterError(Exception):
     """The record must come back later (its visibility timeout was set)."""
+
+
+# Records that fail on purpose (they come back later); anything else is logged as an error.
+EXPECTED_FAILURES = (RetryLaterError, UnknownProviderMessageError)
 
 
 def _processor() -> Any:
@@ -39,8 +45,9 @@ def _processor() -> Any:
 def _run_batch(event: Any, record_handler: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
+    traced = observability.traced_records(record_handler, expected=EXPECTED_FAILURES)
     result = process_partial_response(
-        event=event.to_dict(), record_handler=record_handler, processor=_processor(),
+        event=event.to_dict(), record_handler=traced, processor=_processor(),
         context=event.context,
     )
     return dict(result)
@@ -63,13 +70,16 @@ def dlr_record(record: Any) -> None:
     sender's SENT write, or it is not ours) comes back after 1, 2, 4, 8 s...
     until the queue's maxReceiveCount sends it to the dead-letter queue.
     """
-    from chalicelib.services.dlr import DeliveryReport, UnknownProviderMessageError
+    from chalicelib.services.dlr import DeliveryReport
 
     container = get_container()
     try:
         container.dlr.apply(DeliveryReport.parse(json.loads(record.body)))
     except UnknownProviderMessageError:
+        observability.count("DlrUnmatched")
         receives = int(record.attributes.approximate_receive_count or 1)
+        observability.logger.warning("delivery report matches no message (yet); it comes back",
+                                     extra={"receives": receives})
         container.queues.delay_redelivery(
             container.settings.names.dlr_queue, record.receipt_handle, 2 ** (receives - 1)
         )

@@ -100,6 +100,7 @@ class Stack:
             "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
             "STAGE": self.stage,
             "PYTHONPATH": str(ROOT),
+            "LOCAL_LOG_DIR": str(self.logs),  # the functions' log groups (loggroups.py)
         })
         env.pop("AWS_PROFILE", None)
         env.pop("AWS_SESSION_TOKEN", None)

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 
+from chalicelib import observability
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.queues import SqsQueues
@@ -42,7 +43,8 @@ class CallbackService:
         record = {"client_id": message.client_id, "url": message.callback_url,
                   "event": event_body(message, message.updated_at)}
         try:
-            self._queues.send(self._s.names.callbacks_queue, record)
+            self._queues.send(self._s.names.callbacks_queue, record, attributes=(
+                {"request_id": message.request_id} if message.request_id else None))
         except ServiceUnavailableError:
             log.warning("callback not queued", extra={"message_id": message.message_id})
             if message.status in FINAL_EVENTS:
@@ -70,8 +72,10 @@ class CallbackService:
             status = self._sender.post(url, body, signature_headers(secret, int(time.time()), body))
         except CallbackRefusedError as exc:
             log.warning("callback refused", extra={"client_id": client_id, "reason": str(exc)})
+            observability.count("CallbacksFailed")
             return True  # retrying cannot help; the refusal is logged
         delivered = 200 <= status < 300
+        observability.count("CallbacksDelivered" if delivered else "CallbacksFailed")
         log.info("callback attempt", extra={"client_id": client_id, "http_status": status,
                                             "delivered": delivered})
         return delivered

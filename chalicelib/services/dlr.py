@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import observability
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.queues import SqsQueues
 from chalicelib.domain.provider_errors import classify
@@ -56,6 +57,7 @@ class DlrService:
         message_id = self._messages.find_by_provider_id(report.provider_message_id)
         if message_id is None:
             raise UnknownProviderMessageError(report.provider_message_id)
+        observability.correlate(message_id=message_id)
         if report.status == DELIVERED:
             settled = self._ledger.settle(message_id, Status.DELIVERED)
         else:

@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import Protocol
 
+from chalicelib import observability
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.domain.message import Message
@@ -25,6 +26,14 @@ class Notifier(Protocol):
     def notify(self, message: Message) -> None: ...
 
     def ensure_final_notified(self, message: Message) -> None: ...
+
+
+def _count_settlement(msg: Message, target: Status, code: str | None) -> None:
+    if target is Status.DELIVERED:
+        observability.count("MessagesDelivered")
+        observability.record_ms("TimeToDelivered", observability.since_ms(msg.created_at))
+    elif target is Status.FAILED_PERM:
+        observability.count_failure(code)
 
 
 class Ledger:
@@ -56,6 +65,7 @@ class Ledger:
         if msg is None:
             self._recover_callback(message_id)
             return None
+        observability.correlate(client_id=msg.client_id, request_id=msg.request_id)
         into = "spent" if hold is HoldState.CAPTURED else "available"
         self._accounts.move(msg.client_id, msg.cost_cents, into=into)
         log.info(
@@ -63,6 +73,7 @@ class Ledger:
             extra={"message_id": message_id, "client_id": msg.client_id,
                    "hold": hold.value, "cost_cents": msg.cost_cents, "status": target.value},
         )
+        _count_settlement(msg, target, code)
         if self._notifier:
             self._notifier.notify(msg)
         return msg

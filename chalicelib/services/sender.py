@@ -12,6 +12,7 @@ import random
 import time
 from enum import StrEnum
 
+from chalicelib import observability
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.providers import OutboundSms, Provider
 from chalicelib.adapters.queues import SqsQueues
@@ -59,6 +60,7 @@ class SenderService:
         msg = self._messages.claim(message_id, now, stale_before=now - self._s.send_timeout_s)
         if msg is None:
             return self._not_claimed(message_id, receipt_handle, now)
+        observability.correlate(client_id=msg.client_id, request_id=msg.request_id)
         result = self._submit(msg)
         if result.outcome is Outcome.ACCEPTED:
             assert result.provider_message_id is not None
@@ -68,9 +70,14 @@ class SenderService:
             )
             if sent is not None and self._notifier:
                 self._notifier.notify(sent)
+            observability.count("MessagesSent")
+            observability.record_ms("TimeToSent", observability.since_ms(msg.created_at))
+            log.info("sent", extra={"attempt": msg.attempts, "to": msg.to,  # masked in logs
+                                    "provider_message_id": result.provider_message_id})
             return Step.DONE
         code, reason = result.error_code or "UNKNOWN", result.reason or "provider error"
         if result.outcome is Outcome.PERMANENT:
+            log.info("attempt refused for good", extra={"attempt": msg.attempts, "error_code": code})
             self._ledger.settle(message_id, Status.FAILED_PERM, code, reason, msg.attempts)
             return Step.DONE
         if self.policy.exhausted(msg.attempts):
@@ -82,15 +89,21 @@ class SenderService:
         delay = self.policy.next_retry_delay(msg.attempts, self._rng)
         self._messages.mark_failed_temp(message_id, msg.attempts, code, reason, now + delay, time.time())
         self._queues.delay_redelivery(self._s.names.send_queue, receipt_handle, delay)
+        observability.count("MessageRetries")
+        log.info("attempt failed; retry scheduled", extra={
+            "attempt": msg.attempts, "error_code": code, "retry_in_s": round(delay, 1)})
         return Step.RETRY
 
     def _submit(self, msg: Message) -> SubmitResult:
         sms = OutboundSms(msg.message_id, msg.attempts, msg.to, msg.sender, msg.text, msg.parts)
+        started = time.perf_counter()
         try:
             return self._provider.submit(sms)
         except Exception:  # noqa: BLE001 - any provider fault is a temporary failure
             log.exception("provider call failed", extra={"message_id": msg.message_id})
             return SubmitResult.failed("TIMEOUT")
+        finally:
+            observability.record_ms("ProviderLatency", (time.perf_counter() - started) * 1000)
 
     def _not_claimed(self, message_id: str, receipt_handle: str, now: float) -> Step:
         current = self._messages.get(message_id)

@@ -1,0 +1,317 @@
+"""Logs and metrics, set up once for every function by one Chalice middleware.
+
+Logs are Powertools JSON lines on stdout (CloudWatch Logs on AWS; the local
+stack files them by function, see ``localstack/loggroups.py``). Every record
+of an invocation carries ``function_name``, ``cold_start`` and, once known,
+``request_id``, ``client_id`` and ``message_id``. The keys are thread-local:
+the local runner hosts several functions in one process and ``chalice local``
+serves requests on threads. The API's ``request_id`` travels on as the SQS
+message attribute ``request_id``, so one request can be followed through the
+sender, DLR and callback functions.
+
+Privacy: unless ``LOG_PRIVACY=off``, phone numbers are masked to their last
+four digits and message text is left out, whatever a log call passes.
+
+Metrics are EMF (``SmsGateway`` namespace) with the dimensions ``service`` and
+``stage`` only; ``MessagesFailed`` also rolls up by ``reason``, an error code
+from a closed list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from chalice.app import Request, Response
+
+from chalicelib.domain.provider_errors import ERROR_CLASSES
+from chalicelib.settings import Settings
+
+SERVICE = "sms-gateway"
+NAMESPACE = "SmsGateway"
+CORRELATION_KEYS = ("request_id", "client_id", "message_id")
+REQUEST_ID_ATTRIBUTE = "request_id"
+# Error codes a failure may be counted under; anything else is OTHER (a
+# provider's report could name any string, and a dimension must stay small).
+FAILURE_REASONS = frozenset(ERROR_CLASSES) | {"MAX_ATTEMPTS", "DLR_TIMEOUT", "CANCELLED"}
+
+# -- privacy -----------------------------------------------------------------
+_PHONE = re.compile(r"(?<![\w.+])\+?\d{7,15}(?![\w.])")
+_VERBATIM = frozenset({
+    "level", "location", "timestamp", "service", "sampling_rate", "cold_start", "xray_trace_id",
+    "function_name", "function_request_id", *CORRELATION_KEYS, "provider_message_id", "event_id",
+})
+_TEXT_KEYS = frozenset({"text", "message_text", "sms_text"})
+_PHONE_KEYS = frozenset({"to", "phone", "phone_number", "msisdn", "recipient"})
+
+
+def mask_phone(value: str) -> str:
+    """``+14155550123`` -> ``+*******0123``: the last four digits stay."""
+    digits = re.sub(r"\D", "", value)
+    return ("+" if value.startswith("+") else "") + "*" * max(0, len(digits) - 4) + digits[-4:]
+
+
+def scrub(value: Any, key: str = "") -> Any:
+    """A log record's value with phone numbers masked and message text left out."""
+    if key in _VERBATIM:
+        return value
+    if isinstance(value, dict):
+        return {k: scrub(v, str(k)) for k, v in value.items() if str(k) not in _TEXT_KEYS}
+    if isinstance(value, list | tuple):
+        return [scrub(v, key) for v in value]
+    if isinstance(value, str):
+        if key in _PHONE_KEYS:
+            return mask_phone(value)
+        return _PHONE.sub(lambda m: mask_phone(m.group(0)), value)
+    return value
+
+
+class PrivateFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter, scrubbing each record unless privacy is off."""
+
+    privacy = True
+
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+        return super().serialize(scrub(log) if self.privacy else log)
+
+
+_formatter = PrivateFormatter(utc=True)
+logger = Logger(service=SERVICE, utc=True, logger_formatter=_formatter)
+# The code base logs through stdlib loggers under `chalicelib`: same handler, same keys.
+_library = logging.getLogger("chalicelib")
+_library.addHandler(logger.registered_handler)
+_library.propagate = False
+
+# -- invocation state ----------------------------------------------------------
+_local = threading.local()
+_seen_functions: set[str] = set()
+_configured: list[Settings] = []
+
+
+def configure(settings: Settings) -> None:
+    """Apply ``LOG_LEVEL`` and ``LOG_PRIVACY`` (once per settings object)."""
+    if _configured and _configured[0] is settings:
+        return
+    logger.setLevel(settings.log_level)
+    _library.setLevel(settings.log_level)
+    _formatter.privacy = settings.log_privacy
+    _configured[:] = [settings]
+
+
+def current_function() -> str | None:
+    """The function this thread is running an invocation of, if any."""
+    return getattr(_local, "function", None)
+
+
+def correlate(**keys: Any) -> None:
+    """Add keys (``request_id``, ``client_id``, ``message_id``...) to this thread's log records."""
+    values = {k: v for k, v in keys.items() if v is not None}
+    if values:
+        logger.thread_safe_append_keys(**values)
+
+
+def correlation(key: str) -> Any:
+    """The value of a correlation key on this thread, or None."""
+    return logger.thread_safe_get_current_keys().get(key)
+
+
+def correlation_attributes() -> dict[str, str] | None:
+    """SQS message attributes that carry this thread's ``request_id`` on."""
+    request_id = correlation("request_id")
+    return {REQUEST_ID_ATTRIBUTE: str(request_id)} if request_id else None
+
+
+@contextmanager
+def scope(**keys: Any) -> Iterator[None]:
+    """Correlation keys for one unit of work (a record, a swept message), then the old ones."""
+    saved = logger.thread_safe_get_current_keys()
+    correlate(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_clear_keys()
+        correlate(**saved)
+
+
+def _function_name(context: Any, settings: Settings) -> str:
+    name = str(getattr(context, "function_name", "") or "api_handler")
+    # chalice local and the test client name the API function `api_handler`.
+    return name if name.startswith(f"{SERVICE}-") else settings.names.function(name)
+
+
+@contextmanager
+def invocation(context: Any) -> Iterator[None]:
+    """One Lambda invocation: its log keys and its metrics, flushed at the end."""
+    from chalicelib.container import get_container  # the container imports this module
+
+    settings = get_container().settings
+    configure(settings)
+    function = _function_name(context, settings)
+    cold_start = function not in _seen_functions
+    _seen_functions.add(function)
+    _local.function, _local.stage, _local.metrics = function, settings.stage, {}
+    logger.thread_safe_clear_keys()
+    correlate(function_name=function, cold_start=cold_start,
+              function_request_id=getattr(context, "aws_request_id", None))
+    try:
+        yield
+    finally:
+        flush_metrics()
+        logger.thread_safe_clear_keys()
+        _local.function = _local.metrics = None
+
+
+# -- metrics -------------------------------------------------------------------
+def _new_metrics(reason: str | None) -> EphemeralMetrics:
+    stage = getattr(_local, "stage", None) or "unknown"
+    metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE,
+                               default_dimensions={"service": SERVICE, "stage": stage})
+    if reason is not None:
+        metrics.add_dimensions(reason=reason)  # a second roll-up: service, stage, reason
+    return metrics
+
+
+def _add(name: str, unit: MetricUnit, value: float, reason: str | None = None) -> None:
+    buffers: dict[str | None, EphemeralMetrics] | None = getattr(_local, "metrics", None)
+    if buffers is None:  # outside an invocation (a CLI, a test): emit at once
+        metrics = _new_metrics(reason)
+        metrics.add_metric(name=name, unit=unit, value=value)
+        metrics.flush_metrics()
+        return
+    if reason not in buffers:
+        buffers[reason] = _new_metrics(reason)
+    buffers[reason].add_metric(name=name, unit=unit, value=value)
+
+
+def count(name: str, value: int = 1) -> None:
+    """Add to a counter (EMF unit Count)."""
+    _add(name, MetricUnit.Count, value)
+
+
+def count_failure(code: str | None) -> None:
+    """``MessagesFailed``, by reason (the error code, or OTHER outside the known list)."""
+    reason = code if code in FAILURE_REASONS else "OTHER"
+    _add("MessagesFailed", MetricUnit.Count, 1, reason=reason)
+
+
+def record_ms(name: str, milliseconds: float) -> None:
+    """Record a duration (EMF unit Milliseconds)."""
+    _add(name, MetricUnit.Milliseconds, round(max(0.0, milliseconds), 3))
+
+
+def since_ms(epoch_s: float) -> float:
+    """Milliseconds from ``epoch_s`` until now."""
+    return (time.time() - epoch_s) * 1000
+
+
+def flush_metrics() -> None:
+    """Print this invocation's EMF blobs (one per dimension set)."""
+    buffers: dict[str | None, EphemeralMetrics] = getattr(_local, "metrics", None) or {}
+    for metrics in buffers.values():
+        if metrics.metric_set:
+            metrics.flush_metrics()
+    buffers.clear()
+
+
+# -- SQS records ---------------------------------------------------------------
+def record_keys(record: Any) -> dict[str, Any]:
+    """Correlation keys of an SQS record: its ``request_id`` attribute and its body's ids."""
+    keys: dict[str, Any] = {}
+    attribute = record.message_attributes[REQUEST_ID_ATTRIBUTE]
+    if attribute is not None and attribute.string_value:
+        keys["request_id"] = attribute.string_value
+    try:
+        body = json.loads(record.body)
+    except ValueError:
+        return keys
+    if isinstance(body, dict):
+        event = body.get("event")
+        event = event if isinstance(event, dict) else {}
+        keys["message_id"] = body.get("message_id") or event.get("message_id")
+        keys["client_id"] = body.get("client_id")
+    return keys
+
+
+def traced_records(handler: Callable[[Any], None],
+                   expected: tuple[type[BaseException], ...] = ()) -> Callable[[Any], None]:
+    """Run ``handler`` per record under the record's correlation keys; log unexpected errors."""
+
+    def run(record: Any) -> None:
+        with scope(**record_keys(record)):
+            try:
+                handler(record)
+            except expected:
+                raise
+            except Exception:
+                logger.exception("record failed; it comes back")
+                raise
+
+    return run
+
+
+# -- the middleware ------------------------------------------------------------
+def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice middleware for every function: logger keys, metrics, and the API's access log."""
+    if isinstance(event, Request):
+        return _observe_http(event, get_response)
+    with invocation(getattr(event, "context", None)):
+        return get_response(event)
+
+
+def _observe_http(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    context = request.context
+    if not context.get("requestId"):  # chalice local and the test client leave it out
+        context["requestId"] = str(uuid.uuid4())
+    with invocation(request.lambda_context):
+        params = request.uri_params or {}
+        correlate(request_id=context["requestId"], message_id=params.get("message_id"))
+        started = time.perf_counter()
+        try:
+            response = get_response(request)
+        except Exception:
+            logger.exception("unhandled error; the answer is 500")
+            raise
+        correlate(**_response_keys(request, response))
+        logger.info("request", extra={
+            "http_method": request.method, "path": context.get("path") or request.path,
+            "http_status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+        _count_api(request, response)
+    return response
+
+
+def _response_keys(request: Request, response: Response) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    body = response.body
+    if response.status_code == 202 and isinstance(body, str) and body.startswith("{"):
+        keys["message_id"] = json.loads(body).get("message_id")
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        from chalicelib.container import get_container
+
+        # The route authenticated this key a moment ago; never a lookup of our own.
+        client = get_container().authenticator.cached_client(api_key)
+        keys["client_id"] = client.client_id if client else None
+    return keys
+
+
+API_COUNTERS = {202: "MessagesAccepted", 402: "RefusedForCredit", 429: "RateLimited"}
+
+
+def _count_api(request: Request, response: Response) -> None:
+    if request.method != "POST" or request.path != "/v1/messages":
+        return
+    name = API_COUNTERS.get(response.status_code)
+    replayed = response.headers.get("Idempotent-Replayed") == "true"
+    if name and not replayed:
+        count(name)
