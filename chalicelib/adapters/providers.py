@@ -13,6 +13,7 @@ from typing import Protocol
 
 from pynamodb.exceptions import PynamoDBException
 
+from chalicelib import observability
 from chalicelib.adapters.accounts import is_condition_failure
 from chalicelib.adapters.models import ProviderSendModel
 from chalicelib.adapters.queues import SqsQueues
@@ -65,15 +66,25 @@ class MockProvider:
             time.sleep(self._s.latency_ms / 1000)
         draw = unit_draw(self._s.seed, sms.message_id, sms.attempt)
         outcome = mock_outcome(draw, self._s.success_rate, self._s.temp_fail_rate, self._s.perm_fail_rate)
-        if outcome is Outcome.TEMPORARY:
-            return SubmitResult.failed(MOCK_TEMP_CODE)
-        if outcome is Outcome.PERMANENT:
-            return SubmitResult.failed(MOCK_PERM_CODE)
+        if outcome is not Outcome.ACCEPTED:
+            # A message this provider already accepted stays accepted: a
+            # re-submission after a worker crash must not turn it into a failure.
+            earlier = self._accepted_before(sms.message_id)
+            if earlier is not None:
+                return SubmitResult(Outcome.ACCEPTED, provider_message_id=earlier)
+            return SubmitResult.failed(
+                MOCK_TEMP_CODE if outcome is Outcome.TEMPORARY else MOCK_PERM_CODE)
         provider_id = self._record(sms)
         # Also on a re-submission: the first report may have been lost with a
         # crashed worker, and the DLR function ignores duplicates.
         self._emit_dlr(sms.message_id, provider_id)
         return SubmitResult(Outcome.ACCEPTED, provider_message_id=provider_id)
+
+    def _accepted_before(self, message_id: str) -> str | None:
+        try:
+            return str(ProviderSendModel.get(message_id, consistent_read=True).provider_message_id)
+        except ProviderSendModel.DoesNotExist:
+            return None
 
     def _record(self, sms: OutboundSms) -> str:
         provider_id = f"mock-{uuid.uuid4().hex}"
@@ -99,4 +110,5 @@ class MockProvider:
             "error_code": "UNDELIVERED" if failed else None,
             "occurred_at": time.time(),
         }
-        self._queues.send(self._dlr_queue, report, delay_s=self._s.dlr_delay_s)
+        self._queues.send(self._dlr_queue, report, delay_s=self._s.dlr_delay_s,
+                          attributes=observability.correlation_attributes())

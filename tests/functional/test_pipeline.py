@@ -193,3 +193,16 @@ def test_sweeper_does_not_expire_a_message_sent_since_it_was_listed(
     msg = aws.messages.get(message_id)
     assert msg is not None and msg.status is Status.SENT
     assert aws.accounts.balance(client_id).held == 5
+
+
+def test_resubmission_of_an_accepted_message_stays_accepted(api: Any, aws: Container) -> None:
+    from chalicelib.adapters.providers import OutboundSms
+    from chalicelib.domain.provider_errors import Outcome
+
+    aws = with_mock(aws, success_rate=1.0)
+    _, message_id = accept(api, aws)
+    first = aws.provider.submit(OutboundSms(message_id, 1, "+1234567890", "TEST", "hi", 1))
+    aws = with_mock(aws, success_rate=0.0, temp_fail_rate=0.0, perm_fail_rate=1.0)
+    again = aws.provider.submit(OutboundSms(message_id, 2, "+1234567890", "TEST", "hi", 1))
+    assert again.outcome is Outcome.ACCEPTED
+    assert again.provider_message_id == first.provider_message_id
