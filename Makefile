@@ -12,7 +12,7 @@ export EMULATOR ?= moto
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
-.PHONY: help venv up down status seed redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
+.PHONY: help venv up down status seed client topup rotate-key clients redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
         test-functional test-e2e lint typecheck clean package deploy
 
 help: ## List the targets
@@ -32,32 +32,52 @@ up: $(STAMP) ## Start emulator (EMULATOR=moto|localstack), API (:$(PORT)) and ru
 down: $(STAMP) ## Stop everything `make up` started
 	$(BIN)/python localstack/stack.py down
 
-status: $(STAMP) ## What runs, where, and whether it is healthy
-	$(BIN)/python localstack/stack.py status
+status: $(STAMP) ## Processes, health, queue depths (incl. dead letters), messages by status
+	$(LOCAL_ENV) $(BIN)/python localstack/observe.py status
 
 seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
 	$(LOCAL_ENV) $(BIN)/python localstack/provision.py --seed-only
 
+ADMIN := $(LOCAL_ENV) $(BIN)/python -m chalicelib.cli
+
+client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_LIMIT_RPS RATE_LIMIT_BURST PRICE_PER_PART_CENTS CALLBACK_URL MAX_PARTS SENDER_IDS]
+	$(ADMIN) client --name "$(NAME)" $(if $(CREDITS),--credits $(CREDITS)) \
+		$(if $(API_KEY),--api-key "$(API_KEY)") \
+		$(if $(filter command line,$(origin RATE_LIMIT_RPS)),--rate-limit-rps $(RATE_LIMIT_RPS)) \
+		$(if $(filter command line,$(origin RATE_LIMIT_BURST)),--rate-limit-burst $(RATE_LIMIT_BURST)) \
+		$(if $(filter command line,$(origin PRICE_PER_PART_CENTS)),--price-per-part-cents $(PRICE_PER_PART_CENTS)) \
+		$(if $(CALLBACK_URL),--callback-url "$(CALLBACK_URL)") $(if $(filter command line,$(origin MAX_PARTS)),--max-parts $(MAX_PARTS)) \
+		$(if $(SENDER_IDS),--sender-ids "$(SENDER_IDS)")
+
+topup: $(STAMP) ## Add credits to a client: NAME=acme CREDITS=100
+	$(ADMIN) topup --name "$(NAME)" --credits "$(CREDITS)"
+
+rotate-key: $(STAMP) ## Give a client a new API key: NAME=acme
+	$(ADMIN) rotate-key --name "$(NAME)"
+
+clients: $(STAMP) ## List the clients with their balances
+	$(ADMIN) clients
+
 redrive: $(STAMP) ## Move dead letters back onto their queues (QUEUE=send|dlr to pick one)
-	$(LOCAL_ENV) $(BIN)/python -m chalicelib.cli redrive $(if $(QUEUE),--queue $(QUEUE))
+	$(ADMIN) redrive $(if $(QUEUE),--queue $(QUEUE))
 
 reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger; lists discrepancies
-	$(LOCAL_ENV) $(BIN)/python -m chalicelib.cli reconcile
+	$(ADMIN) reconcile
 
 webhook-secret: $(STAMP) ## Print a client's callback signing secret (CLIENT=demo)
-	$(LOCAL_ENV) $(BIN)/python -m chalicelib.cli webhook-secret --client $(or $(CLIENT),demo)
+	$(ADMIN) webhook-secret --client $(or $(CLIENT),demo)
 
 health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo
 
-logs: ## Follow every local log
-	tail -n 50 -F .local/logs/*.log
+logs: $(STAMP) ## Follow every function's log group (.local/logs/aws/lambda/*)
+	@$(BIN)/python localstack/observe.py logs
 
-logs-api: ## Follow the API's log
-	tail -n 50 -F .local/logs/api.log
+logs-api: $(STAMP) ## Follow the API function's log group
+	@$(BIN)/python localstack/observe.py logs --group api
 
-logs-worker: ## Follow the runners' logs
-	tail -n 50 -F .local/logs/worker-*.log
+logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks and sweeper log groups
+	@$(BIN)/python localstack/observe.py logs --group worker
 
 test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP)
 	$(BIN)/python -m pytest
@@ -88,3 +108,21 @@ package: $(STAMP) ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by 
 deploy: package ## Deploy STAGE to the AWS account of your credentials (CloudFormation)
 	env -u AWS_ENDPOINT_URL $(BIN)/python infra/deploy.py --stage $(STAGE) --build $(BUILD) \
 		$(if $(BUCKET),--bucket $(BUCKET))
+
+.PHONY: trace stats
+trace: $(STAMP) ## One message's life across functions, in time order (ID=<message_id>)
+	@test -n "$(ID)" || { echo "usage: make trace ID=<message_id>"; exit 2; }
+	@$(BIN)/python localstack/observe.py trace $(ID)
+
+stats: $(STAMP) ## The EMF metrics of the local stack: counts, rates, p50/p99 (SINCE=15m to narrow)
+	@$(BIN)/python localstack/observe.py stats $(if $(SINCE),--since $(SINCE))
+
+.PHONY: test-reliability
+test-reliability: $(STAMP) ## Duplicates, crashes, concurrency, outage, hostile input, tenants; writes RELIABILITY.md
+	RELIABILITY_MD=RELIABILITY.md $(BIN)/python -m pytest tests/reliability -m "reliability or functional"
+
+# Benchmark: a seeded workload against fresh local stacks (WORKERS=1 and 2), beside the
+# emulator's floor; prints a table, then one JSON line. LONG=1: 20,000 messages (decay ratio).
+.PHONY: bench
+bench: $(STAMP) ## Benchmark the local stack (LONG=1 for the 20,000-message decay run); see BENCHMARKS.md
+	$(BIN)/python bench/run.py $(if $(LONG),--long)
