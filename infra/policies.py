@@ -81,7 +81,7 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
         "sender": (
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
-            table(n.provider_sends_table, "PutItem", "UpdateItem"),
+            table(n.provider_sends_table, "GetItem", "PutItem", "UpdateItem"),
             queue(n.send_queue, "GetQueueUrl", "ChangeMessageVisibility"),
             queue(n.dlr_queue, "GetQueueUrl", "SendMessage"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
