@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.messages import DynamoMessages
-from chalicelib.domain.status import HoldState, settlement_for
+from chalicelib.domain.status import HoldState, Status, settlement_for
 
 
 @dataclass
@@ -29,10 +29,9 @@ class ReconcileReport:
         return not self.problems
 
 
-def expected_hold(status_value: str) -> HoldState:
-    from chalicelib.domain.status import Status
-
-    return settlement_for(Status(status_value)) or HoldState.HELD
+def expected_hold(status: Status) -> HoldState:
+    """The hold state a message in ``status`` must have."""
+    return settlement_for(status) or HoldState.HELD
 
 
 def reconcile(accounts: DynamoAccounts, messages: DynamoMessages) -> ReconcileReport:
@@ -42,7 +41,7 @@ def reconcile(accounts: DynamoAccounts, messages: DynamoMessages) -> ReconcileRe
     for msg in messages.scan_all():
         report.messages += 1
         sums[msg.client_id][msg.hold_state] += msg.cost_cents
-        if msg.hold_state is not expected_hold(msg.status.value):
+        if msg.hold_state is not expected_hold(msg.status):
             report.problems.append(f"message {msg.message_id}: status {msg.status.value} "
                                    f"with hold {msg.hold_state.value}")
     for client, balance in accounts.scan_all():
