@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -71,7 +72,8 @@ def test_api_keys_and_webhook_secrets_are_not_stored_in_plaintext(api: Any, aws:
 def _dlr(api: Any, body: dict[str, Any], secret: str, at: float,
          signature: str | None = None) -> Any:
     raw = json.dumps(body).encode()
-    ts = int(at)
+    # Round away from now, so truncation cannot pull a timestamp back inside the window.
+    ts = math.ceil(at) if at > time.time() else math.floor(at)
     headers = {"Content-Type": "application/json", "X-Signature-Timestamp": str(ts),
                "X-Signature": signature or sign(secret, ts, raw)}
     return api.http.post("/v1/dlr/mock", headers=headers, body=raw)
