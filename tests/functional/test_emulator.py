@@ -1,0 +1,39 @@
+"""The embedded emulator's changes to moto keep moto's answers."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core.utils import unix_time_millis
+from moto.sqs.models import sqs_backends
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "localstack"))
+
+import emulator  # noqa: E402
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+def test_the_fast_clock_reads_the_same_time_as_motos() -> None:
+    before = unix_time_millis()
+    fast = emulator.fast_unix_time_millis()
+    after = unix_time_millis()
+    assert before - 1 <= fast <= after + 1
+
+
+@mock_aws
+@pytest.mark.parametrize(("age_s", "retained"), [(0, True), (59, True), (61, False)])
+def test_retention_is_judged_as_moto_judges_it(age_s: int, retained: bool) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    backend = sqs_backends[ACCOUNT][REGION]
+    message = backend.get_queue("q")._messages[0]
+    message.sent_timestamp = int((time.time() - age_s) * 1000)
+    assert emulator.valid_for_retention(backend, "q", message) is retained
+    assert backend.is_message_valid_based_on_retention_period("q", message) is retained
