@@ -6,8 +6,8 @@ the message's conditional put, ``SendMessage``. One consumer process per
 worker makes what a runner's sender, DLR and callbacks pollers make:
 ``ReceiveMessage`` of 10, per record the claim, the provider's put, the DLR
 ``SendMessage`` and ``SENT`` (or the retry's write and ``ChangeMessageVisibility``,
-or a release), ``DeleteMessageBatch``; then per report the provider-index query,
-the settle and the client's counters. Outcomes are drawn at the mock
+or a release), ``DeleteMessageBatch``; then per report the settle (by the
+report's reference, conditional on its provider id) and the client's counters. Outcomes are drawn at the mock
 provider's default rates with the benchmark's retry settings. Plain boto3,
 its own fresh tables in the same emulator.
 
@@ -209,49 +209,55 @@ class Consumer:
                 ConditionExpression="attribute_not_exists(message_id)")
         sqs.send_message(QueueUrl=self.urls_cache(sqs)["dlr"], DelaySeconds=DLR_DELAY_S,
                          MessageBody=json.dumps({
-            "provider": "mock", "provider_message_id": provider_id, "status": "DELIVERED",
-            "error_code": None, "occurred_at": now}))
+            "provider": "mock", "reference": message_id, "provider_message_id": provider_id,
+            "status": "DELIVERED", "error_code": None, "occurred_at": now}))
         self.update(ddb, message_id,
-                    "SET #s = :sent, #p = :mock, #i = :pid, #t = :now, #u = :now, #w = :sweep",
+                    "SET #s = :sent, #p = :mock, #i = :pid, #t = :now, #u = :now",
                     "#s = :sending AND #a = :attempt",
                     {"#s": "status", "#p": "provider", "#i": "provider_message_id",
-                     "#t": "sent_at", "#u": "updated_at", "#w": "sweep_at", "#a": "attempts"},
+                     "#t": "sent_at", "#u": "updated_at", "#a": "attempts"},
                     {":sent": s("SENT"), ":mock": s("mock"), ":pid": s(provider_id),
-                     ":now": n(now), ":sweep": n(now + 72 * 3600.0), ":sending": s("SENDING"),
-                     ":attempt": n(attempt)})
+                     ":now": n(now), ":sending": s("SENDING"), ":attempt": n(attempt)})
 
     def report(self, ddb: Any, sqs: Any, record: dict[str, Any]) -> bool:
-        provider_id = json.loads(record["Body"])["provider_message_id"]
-        found = ddb.query(TableName=self.t["messages"], IndexName="provider-index", Limit=1,
-                          KeyConditionExpression="#p = :p",
-                          ExpressionAttributeNames={"#p": "provider_message_id"},
-                          ExpressionAttributeValues={":p": s(provider_id)})["Items"]
-        if not found:  # it overtook the SENT write: back after 1, 2, 4 ... s, as the app does
-            receives = int(record.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-            sqs.change_message_visibility(QueueUrl=self.urls_cache(sqs)["dlr"],
-                                          ReceiptHandle=record["ReceiptHandle"],
-                                          VisibilityTimeout=2 ** (receives - 1))
-            return False
-        self.settle(ddb, found[0]["message_id"]["S"], "DELIVERED", "CAPTURED", "spent_cents")
-        return True
+        body = json.loads(record["Body"])
+        if self.settle(ddb, body["reference"], "DELIVERED", "CAPTURED", "spent_cents",
+                       body["provider_message_id"]):
+            return True
+        final = ddb.get_item(TableName=self.t["messages"], ConsistentRead=True,
+                             Key={"message_id": s(body["reference"])}).get("Item", {})
+        if final.get("status", {}).get("S") in ("DELIVERED", "FAILED_PERM", "CANCELLED"):
+            return True
+        # It overtook the SENT write: back after 1, 2, 4 ... s, as the app does.
+        receives = int(record.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        sqs.change_message_visibility(QueueUrl=self.urls_cache(sqs)["dlr"],
+                                      ReceiptHandle=record["ReceiptHandle"],
+                                      VisibilityTimeout=2 ** (receives - 1))
+        return False
 
-    def settle(self, ddb: Any, message_id: str, status: str, hold: str, into: str) -> None:
+    def settle(self, ddb: Any, message_id: str, status: str, hold: str, into: str,
+               provider_id: str | None = None) -> bool:
         now = time.time()
+        condition = "#s IN (:sending, :sent, :temp, :queued) AND #h = :held"
+        names_ = {"#s": "status", "#h": "hold_state", "#t": "settled_at", "#u": "updated_at",
+                  "#w": "sweep_at", "#k": "sweep_shard"}
+        values = {":to": s(status), ":hold": s(hold), ":now": n(now), ":sending": s("SENDING"),
+                  ":sent": s("SENT"), ":temp": s("FAILED_TEMP"), ":queued": s("QUEUED"),
+                  ":held": s("HELD")}
+        if provider_id is not None:
+            condition += " AND #i = :pid"
+            names_["#i"], values[":pid"] = "provider_message_id", s(provider_id)
         msg = self.update(
             ddb, message_id, "SET #s = :to, #h = :hold, #t = :now, #u = :now REMOVE #w, #k",
-            "#s IN (:sending, :sent, :temp, :queued) AND #h = :held",
-            {"#s": "status", "#h": "hold_state", "#t": "settled_at", "#u": "updated_at",
-             "#w": "sweep_at", "#k": "sweep_shard"},
-            {":to": s(status), ":hold": s(hold), ":now": n(now), ":sending": s("SENDING"),
-             ":sent": s("SENT"), ":temp": s("FAILED_TEMP"), ":queued": s("QUEUED"),
-             ":held": s("HELD")})
+            condition, names_, values)
         if msg is None:
-            return
+            return False
         ddb.update_item(
             TableName=self.t["clients"], Key={"client_id": msg["client_id"]},
             UpdateExpression="SET #h = #h - :c, #x = #x + :c", ConditionExpression="#h >= :c",
             ExpressionAttributeNames={"#h": "held_cents", "#x": into},
             ExpressionAttributeValues={":c": msg["cost_cents"]})
+        return True
 
 
 def produce(args: argparse.Namespace) -> int:

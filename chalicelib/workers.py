@@ -66,8 +66,8 @@ def send_record(record: Any) -> None:
 def dlr_record(record: Any) -> None:
     """One delivery report.
 
-    A report for a provider id no message carries yet (it overtook the
-    sender's SENT write, or it is not ours) comes back after 1, 2, 4, 8 s...
+    A report for a message not yet SENT with its provider id (it overtook
+    the sender's SENT write, or it is not ours) comes back after 1, 2, 4, 8 s...
     until the queue's maxReceiveCount sends it to the dead-letter queue.
     """
     from chalicelib.services.dlr import DeliveryReport

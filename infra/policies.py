@@ -87,7 +87,6 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
         ),
         "dlr": (
-            index(n.messages_table, _index_name(MessageModel.provider_index), "Query"),
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
             queue(n.dlr_queue, "GetQueueUrl", "ChangeMessageVisibility"),

@@ -192,6 +192,7 @@ class DynamoMessages:
         reason: str | None = None,
         attempt: int | None = None,
         due_by: float | None = None,
+        provider_message_id: str | None = None,
     ) -> Message | None:
         """Move to a final status and settle the hold, in one write.
 
@@ -215,6 +216,9 @@ class DynamoMessages:
         if due_by is not None:
             # Only if its sweep time has really come (a fresh SENT pushed it on).
             condition = condition & (m.sweep_at <= due_by)
+        if provider_message_id is not None:
+            # A delivery report settles only the message the provider knows by that id.
+            condition = condition & (m.provider_message_id == provider_message_id)
         return self._update(message_id, actions, condition)
 
     def mark_callback_queued(self, message_id: str) -> None:
@@ -224,13 +228,6 @@ class DynamoMessages:
                 actions=[MessageModel.callback_state.set("QUEUED")],
                 condition=MessageModel.message_id.exists(),
             )
-
-    def find_by_provider_id(self, provider_message_id: str) -> str | None:
-        """The message id the provider knows as ``provider_message_id``."""
-        with dynamodb_errors("provider index query"):
-            for item in MessageModel.provider_index.query(provider_message_id, limit=1):
-                return str(item.message_id)
-        return None
 
     def due_for_sweep(self, shard: int, now: float, limit: int = 100) -> list[tuple[str, float]]:
         """(message id, sweep_at) of unfinished messages whose sweep time has come."""

@@ -75,16 +75,6 @@ class ClientModel(Model):
     api_key_index = ApiKeyIndex()
 
 
-class ProviderIndex(GlobalSecondaryIndex["MessageModel"]):
-    """Messages by the provider's message id (sparse: only once SENT)."""
-
-    class Meta:
-        index_name = "provider-index"
-        projection = KeysOnlyProjection()
-
-    provider_message_id = UnicodeAttribute(hash_key=True)
-
-
 class SweepIndex(GlobalSecondaryIndex["MessageModel"]):
     """Unfinished messages by the time the sweeper should look at them.
 
@@ -155,7 +145,6 @@ class MessageModel(Model):
     send_at = NumberAttribute(null=True)  # scheduled send, epoch seconds
 
     client_index = ClientIndex()
-    provider_index = ProviderIndex()
     sweep_index = SweepIndex()
 
 

@@ -105,6 +105,7 @@ class MockProvider:
         failed = unit_draw(self._s.seed, message_id, "dlr") < self._s.dlr_fail_rate
         report = {
             "provider": self.name,
+            "reference": message_id,
             "provider_message_id": provider_id,
             "status": "UNDELIVERED" if failed else "DELIVERED",
             "error_code": "UNDELIVERED" if failed else None,

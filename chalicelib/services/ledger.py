@@ -51,17 +51,19 @@ class Ledger:
         reason: str | None = None,
         attempt: int | None = None,
         due_by: float | None = None,
+        provider_message_id: str | None = None,
     ) -> Message | None:
         """Move ``message_id`` to the final ``target`` and settle its hold.
 
         Returns the settled message, or None when another writer settled it
-        first or it is not in a state that may move to ``target``.
+        first or it is not in a state that may move to ``target`` (or does not
+        carry ``provider_message_id``, when given).
         """
         hold = settlement_for(target)
         if hold is None:
             raise ValueError(f"{target} does not settle a hold")
         msg = self._messages.settle(message_id, target, hold, time.time(), code, reason, attempt,
-                                    due_by)
+                                    due_by, provider_message_id)
         if msg is None:
             self._recover_callback(message_id)
             return None

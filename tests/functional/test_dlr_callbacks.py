@@ -93,7 +93,7 @@ def drain(api: Any, aws: Container, rounds: int = 6) -> None:
                 run(api, function, records)
 
 
-REPORT = {"provider_message_id": "mock-x", "status": "DELIVERED"}
+REPORT = {"reference": "m-1", "provider_message_id": "mock-x", "status": "DELIVERED"}
 
 
 def test_signed_report_is_queued(api: Any, aws: Container) -> None:
@@ -101,7 +101,7 @@ def test_signed_report_is_queued(api: Any, aws: Container) -> None:
     response = api.http.post("/v1/dlr/mock", headers=headers, body=raw)
     assert response.status_code == 202
     queued = [json.loads(r["Body"]) for r in receive(aws, aws.settings.names.dlr_queue)]
-    assert queued == [{"provider": "mock", "provider_message_id": "mock-x",
+    assert queued == [{"provider": "mock", "reference": "m-1", "provider_message_id": "mock-x",
                        "status": "DELIVERED", "error_code": None}]
 
 
@@ -117,9 +117,22 @@ def test_bad_or_stale_signature_is_401_and_not_queued(
 def test_unknown_provider_is_404_and_bad_report_400(api: Any, aws: Container) -> None:
     raw, headers = signed("test-dlr-secret", REPORT)
     assert_error(api.http.post("/v1/dlr/acme", headers=headers, body=raw), 404, "not_found")
-    raw, headers = signed("test-dlr-secret", {"provider_message_id": "x", "status": "MAYBE"})
+    raw, headers = signed("test-dlr-secret", {**REPORT, "status": "MAYBE"})
     assert_error(api.http.post("/v1/dlr/mock", headers=headers, body=raw), 400,
                  "validation_error", "status")
+
+
+@pytest.mark.parametrize("reference", [None, "", "x" * 65, 7])
+def test_report_without_a_usable_reference_is_400_and_not_queued(
+    api: Any, aws: Container, reference: object
+) -> None:
+    report = {k: v for k, v in REPORT.items() if k != "reference"}
+    if reference is not None:
+        report["reference"] = reference
+    raw, headers = signed("test-dlr-secret", report)
+    assert_error(api.http.post("/v1/dlr/mock", headers=headers, body=raw), 400,
+                 "validation_error", "reference")
+    assert receive(aws, aws.settings.names.dlr_queue) == []
 
 
 @pytest.mark.parametrize("rates, status", [

@@ -194,7 +194,8 @@ def test_refusals_failures_and_retries_are_counted(api: Any, aws: Container, out
     assert post(api, make_client(perm), BODY).status_code == 202
     assert deliver(api, perm, "sender", names.send_queue) == {"batchItemFailures": []}
     # A delivery report for no message, and a callback the client refuses.
-    perm.queues.send(names.dlr_queue, {"provider": "mock", "provider_message_id": "mock-nobody",
+    perm.queues.send(names.dlr_queue, {"provider": "mock", "reference": "m-nobody",
+                                       "provider_message_id": "mock-nobody",
                                        "status": "DELIVERED"})
     assert deliver(api, perm, "dlr", names.dlr_queue)["batchItemFailures"]
     refusing = Hook(500)

@@ -308,7 +308,8 @@ def with_rates(**rates: float) -> Container:
 
 def drive_api(api: Any, key: str) -> Iterator[tuple[str, str]]:
     """Send, replay, read, balance, readiness, and a signed delivery report."""
-    report = json.dumps({"provider_message_id": "mock-x", "status": "DELIVERED"}).encode()
+    report = json.dumps({"reference": "m-1", "provider_message_id": "mock-x",
+                         "status": "DELIVERED"}).encode()
     ts = int(time.time())
     signature = sign(dict(get_container().settings.dlr_secrets)["mock"], ts, report)
     with recorded_calls() as calls:
@@ -353,7 +354,8 @@ def drive_dlr(api: Any) -> Iterator[tuple[str, str]]:
     aws = get_container()
     queue = aws.settings.names.dlr_queue
     aws.sqs.send_message(QueueUrl=aws.queues.url(queue), MessageBody=json.dumps(
-        {"provider": "mock", "provider_message_id": "mock-unknown", "status": "DELIVERED"}))
+        {"provider": "mock", "reference": "m-unknown", "provider_message_id": "mock-unknown",
+         "status": "DELIVERED"}))
     reports = receive(aws, queue)
     with recorded_calls() as calls:
         run(api, "dlr", reports + reports)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -46,8 +47,8 @@ def test_message_travels_to_delivered_and_the_hold_is_captured(api: Any, aws: Co
     sent = aws.messages.get(message_id)
     assert sent is not None and sent.status is Status.SENT and sent.attempts == 1
     reports = receive(aws, names.dlr_queue)
-    assert [json.loads(r["Body"])["provider_message_id"] for r in reports] == [
-        sent.provider_message_id]
+    assert [(json.loads(r["Body"])["reference"], json.loads(r["Body"])["provider_message_id"])
+            for r in reports] == [(message_id, sent.provider_message_id)]
     assert run(api, "dlr", reports) == {"batchItemFailures": []}
     final = aws.messages.get(message_id)
     assert final is not None and final.status is Status.DELIVERED
@@ -71,13 +72,53 @@ def test_duplicate_delivery_report_captures_once(api: Any, aws: Container) -> No
     assert (balance.held, balance.spent, balance.drift) == (0, 5, 0)
 
 
-def test_unknown_provider_id_is_reported_as_a_batch_item_failure(api: Any, aws: Container) -> None:
+def test_unknown_reference_is_reported_as_a_batch_item_failure(api: Any, aws: Container) -> None:
     url = aws.queues.url(aws.settings.names.dlr_queue)
     aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
-        {"provider": "mock", "provider_message_id": "mock-unknown", "status": "DELIVERED"}))
+        {"provider": "mock", "reference": "m-unknown", "provider_message_id": "mock-unknown",
+         "status": "DELIVERED"}))
     records = receive(aws, aws.settings.names.dlr_queue)
     result = run(api, "dlr", records)
     assert result == {"batchItemFailures": [{"itemIdentifier": records[0]["MessageId"]}]}
+
+
+def test_report_with_another_provider_id_settles_nothing(api: Any, aws: Container) -> None:
+    key = make_client(aws, credit_cents=1000)
+    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": _succeeding_key(aws, key)}))[
+        "message_id"]
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    genuine = receive(aws, aws.settings.names.dlr_queue)
+    url = aws.queues.url(aws.settings.names.dlr_queue)
+    aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
+        {"provider": "mock", "reference": message_id, "provider_message_id": "mock-other",
+         "status": "UNDELIVERED"}))
+    forged = receive(aws, aws.settings.names.dlr_queue)
+    result = run(api, "dlr", forged)
+    assert result == {"batchItemFailures": [{"itemIdentifier": forged[0]["MessageId"]}]}
+    still = aws.messages.get(message_id)
+    assert still is not None and still.status is Status.SENT
+    assert run(api, "dlr", genuine) == {"batchItemFailures": []}
+    final = aws.messages.get(message_id)
+    assert final is not None and final.status is Status.DELIVERED
+
+
+def test_report_that_overtakes_the_sent_write_comes_back_then_applies(
+    api: Any, aws: Container
+) -> None:
+    key = make_client(aws, credit_cents=1000)
+    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+    claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
+    assert claimed is not None  # SENDING: the provider took it, SENT is not written yet
+    url = aws.queues.url(aws.settings.names.dlr_queue)
+    aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
+        {"provider": "mock", "reference": message_id, "provider_message_id": "mock-early",
+         "status": "DELIVERED"}))
+    early = receive(aws, aws.settings.names.dlr_queue)
+    assert run(api, "dlr", early)["batchItemFailures"]
+    aws.messages.mark_sent(message_id, claimed.attempts, "mock", "mock-early", time.time(), 60)
+    assert run(api, "dlr", early) == {"batchItemFailures": []}
+    final = aws.messages.get(message_id)
+    assert final is not None and final.status is Status.DELIVERED
 
 
 def _succeeding_key(aws: Container, key: str) -> str:

@@ -82,7 +82,8 @@ def _dlr(api: Any, body: dict[str, Any], secret: str, at: float,
 @pytest.mark.parametrize("case", ["wrong secret", "replayed after 301 s", "from 301 s ahead",
                                   "body tampered", "no signature", "v0 scheme"])
 def test_delivery_report_with_bad_or_replayed_signature_is_401(api: Any, case: str) -> None:
-    report, now = {"provider_message_id": "mock-1", "status": "DELIVERED"}, time.time()
+    report = {"reference": "m-1", "provider_message_id": "mock-1", "status": "DELIVERED"}
+    now = time.time()
     if case == "wrong secret":
         response = _dlr(api, report, "not-the-secret", now)
     elif case == "replayed after 301 s":
