@@ -31,14 +31,17 @@ class SqsQueues:
 
     def depth(self, queue: str) -> dict[str, int]:
         """Visible, in-flight and delayed record counts."""
-        attrs = self._sqs.get_queue_attributes(
-            QueueUrl=self.url(queue),
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
+        try:
+            attrs = self._sqs.get_queue_attributes(
+                QueueUrl=self.url(queue),
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+        except (BotoCoreError, ClientError) as exc:
+            raise ServiceUnavailableError(f"the queue is unavailable ({queue})") from exc
         return {
             "visible": int(attrs["ApproximateNumberOfMessages"]),
             "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"]),

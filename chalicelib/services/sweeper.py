@@ -10,6 +10,14 @@
   will come. FAILED_PERM with ``DLR_TIMEOUT`` and the hold is released: the
   client is not charged for a delivery nobody confirmed.
 
+While the send queue has a backlog (records waiting to be received), an old
+unfinished message is most likely waiting in it, not lost: re-enqueueing
+would add a duplicate for every waiting message and make the backlog worse
+the longer it lasts. So then the sweeper only postpones such messages by
+``STUCK_AFTER``; a lost record is re-enqueued once the backlog has drained.
+A scheduled message (``send_at``) is enqueued at its time all the same: it has
+no record yet.
+
 It reads the sparse sweep index (unfinished messages only), never the table,
 and every action is conditional on the sweep time it read, so any number of
 sweepers can run at once and only one acts on a message per turn.
@@ -39,6 +47,7 @@ REENQUEUE = frozenset({Status.QUEUED, Status.SENDING, Status.FAILED_TEMP})
 class SweepReport:
     reenqueued: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)  # waiting behind a backlog
 
 
 class Sweeper:
@@ -53,19 +62,30 @@ class Sweeper:
         """One pass over every shard of the sweep index."""
         now = time.time() if now is None else now
         report = SweepReport()
+        backlog = self._send_backlog()
         for shard in range(SWEEP_SHARDS):
             for message_id, seen_at in self._messages.due_for_sweep(shard, now):
                 try:
                     with observability.scope(message_id=message_id):
-                        self._sweep_one(message_id, seen_at, now, report)
+                        self._sweep_one(message_id, seen_at, now, report, backlog)
                 except ServiceUnavailableError as exc:
                     # One message's trouble must not stop the pass; the next one retries.
                     log.warning("sweep of a message failed",
                                 extra={"message_id": message_id, "error": str(exc)})
-        if report.reenqueued or report.expired:
+        if report.reenqueued or report.expired or report.deferred:
             log.info("sweep", extra={"reenqueued": len(report.reenqueued),
-                                     "expired": len(report.expired)})
+                                     "expired": len(report.expired),
+                                     "deferred": len(report.deferred), "backlog": backlog})
         return report
+
+    def _send_backlog(self) -> int:
+        """Records waiting to be received on the send queue (0 when it cannot be read)."""
+        try:
+            return self._queues.depth(self._s.names.send_queue)["visible"]
+        except ServiceUnavailableError as exc:
+            log.warning("send queue depth unknown; sweeping as if it were empty",
+                        extra={"error": str(exc)})
+            return 0
 
     def _sweep_sent(self, message_id: str, sent_at: float, seen_at: float, now: float,
                     report: SweepReport) -> None:
@@ -78,7 +98,8 @@ class Sweeper:
                                "no delivery report arrived in time", due_by=now) is not None:
             report.expired.append(message_id)
 
-    def _sweep_one(self, message_id: str, seen_at: float, now: float, report: SweepReport) -> None:
+    def _sweep_one(self, message_id: str, seen_at: float, now: float, report: SweepReport,
+                   backlog: int = 0) -> None:
         msg = self._messages.get(message_id)
         if msg is None:
             return
@@ -90,6 +111,10 @@ class Sweeper:
             return
         if not self._messages.postpone_sweep(message_id, seen_at, now + self._s.stuck_after_s):
             return  # another sweeper took this turn
+        scheduled_turn = msg.send_at is not None and seen_at <= msg.send_at
+        if backlog and not scheduled_turn:  # a scheduled message's first turn is its enqueue
+            report.deferred.append(message_id)
+            return
         self._queues.send(self._s.names.send_queue, {"message_id": message_id},
                           attributes={"request_id": msg.request_id} if msg.request_id else None)
         report.reenqueued.append(message_id)

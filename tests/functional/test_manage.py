@@ -133,6 +133,19 @@ def test_scheduled_message_is_held_and_not_sent_before_its_time(
     assert aws.sweeper.sweep(now=at + 1).reenqueued == [message_id]
 
 
+def test_scheduled_message_is_enqueued_at_its_time_even_behind_a_backlog(
+    api: Any, aws: Container
+) -> None:
+    key = make_client(aws, credit_cents=1000)
+    at = time.time() + 600
+    scheduled = as_json(post(api, key, {**SEED_BODY, "send_at": rfc3339(at)}))["message_id"]
+    post(api, key, SEED_BODY)  # a record waiting in the send queue: a backlog
+    report = aws.sweeper.sweep(now=at + 1)
+    assert report.reenqueued == [scheduled]  # it has no record yet: it is enqueued
+    # The other message (QUEUED, its turn come too) waits in the backlog: deferred.
+    assert len(report.deferred) == 1 and scheduled not in report.deferred
+
+
 def test_scheduled_message_can_be_cancelled(api: Any, aws: Container) -> None:
     key = make_client(aws, credit_cents=1000)
     at = time.time() + 600

@@ -156,6 +156,21 @@ def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -
     assert provider_sends(message_id) == (1, 1)
 
 
+def test_sweeper_defers_while_the_send_queue_has_a_backlog(api: Any, aws: Container) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    _, waiting = accept(api, aws)  # its record is in the queue, behind nothing yet
+    later = time.time() + aws.settings.stuck_after_s + 1
+    report = aws.sweeper.sweep(now=later)
+    assert (report.reenqueued, report.deferred) == ([], [waiting])
+    # Postponed by STUCK_AFTER: the next pass leaves it alone.
+    assert aws.sweeper.sweep(now=later + 1).deferred == []
+    # The one record, received (in flight): nothing waits in the queue any more,
+    # so a message still QUEUED past its turn is re-enqueued.
+    assert len(receive(aws, aws.settings.names.send_queue)) == 1  # no duplicate record
+    much_later = later + aws.settings.stuck_after_s + 1
+    assert aws.sweeper.sweep(now=much_later).reenqueued == [waiting]
+
+
 def test_sent_without_report_past_dlr_timeout_is_released(api: Any, aws: Container) -> None:
     aws = with_mock(aws, success_rate=1.0)
     client_id, message_id = accept(api, aws)
