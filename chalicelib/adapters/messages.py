@@ -15,14 +15,18 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.accounts import dynamodb_errors, is_condition_failure
-from chalicelib.adapters.models import SWEEP_SHARDS, MessageModel
+from chalicelib.adapters.models import LANE_QUEUED, LANE_TIMED, SWEEP_SHARDS, MessageModel
 from chalicelib.domain.message import Message
 from chalicelib.domain.status import HoldState, Status, sources_of
 
 
-def sweep_shard(message_id: str) -> int:
-    """The sweep-index shard of a message (stable, spread evenly)."""
-    return zlib.crc32(message_id.encode()) % SWEEP_SHARDS
+def sweep_shard(message_id: str, lane: int = LANE_QUEUED) -> int:
+    """The sweep-index shard of a message in ``lane`` (stable, spread evenly)."""
+    return lane * SWEEP_SHARDS + zlib.crc32(message_id.encode()) % SWEEP_SHARDS
+
+
+def lane_shards(lane: int) -> range:
+    return range(lane * SWEEP_SHARDS, (lane + 1) * SWEEP_SHARDS)
 
 
 def to_message(item: MessageModel) -> Message:
@@ -95,8 +99,8 @@ class DynamoMessages:
             send_at=msg.send_at,
             created_at=msg.created_at,
             updated_at=msg.updated_at,
-            sweep_shard=sweep_shard(msg.message_id),
             # A scheduled message is the sweeper's to enqueue, at its time.
+            sweep_shard=sweep_shard(msg.message_id, LANE_TIMED if msg.send_at else LANE_QUEUED),
             sweep_at=msg.send_at if msg.send_at else msg.created_at + self.stuck_after_s,
         )
         with dynamodb_errors("message write"):
@@ -239,12 +243,15 @@ class DynamoMessages:
                 )
             ]
 
-    def postpone_sweep(self, message_id: str, seen_at: float, next_at: float) -> bool:
-        """Move the sweep time on, only if no one else did: one sweeper acts per turn."""
+    def postpone_sweep(self, message_id: str, seen_at: float, next_at: float,
+                       lane: int | None = None) -> bool:
+        """Move the sweep time on (and into ``lane``), only if no one else did: one
+        sweeper acts per turn."""
         m = MessageModel
-        return self._update(
-            message_id, [m.sweep_at.set(next_at)], m.sweep_at == seen_at
-        ) is not None
+        actions: list[Action] = [m.sweep_at.set(next_at)]
+        if lane is not None:
+            actions.append(m.sweep_shard.set(sweep_shard(message_id, lane)))
+        return self._update(message_id, actions, m.sweep_at == seen_at) is not None
 
     def scan_all(self) -> Iterable[Message]:
         """Every message (the reconcile audit only; the API never scans)."""

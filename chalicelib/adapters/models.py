@@ -21,7 +21,11 @@ from pynamodb.models import Model
 
 from chalicelib.settings import Settings
 
-SWEEP_SHARDS = 8
+SWEEP_SHARDS = 8  # per lane
+# The sweep index's two lanes (shards 0-7 and 8-15): messages whose SQS record
+# should be in the send queue (QUEUED, SENDING, FAILED_TEMP), and messages
+# waiting on a clock (a scheduled send, a SENT message's DLR timeout).
+LANE_QUEUED, LANE_TIMED = 0, 1
 
 
 class _Meta:
@@ -80,7 +84,9 @@ class SweepIndex(GlobalSecondaryIndex["MessageModel"]):
 
     Sparse: ``sweep_at`` is removed when a message reaches a final status, so
     the index only ever holds work in progress. Sharded so the sweeper's
-    queries spread over partitions.
+    queries spread over partitions, in two lanes (``LANE_QUEUED``,
+    ``LANE_TIMED``) so it can leave the first alone while the send queue has
+    a backlog.
     """
 
     class Meta:

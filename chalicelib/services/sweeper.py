@@ -10,13 +10,17 @@
   will come. FAILED_PERM with ``DLR_TIMEOUT`` and the hold is released: the
   client is not charged for a delivery nobody confirmed.
 
-While the send queue has a backlog (records waiting to be received), an old
-unfinished message is most likely waiting in it, not lost: re-enqueueing
-would add a duplicate for every waiting message and make the backlog worse
-the longer it lasts. So then the sweeper only postpones such messages by
-``STUCK_AFTER``; a lost record is re-enqueued once the backlog has drained.
-A scheduled message (``send_at``) is enqueued at its time all the same: it has
-no record yet.
+The sweep index has two lanes. The queued lane holds messages whose record
+should be in the send queue; the timed lane, scheduled sends and SENT
+messages waiting out ``DLR_TIMEOUT``. While the send queue has a backlog
+(records waiting to be received), an old message of the queued lane is most
+likely waiting in it, not lost: re-enqueueing would add a duplicate for every
+waiting message and grow the backlog the longer it lasts, and even
+postponing each one costs a read and a write per message per pass. So then
+the sweeper reads the timed lane only; a lost record is re-enqueued once the
+queue has drained. A SENT message moves to the timed lane when the sweeper
+first meets it (``mark_sent`` leaves the index alone: moving a key costs two
+writes on every message), so its timeout is only ever delayed, never missed.
 
 It reads the sparse sweep index (unfinished messages only), never the table,
 and every action is conditional on the sweep time it read, so any number of
@@ -30,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 
 from chalicelib import observability
-from chalicelib.adapters.messages import DynamoMessages
-from chalicelib.adapters.models import SWEEP_SHARDS
+from chalicelib.adapters.messages import DynamoMessages, lane_shards
+from chalicelib.adapters.models import LANE_QUEUED, LANE_TIMED
 from chalicelib.adapters.queues import SqsQueues
 from chalicelib.domain.status import Status
 from chalicelib.errors import ServiceUnavailableError
@@ -47,7 +51,7 @@ REENQUEUE = frozenset({Status.QUEUED, Status.SENDING, Status.FAILED_TEMP})
 class SweepReport:
     reenqueued: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
-    deferred: list[str] = field(default_factory=list)  # waiting behind a backlog
+    backlog: int = 0  # records waiting in the send queue; then the queued lane is not read
 
 
 class Sweeper:
@@ -59,23 +63,23 @@ class Sweeper:
         self._queues = queues
 
     def sweep(self, now: float | None = None) -> SweepReport:
-        """One pass over every shard of the sweep index."""
+        """One pass over every shard of the sweep index (the timed lane's alone while
+        the send queue has a backlog)."""
         now = time.time() if now is None else now
-        report = SweepReport()
-        backlog = self._send_backlog()
-        for shard in range(SWEEP_SHARDS):
+        report = SweepReport(backlog=self._send_backlog())
+        shards = [*lane_shards(LANE_TIMED), *([] if report.backlog else lane_shards(LANE_QUEUED))]
+        for shard in shards:
             for message_id, seen_at in self._messages.due_for_sweep(shard, now):
                 try:
                     with observability.scope(message_id=message_id):
-                        self._sweep_one(message_id, seen_at, now, report, backlog)
+                        self._sweep_one(message_id, seen_at, now, report)
                 except ServiceUnavailableError as exc:
                     # One message's trouble must not stop the pass; the next one retries.
                     log.warning("sweep of a message failed",
                                 extra={"message_id": message_id, "error": str(exc)})
-        if report.reenqueued or report.expired or report.deferred:
+        if report.reenqueued or report.expired or report.backlog:
             log.info("sweep", extra={"reenqueued": len(report.reenqueued),
-                                     "expired": len(report.expired),
-                                     "deferred": len(report.deferred), "backlog": backlog})
+                                     "expired": len(report.expired), "backlog": report.backlog})
         return report
 
     def _send_backlog(self) -> int:
@@ -92,14 +96,13 @@ class Sweeper:
         """A SENT message waits for its report until DLR_TIMEOUT after sending."""
         expires = sent_at + self._s.dlr_timeout_s
         if expires > now:
-            self._messages.postpone_sweep(message_id, seen_at, expires)
+            self._messages.postpone_sweep(message_id, seen_at, expires, LANE_TIMED)
             return
         if self._ledger.settle(message_id, Status.FAILED_PERM, "DLR_TIMEOUT",
                                "no delivery report arrived in time", due_by=now) is not None:
             report.expired.append(message_id)
 
-    def _sweep_one(self, message_id: str, seen_at: float, now: float, report: SweepReport,
-                   backlog: int = 0) -> None:
+    def _sweep_one(self, message_id: str, seen_at: float, now: float, report: SweepReport) -> None:
         msg = self._messages.get(message_id)
         if msg is None:
             return
@@ -109,12 +112,9 @@ class Sweeper:
             return
         if msg.status not in REENQUEUE:
             return
-        if not self._messages.postpone_sweep(message_id, seen_at, now + self._s.stuck_after_s):
+        if not self._messages.postpone_sweep(message_id, seen_at, now + self._s.stuck_after_s,
+                                             LANE_QUEUED):
             return  # another sweeper took this turn
-        scheduled_turn = msg.send_at is not None and seen_at <= msg.send_at
-        if backlog and not scheduled_turn:  # a scheduled message's first turn is its enqueue
-            report.deferred.append(message_id)
-            return
         self._queues.send(self._s.names.send_queue, {"message_id": message_id},
                           attributes={"request_id": msg.request_id} if msg.request_id else None)
         report.reenqueued.append(message_id)

@@ -15,6 +15,7 @@ from chalicelib.domain.status import HoldState, Status
 from chalicelib.services.sender import Step
 from tests.conftest import make_client
 from tests.functional.test_api import SEED_BODY, as_json, post
+from tests.functional.test_template import recorded_calls
 from tests.functional.test_workers import receive, run
 
 pytestmark = pytest.mark.functional
@@ -156,19 +157,38 @@ def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -
     assert provider_sends(message_id) == (1, 1)
 
 
-def test_sweeper_defers_while_the_send_queue_has_a_backlog(api: Any, aws: Container) -> None:
+def test_sweeper_leaves_the_queued_lane_alone_while_the_send_queue_has_a_backlog(
+    api: Any, aws: Container
+) -> None:
     aws = with_mock(aws, success_rate=1.0)
-    _, waiting = accept(api, aws)  # its record is in the queue, behind nothing yet
+    _, waiting = accept(api, aws)  # its record waits in the queue
     later = time.time() + aws.settings.stuck_after_s + 1
-    report = aws.sweeper.sweep(now=later)
-    assert (report.reenqueued, report.deferred) == ([], [waiting])
-    # Postponed by STUCK_AFTER: the next pass leaves it alone.
-    assert aws.sweeper.sweep(now=later + 1).deferred == []
+    with recorded_calls() as calls:
+        report = aws.sweeper.sweep(now=later)
+    assert (report.reenqueued, report.backlog) == ([], 1)
+    # Nothing read or written for the waiting message: one depth read, the timed lane.
+    assert {action for action, _ in calls} <= {"sqs:GetQueueAttributes", "dynamodb:Query"}
     # The one record, received (in flight): nothing waits in the queue any more,
-    # so a message still QUEUED past its turn is re-enqueued.
+    # so a message still QUEUED past its turn is re-enqueued, once.
     assert len(receive(aws, aws.settings.names.send_queue)) == 1  # no duplicate record
-    much_later = later + aws.settings.stuck_after_s + 1
-    assert aws.sweeper.sweep(now=much_later).reenqueued == [waiting]
+    report = aws.sweeper.sweep(now=later)
+    assert (report.reenqueued, report.backlog) == ([waiting], 0)
+    assert aws.sweeper.sweep(now=later).reenqueued == []
+
+
+def test_a_sent_message_moves_to_the_timed_lane_and_expires_behind_a_backlog(
+    api: Any, aws: Container
+) -> None:
+    aws = with_mock(aws, success_rate=1.0)
+    client_id, sent = accept(api, aws)
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    later = time.time() + aws.settings.stuck_after_s + 1
+    assert aws.sweeper.sweep(now=later).expired == []  # met: postponed into the timed lane
+    accept(api, aws)  # a backlog now
+    expiry = time.time() + aws.settings.dlr_timeout_s + 1
+    report = aws.sweeper.sweep(now=expiry)
+    assert (report.expired, report.backlog) == ([sent], 1)
+    assert aws.accounts.balance(client_id).spent == 0
 
 
 def test_sent_without_report_past_dlr_timeout_is_released(api: Any, aws: Container) -> None:
