@@ -20,6 +20,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -432,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--state", default=str(ROOT / ".local" / "bench"))
     args = parser.parse_args(argv)
+    # A TERM (kill, timeout) unwinds like Ctrl-C, so each stack's `finally` stops it:
+    # a stray emulator left running would load the next measurement.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     # The bench only ever talks to its own emulators, whatever the shell has.
     os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                        "AWS_DEFAULT_REGION": "us-east-1"})
