@@ -16,6 +16,7 @@ The last stdout line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -236,6 +237,12 @@ class RunResult:
         last = DECAY_WINDOW / (t[-1] - t[-DECAY_WINDOW - 1])
         return last / first
 
+    def window_rates(self) -> list[float]:
+        """Completions per second over each successive window of finished messages."""
+        t = sorted(self.settled_times)
+        edges = [self.load.started] + t[DECAY_WINDOW - 1::DECAY_WINDOW]
+        return [DECAY_WINDOW / (b - a) for a, b in itertools.pairwise(edges) if b > a]
+
 
 def stack_for(state: Path, workers: int) -> Any:
     from stack import Stack, free_port
@@ -416,6 +423,11 @@ def table(runs: list[RunResult], result: dict[str, Any], cold: dict[str, float])
     for line, usd in bill.lines.items():
         lines.append(f"| {line} | {bill.units[unit_of[line]]:.4g} | {usd:.2f} |")
     lines.append(f"| **total** | | **{bill.total:.2f}** |")
+    if len(ref.settled_times) >= 2 * DECAY_WINDOW:
+        rates = " ".join(f"{r:.1f}" for r in ref.window_rates())
+        lines += ["", f"Completions per second, by {DECAY_WINDOW:,} finished messages "
+                  f"(the API was accepting for the first "
+                  f"{ref.load.finished - ref.load.started:.0f} s): {rates}"]
     inv = ", ".join(f"{name} {n} × {s / max(n, 1) * 1e3:.1f} ms"
                     for name, (n, s) in sorted(ref.counts.invocations.items()))
     lines += ["", f"Handler invocations (mean duration): {inv}",
