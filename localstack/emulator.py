@@ -65,14 +65,38 @@ def fast_unix_time_millis(dt: Any = None) -> float:
     return time.time() * 1000.0 if dt is None else float(unix_time_millis(dt))
 
 
+def delete_message(queue: Any, receipt_handle: str) -> None:
+    """moto's ``Queue.delete_message`` in one pass with no allocation per message.
+
+    moto's walks the queue twice and builds a list of receipt handles for every
+    message it looks at: 10 ms per delete with 10,000 messages waiting.
+    """
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    if receipt_handle in queue.deleted_messages:
+        return  # already deleted: moto accepts it again
+    for message in queue._messages:
+        if message.receipt_handle == receipt_handle \
+                or receipt_handle in message._old_receipt_handles:
+            break
+    else:
+        raise ReceiptHandleIsInvalid()
+    queue.pending_messages.discard(message)
+    queue.deleted_messages.update(message.all_receipt_handles)
+    # A new list, as moto does: a receive iterating the old one is not disturbed.
+    queue._messages = [m for m in queue._messages if m is not message]
+
+
 def patch_moto_sqs() -> None:
-    """Make moto's ``ReceiveMessage`` cost O(messages scanned), not O(batch x depth)."""
+    """Make moto's ``ReceiveMessage`` cost O(messages scanned), not O(batch x depth),
+    and its ``DeleteMessage`` one cheap pass."""
     from moto.sqs import models
 
     # Replacing moto's methods is the point here; mypy sees their narrower signatures.
     models.SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
         valid_for_retention)  # type: ignore[assignment]
     models.unix_time_millis = fast_unix_time_millis
+    models.Queue.delete_message = delete_message  # type: ignore[method-assign,assignment]
 
 
 def make_app() -> WsgiApp:

@@ -37,3 +37,19 @@ def test_retention_is_judged_as_moto_judges_it(age_s: int, retained: bool) -> No
     message.sent_timestamp = int((time.time() - age_s) * 1000)
     assert emulator.valid_for_retention(backend, "q", message) is retained
     assert backend.is_message_valid_based_on_retention_period("q", message) is retained
+
+
+@mock_aws
+def test_delete_removes_only_its_message_and_accepts_a_second_delete() -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="d")["QueueUrl"]
+    for i in range(5):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=5)["Messages"]
+    queue = sqs_backends[ACCOUNT][REGION].get_queue("d")
+    emulator.delete_message(queue, got[2]["ReceiptHandle"])
+    emulator.delete_message(queue, got[2]["ReceiptHandle"])  # again: accepted, as moto does
+    assert sorted(m.body for m in queue._messages) == sorted(
+        m["Body"] for i, m in enumerate(got) if i != 2)
+    with pytest.raises(Exception, match="ReceiptHandleIsInvalid|not a valid"):
+        emulator.delete_message(queue, "no-such-handle")
