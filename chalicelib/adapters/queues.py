@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -77,12 +78,17 @@ class SqsQueues:
         Best effort: if SQS refuses (an expired receipt, an outage), the record
         still comes back after the queue's own visibility timeout, and the
         message's ``retry_at`` keeps it from being sent early.
+
+        Rounded up to whole seconds: a record back before its time is received
+        again at once, and each receive counts toward the queue's
+        ``maxReceiveCount`` (rounding 1.4 s down to 1 s let two pollers spin on
+        the record for 0.4 s and dead-letter it).
         """
         try:
             self._sqs.change_message_visibility(
                 QueueUrl=self.url(queue),
                 ReceiptHandle=receipt_handle,
-                VisibilityTimeout=max(0, min(43200, int(round(delay_s)))),
+                VisibilityTimeout=max(0, min(43200, math.ceil(delay_s))),
             )
         except (BotoCoreError, ClientError, ServiceUnavailableError) as exc:
             log.warning("could not delay the record", extra={"queue": queue, "error": repr(exc)})

@@ -138,3 +138,21 @@ def _succeeding_key(aws: Container, key: str) -> str:
                 mock.seed, mid, "dlr") >= mock.dlr_fail_rate:
             return candidate
     raise AssertionError("no succeeding key found")
+
+
+@pytest.mark.parametrize(("delay_s", "visibility"), [(0.4, 1), (1.0, 1), (1.4, 2), (0.0, 0)])
+def test_a_delayed_record_never_comes_back_before_its_time(
+    aws: Container, delay_s: float, visibility: int
+) -> None:
+    asked: list[int] = []
+
+    class Sqs:
+        def change_message_visibility(self, **params: Any) -> None:
+            asked.append(params["VisibilityTimeout"])
+
+    from chalicelib.adapters.queues import SqsQueues
+
+    queues = SqsQueues(Sqs())
+    queues._urls["q"] = "http://sqs/q"
+    assert queues.delay_redelivery("q", "receipt", delay_s)
+    assert asked == [visibility]
