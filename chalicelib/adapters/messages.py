@@ -20,7 +20,7 @@ from chalicelib.domain.message import Message
 from chalicelib.domain.status import HoldState, Status, sources_of
 
 
-def sweep_shard(message_id: str, lane: int = LANE_QUEUED) -> int:
+def sweep_shard(message_id: str, lane: int) -> int:
     """The sweep-index shard of a message in ``lane`` (stable, spread evenly)."""
     return lane * SWEEP_SHARDS + zlib.crc32(message_id.encode()) % SWEEP_SHARDS
 
