@@ -59,10 +59,7 @@ def test_message_travels_to_delivered_and_the_hold_is_captured(api: Any, aws: Co
 
 
 def test_duplicate_delivery_report_captures_once(api: Any, aws: Container) -> None:
-    key = make_client(aws, credit_cents=1000)
-    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": _succeeding_key(aws, key)}))[
-        "message_id"]
-    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    message_id = _sent(api, aws)
     reports = receive(aws, aws.settings.names.dlr_queue)
     assert len(reports) == 1
     run(api, "dlr", reports + reports)  # the same report twice in one batch
@@ -73,26 +70,15 @@ def test_duplicate_delivery_report_captures_once(api: Any, aws: Container) -> No
 
 
 def test_unknown_reference_is_reported_as_a_batch_item_failure(api: Any, aws: Container) -> None:
-    url = aws.queues.url(aws.settings.names.dlr_queue)
-    aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
-        {"provider": "mock", "reference": "m-unknown", "provider_message_id": "mock-unknown",
-         "status": "DELIVERED"}))
-    records = receive(aws, aws.settings.names.dlr_queue)
+    records = _reported(aws, "m-unknown", "mock-unknown", "DELIVERED")
     result = run(api, "dlr", records)
     assert result == {"batchItemFailures": [{"itemIdentifier": records[0]["MessageId"]}]}
 
 
 def test_report_with_another_provider_id_settles_nothing(api: Any, aws: Container) -> None:
-    key = make_client(aws, credit_cents=1000)
-    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": _succeeding_key(aws, key)}))[
-        "message_id"]
-    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    message_id = _sent(api, aws)
     genuine = receive(aws, aws.settings.names.dlr_queue)
-    url = aws.queues.url(aws.settings.names.dlr_queue)
-    aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
-        {"provider": "mock", "reference": message_id, "provider_message_id": "mock-other",
-         "status": "UNDELIVERED"}))
-    forged = receive(aws, aws.settings.names.dlr_queue)
+    forged = _reported(aws, message_id, "mock-other", "UNDELIVERED")
     result = run(api, "dlr", forged)
     assert result == {"batchItemFailures": [{"itemIdentifier": forged[0]["MessageId"]}]}
     still = aws.messages.get(message_id)
@@ -109,16 +95,29 @@ def test_report_that_overtakes_the_sent_write_comes_back_then_applies(
     message_id = as_json(post(api, key, SEED_BODY))["message_id"]
     claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
     assert claimed is not None  # SENDING: the provider took it, SENT is not written yet
-    url = aws.queues.url(aws.settings.names.dlr_queue)
-    aws.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
-        {"provider": "mock", "reference": message_id, "provider_message_id": "mock-early",
-         "status": "DELIVERED"}))
-    early = receive(aws, aws.settings.names.dlr_queue)
+    early = _reported(aws, message_id, "mock-early", "DELIVERED")
     assert run(api, "dlr", early)["batchItemFailures"]
     aws.messages.mark_sent(message_id, claimed.attempts, "mock", "mock-early", time.time(), 60)
     assert run(api, "dlr", early) == {"batchItemFailures": []}
     final = aws.messages.get(message_id)
     assert final is not None and final.status is Status.DELIVERED
+
+
+def _sent(api: Any, aws: Container) -> str:
+    """A message the mock provider accepted on attempt 1: SENT, its report queued."""
+    key = make_client(aws, credit_cents=1000)
+    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": _succeeding_key(aws, key)}))[
+        "message_id"]
+    run(api, "sender", receive(aws, aws.settings.names.send_queue))
+    return str(message_id)
+
+
+def _reported(aws: Container, reference: str, provider_id: str, status: str) -> list[Any]:
+    """The DLR queue's records after queueing one report (as the webhook would)."""
+    aws.queues.send(aws.settings.names.dlr_queue, {
+        "provider": "mock", "reference": reference, "provider_message_id": provider_id,
+        "status": status})
+    return receive(aws, aws.settings.names.dlr_queue)
 
 
 def _succeeding_key(aws: Container, key: str) -> str:
