@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+
 sys.path.insert(0, str(ROOT / "localstack"))  # provision.py, stack.py, runner.py
 sys.path.insert(0, str(ROOT))
 
@@ -25,7 +24,7 @@ for _name, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)  # functional tests use moto in-process
 os.environ.pop("AWS_PROFILE", None)
 
-from chalicelib.container import Container, hash_api_key, reset_container  # noqa: E402
+from chalicelib.container import Container, reset_container  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 
 
@@ -52,14 +51,6 @@ def aws(settings: Settings) -> Iterator[Container]:
         assert container is not None
         yield container
     reset_container(None)
-
-
-def make_client(container: Container, credit_cents: int = 100_000, **overrides: Any) -> str:
-    """Create a client with a fresh API key; return the key."""
-    key = f"key-{uuid.uuid4().hex}"
-    container.accounts.upsert(f"c-{uuid.uuid4().hex[:12]}", "test client", hash_api_key(key),
-                              credit_cents, **overrides)
-    return key
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from chalicelib.container import Container, hash_api_key
 from chalicelib.domain.message import Balance, Message
 from chalicelib.settings import Settings
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 FAST = {
     "MOCK_DLR_DELAY": "0s",

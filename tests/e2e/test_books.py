@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.signing import derive_secret, verify
-from tests.conftest import ROOT
 from tests.e2e.conftest import Gateway
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -19,10 +19,10 @@ from chalicelib.container import Container
 from chalicelib.domain.signing import derive_secret, sign, verify
 from chalicelib.domain.status import Status
 from chalicelib.services.reconcile import reconcile
-from tests.conftest import make_client
-from tests.functional.test_api import SEED_BODY, as_json, assert_error, post
 from tests.functional.test_pipeline import with_mock
-from tests.functional.test_workers import receive, run
+from tests.support.clients import make_client
+from tests.support.http import SEED_BODY, as_json, assert_error, post
+from tests.support.queues import receive, run
 
 pytestmark = pytest.mark.functional
 

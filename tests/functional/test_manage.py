@@ -11,10 +11,10 @@ import pytest
 from chalicelib.container import Container
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.services.sender import Step
-from tests.conftest import make_client
-from tests.functional.test_api import SEED_BODY, as_json, assert_error, post
 from tests.functional.test_pipeline import with_mock
-from tests.functional.test_workers import receive, run
+from tests.support.clients import client_id_of, make_client
+from tests.support.http import SEED_BODY, as_json, assert_error, post
+from tests.support.queues import receive, run
 
 pytestmark = pytest.mark.functional
 
@@ -25,12 +25,6 @@ def rfc3339(epoch: float) -> str:
 
 def cancel(api: Any, key: str, message_id: str) -> Any:
     return api.http.post(f"/v1/messages/{message_id}/cancel", headers={"X-API-Key": key})
-
-
-def client_id_of(aws: Container, key: str) -> str:
-    client = aws.authenticator.client_for(key)
-    assert client is not None
-    return client.client_id
 
 
 def test_cancel_a_queued_message_releases_its_hold_and_is_idempotent(

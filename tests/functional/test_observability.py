@@ -20,8 +20,8 @@ import pytest
 
 from chalicelib import observability
 from chalicelib.container import Container, reset_container
-from tests.conftest import make_client
-from tests.functional.test_api import as_json, post
+from tests.support.clients import make_client
+from tests.support.http import as_json, post
 
 pytestmark = pytest.mark.functional
 

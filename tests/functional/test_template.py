@@ -36,9 +36,10 @@ from chalicelib.settings import Settings
 from infra.functions import LambdaFunction, consumed_queues, function_names
 from infra.policies import CONSUME
 from infra.template import table_resource
-from tests.conftest import ROOT, make_client
-from tests.functional.test_api import SEED_BODY, as_json, post
-from tests.functional.test_workers import receive, run
+from tests.support.clients import make_client
+from tests.support.http import SEED_BODY, as_json, post
+from tests.support.paths import ROOT
+from tests.support.queues import receive, run
 
 pytestmark = pytest.mark.functional
 

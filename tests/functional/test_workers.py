@@ -10,31 +10,11 @@ import pytest
 
 from chalicelib.container import Container
 from chalicelib.domain.status import HoldState, Status
-from tests.conftest import make_client
-from tests.functional.test_api import SEED_BODY, as_json, post
+from tests.support.clients import make_client
+from tests.support.http import SEED_BODY, as_json, post
+from tests.support.queues import receive, run
 
 pytestmark = pytest.mark.functional
-
-
-def receive(aws: Container, queue: str) -> list[dict[str, Any]]:
-    url = aws.queues.url(queue)
-    got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                  AttributeNames=["All"]).get("Messages", [])
-    return got
-
-
-def as_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"Records": [{
-        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": "",
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-        "awsRegion": "us-east-1"} for m in messages]}
-
-
-def run(api: Any, function: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    response = api.lambda_.invoke(function, as_event(messages))
-    payload: dict[str, Any] = response.payload
-    return payload
 
 
 def test_message_travels_to_delivered_and_the_hold_is_captured(api: Any, aws: Container) -> None:

@@ -25,8 +25,8 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib.adapters.models import MessageModel, ProviderSendModel
 from chalicelib.container import Container
 from chalicelib.domain.status import HoldState
-from tests.conftest import ROOT
 from tests.e2e.conftest import Gateway
+from tests.support.paths import ROOT
 
 FINAL = frozenset({"DELIVERED", "FAILED_PERM", "CANCELLED"})
 

@@ -22,12 +22,12 @@ from chalicelib.container import Container
 from chalicelib.domain.provider_errors import SubmitResult
 from chalicelib.domain.signing import derive_secret
 from chalicelib.services.reconcile import reconcile
-from tests.conftest import make_client
-from tests.functional.test_api import as_json, post
 from tests.functional.test_dlr_callbacks import Receiver
 from tests.functional.test_pipeline import with_mock
-from tests.functional.test_workers import run
 from tests.reliability.conftest import FINAL, FigureBook, Figures, audit
+from tests.support.clients import make_client
+from tests.support.http import as_json, post
+from tests.support.queues import run
 
 pytestmark = pytest.mark.functional
 
