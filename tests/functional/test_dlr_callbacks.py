@@ -1,78 +1,36 @@
 """DLR webhook, signed client callbacks, and the books audit (moto in-process).
 
-The callback receiver is a real HTTP server on loopback that verifies each
-signature the way the README tells clients to.
+The callback receiver (tests/support/receiver.py) is a real HTTP server on
+loopback that verifies each signature the way the README tells clients to.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from chalicelib.container import Container
-from chalicelib.domain.signing import derive_secret, sign, verify
+from chalicelib.domain.signing import derive_secret, sign
 from chalicelib.domain.status import Status
 from chalicelib.services.reconcile import reconcile
 from tests.functional.test_pipeline import with_mock
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, assert_error, post
 from tests.support.queues import receive, run
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.functional
-
-
-class Receiver:
-    """A client's callback endpoint: verifies signatures, can fail on purpose."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.rejected = 0
-        self.fail_next = 0
-        self.secret = ""
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = verify(receiver.secret, self.headers.get("X-Signature-Timestamp"),
-                            self.headers.get("X-Signature"), body, time.time())
-                if not ok:
-                    receiver.rejected += 1
-                    status = 400
-                elif receiver.fail_next > 0:
-                    receiver.fail_next -= 1
-                    status = 500
-                else:
-                    receiver.events.append(json.loads(body))
-                    status = 200
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 def signed(secret: str, body: dict[str, Any], at: float | None = None) -> tuple[bytes, dict[str, str]]:

@@ -22,12 +22,12 @@ from chalicelib.container import Container
 from chalicelib.domain.provider_errors import SubmitResult
 from chalicelib.domain.signing import derive_secret
 from chalicelib.services.reconcile import reconcile
-from tests.functional.test_dlr_callbacks import Receiver
 from tests.functional.test_pipeline import with_mock
 from tests.reliability.conftest import FINAL, FigureBook, Figures, audit
 from tests.support.clients import make_client
 from tests.support.http import as_json, post
 from tests.support.queues import run
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.functional
 
@@ -125,7 +125,7 @@ def test_every_record_twice_and_reordered_sends_settles_and_calls_back_once(
                    for i in accepted)
 
     dup.drain(all_final)
-    receiver.server.shutdown()
+    receiver.close()
 
     # THEN one provider send per message, one settlement per hold, one callback per event
     result = audit(aws, {client.client_id}, accepted)
