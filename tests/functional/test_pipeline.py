@@ -13,7 +13,7 @@ from chalicelib.adapters.models import ProviderSendModel
 from chalicelib.container import Container, reset_container
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.services.sender import Step
-from tests.functional.test_template import recorded_calls
+from tests.support.awscalls import recorded_calls
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, post
 from tests.support.queues import receive, run

@@ -15,7 +15,6 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.client import BaseClient
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
@@ -36,6 +34,7 @@ from chalicelib.settings import Settings
 from infra.functions import LambdaFunction, consumed_queues, function_names
 from infra.policies import CONSUME
 from infra.template import table_resource
+from tests.support.awscalls import ACCOUNT, REGION, recorded_calls
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, post
 from tests.support.paths import ROOT
@@ -45,7 +44,6 @@ pytestmark = pytest.mark.functional
 
 STAGE = "prod"
 NAMES = resource_names(STAGE)
-REGION, ACCOUNT = "us-east-1", "123456789012"  # moto's
 FUNCTION = "AWS::Serverless::Function"
 MAX_ZIP_BYTES = 15 * 1024 * 1024
 
@@ -254,36 +252,6 @@ def test_policies_name_actions_and_only_the_stages_resources(template: dict[str,
             table_arn = resource.split("/index/")[0]
             assert resource == own_logs or table_arn in stage_arns, (logical, resource)
     assert len(roles) == len(of_type(template, FUNCTION))  # one role per function
-
-
-@contextmanager
-def recorded_calls() -> Iterator[list[tuple[str, str]]]:
-    """(IAM action, resource ARN) of every AWS call made inside the block."""
-    calls: list[tuple[str, str]] = []
-    original = BaseClient._make_api_call
-
-    def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls.append(_as_iam(client.meta.service_model.service_name, operation, params))
-        return original(client, operation, params)
-
-    BaseClient._make_api_call = record  # type: ignore[method-assign]
-    try:
-        yield calls
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
-
-
-def _as_iam(service: str, operation: str, params: dict[str, Any]) -> tuple[str, str]:
-    if service == "dynamodb":
-        table_name = params.get("TableName") or next(iter(params["RequestItems"]))  # BatchGetItem
-        resource = f"table/{table_name}"
-        if "IndexName" in params:
-            resource += f"/index/{params['IndexName']}"
-    elif service == "sqs":
-        resource = str(params.get("QueueName") or params["QueueUrl"].rsplit("/", 1)[1])
-    else:
-        raise AssertionError(f"{service}:{operation}: teach this test its IAM resource")
-    return f"{service}:{operation}", f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
 
 
 @pytest.fixture
