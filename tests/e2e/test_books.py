@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.signing import derive_secret
-from tests.e2e.conftest import Gateway
+from tests.support.gateway import Gateway
 from tests.support.paths import ROOT
 from tests.support.receiver import Receiver
 

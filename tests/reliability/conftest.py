@@ -25,7 +25,7 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib.adapters.models import MessageModel, ProviderSendModel
 from chalicelib.container import Container
 from chalicelib.domain.status import HoldState
-from tests.e2e.conftest import Gateway
+from tests.support.gateway import Gateway
 from tests.support.paths import ROOT
 
 FINAL = frozenset({"DELIVERED", "FAILED_PERM", "CANCELLED"})

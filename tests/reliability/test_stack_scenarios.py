@@ -22,8 +22,6 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.provider_errors import Outcome
-from tests.e2e.conftest import Answer, Gateway
-from tests.e2e.test_chain import key_with_outcomes
 from tests.reliability.conftest import (
     FigureBook,
     Figures,
@@ -34,6 +32,8 @@ from tests.reliability.conftest import (
     wait_all_final,
     wait_books_settle,
 )
+from tests.support.gateway import Answer, Gateway
+from tests.support.outcomes import key_with_outcomes
 from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.reliability
