@@ -23,8 +23,9 @@ from chalicelib.domain.provider_errors import SubmitResult
 from chalicelib.domain.signing import derive_secret
 from chalicelib.services.reconcile import reconcile
 from tests.functional.test_pipeline import with_mock
-from tests.reliability.conftest import FINAL, FigureBook, Figures, audit
+from tests.support.books import FINAL, audit
 from tests.support.clients import make_client
+from tests.support.figures import FigureBook, Figures
 from tests.support.http import as_json, post
 from tests.support.queues import run
 from tests.support.receiver import Receiver

@@ -22,19 +22,12 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.provider_errors import Outcome
-from tests.reliability.conftest import (
-    FigureBook,
-    Figures,
-    assert_logs_clean,
-    audit,
-    log_text,
-    stage_secrets,
-    wait_all_final,
-    wait_books_settle,
-)
+from tests.support.books import audit, wait_all_final, wait_books_settle
+from tests.support.figures import FigureBook, Figures
 from tests.support.gateway import Answer, Gateway
 from tests.support.outcomes import key_with_outcomes
 from tests.support.paths import ROOT
+from tests.support.stacks import assert_logs_clean, log_text, stage_secrets
 
 pytestmark = pytest.mark.reliability
 
