@@ -63,7 +63,7 @@ def api(aws: Container) -> Iterator[Any]:
 
     local_api.install()
 
-    from tests.openapi_check import CheckedHttp
+    from tests.support.openapi import CheckedHttp
 
     with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
         client._http_client = CheckedHttp(client.http)  # every answer meets the OpenAPI document
