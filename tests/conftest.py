@@ -26,17 +26,29 @@ os.environ.pop("AWS_PROFILE", None)
 
 from chalicelib.container import Container, reset_container  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
+from tests.support.settings import changed  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "settings(mock=None, **changes): the settings this test's "
+                            "container is built with (tests/support/settings.py)")
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """Fast settings for functional tests (stage ``local``, no endpoint: moto in-process)."""
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """Fast settings for functional tests (stage ``local``, no endpoint: moto in-process).
+
+    A ``settings`` mark changes them (a module's mark first, then the test's).
+    """
     base = Settings.from_env({})
-    return replace(base, stage="local", strict_phone_numbers=False,
+    fast = replace(base, stage="local", strict_phone_numbers=False,
                    retry_min_delay_s=1.0, retry_max_delay_s=2.0,
                    dlr_secrets={"mock": "test-dlr-secret"},
                    webhook_master_secret="test-master-secret", callback_allow_private=True,
                    mock=replace(base.mock, dlr_delay_s=0))
+    for mark in reversed(list(request.node.iter_markers("settings"))):
+        fast = changed(fast, **mark.kwargs)
+    return fast
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from chalicelib.container import Container
 from chalicelib.domain.signing import derive_secret, sign
 from chalicelib.domain.status import Status
 from chalicelib.services.reconcile import reconcile
-from tests.functional.test_pipeline import with_mock
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, assert_error, post
 from tests.support.queues import receive, run
 from tests.support.receiver import Receiver
+from tests.support.settings import ACCEPTS_ALL, FAILS_ALL_PERMANENTLY
 
 pytestmark = pytest.mark.functional
 
@@ -93,15 +93,16 @@ def test_report_without_a_usable_reference_is_400_and_not_queued(
     assert receive(aws, aws.settings.names.dlr_queue) == []
 
 
-@pytest.mark.parametrize("rates, status", [
-    ({"success_rate": 1.0}, "DELIVERED"),
-    ({"success_rate": 1.0, "dlr_fail_rate": 1.0}, "FAILED_PERM"),
-    ({"success_rate": 0.0, "temp_fail_rate": 0.0, "perm_fail_rate": 1.0}, "FAILED_PERM"),
+@pytest.mark.parametrize("status", [
+    pytest.param("DELIVERED", marks=pytest.mark.settings(mock=ACCEPTS_ALL), id="delivered"),
+    pytest.param("FAILED_PERM", id="report-failed", marks=pytest.mark.settings(
+        mock={**ACCEPTS_ALL, "dlr_fail_rate": 1.0})),
+    pytest.param("FAILED_PERM", marks=pytest.mark.settings(mock=FAILS_ALL_PERMANENTLY),
+                 id="provider-refused"),
 ])
 def test_every_final_status_gives_one_verified_callback(
-    api: Any, aws: Container, receiver: Receiver, rates: dict[str, float], status: str
+    api: Any, aws: Container, receiver: Receiver, status: str
 ) -> None:
-    aws = with_mock(aws, **rates)
     key = make_client(aws, credit_cents=1000, callback_url=receiver.url)
     client = aws.authenticator.client_for(key)
     assert client is not None
@@ -117,10 +118,10 @@ def test_every_final_status_gives_one_verified_callback(
     assert reconcile(aws.accounts, aws.messages).problems == []
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_callback_failing_three_times_is_delivered_on_the_fourth(
     api: Any, aws: Container, receiver: Receiver
 ) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     key = make_client(aws, credit_cents=1000)
     client = aws.authenticator.client_for(key)
     assert client is not None
@@ -155,8 +156,8 @@ def test_callback_to_a_private_address_is_refused(aws: Container, receiver: Rece
     assert receiver.events == []
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_reconcile_finds_a_drifted_client(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     key = make_client(aws, credit_cents=1000)
     post(api, key, SEED_BODY)
     drain(api, aws)
