@@ -157,6 +157,8 @@ def test_database_outage_is_503_json_never_500(api: Any, aws: Container) -> None
     from chalicelib.container import reset_container
 
     key = make_client(aws)
+    # Two configurations in one test: the outage begins once the client exists, so the
+    # 503 answers a valid key, and it is the app's container pointing where nothing listens.
     dead = replace(aws.settings, endpoint_url="http://127.0.0.1:9")  # nothing listens there
     reset_container(dead)
     try:

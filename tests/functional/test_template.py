@@ -39,6 +39,12 @@ from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, post
 from tests.support.paths import ROOT
 from tests.support.queues import receive, run
+from tests.support.settings import (
+    ACCEPTS_ALL,
+    FAILS_ALL_PERMANENTLY,
+    FAILS_ALL_TEMPORARILY,
+    changed,
+)
 
 pytestmark = pytest.mark.functional
 
@@ -267,10 +273,13 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/hook"  # nothing listens: every callback fails
 
 
-def with_rates(**rates: float) -> Container:
-    """The same emulator, with the mock provider's rates changed."""
-    settings = get_container().settings
-    container = reset_container(replace(settings, mock=replace(settings.mock, **rates)))
+def with_rates(rates: dict[str, float]) -> Container:
+    """The same emulator, the app's container rebuilt with the mock provider's ``rates``.
+
+    The policy test needs every outcome of the sender in one test: it holds the
+    union of the calls against the grants, and a grant no scenario uses fails it.
+    """
+    container = reset_container(changed(get_container().settings, mock=rates))
     assert container is not None
     return container
 
@@ -298,16 +307,15 @@ def drive_api(api: Any, key: str) -> Iterator[tuple[str, str]]:
 
 def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
     """Accepted, temporary and permanent failures (each with a duplicate), a re-submission."""
-    for rates in ({"success_rate": 1.0}, {"success_rate": 0.0, "temp_fail_rate": 1.0},
-                  {"success_rate": 0.0, "temp_fail_rate": 0.0, "perm_fail_rate": 1.0}):
-        aws = with_rates(**rates)
+    for rates in (ACCEPTS_ALL, FAILS_ALL_TEMPORARILY, FAILS_ALL_PERMANENTLY):
+        aws = with_rates(rates)
         post(api, key, SEED_BODY)
         records = receive(aws, aws.settings.names.send_queue)
         with recorded_calls() as calls:
             run(api, "sender", records + records)
         yield from calls
     # The worker died after the provider accepted: the next claim re-submits.
-    aws = with_rates(success_rate=1.0)
+    aws = with_rates(ACCEPTS_ALL)
     message_id = as_json(post(api, key, SEED_BODY))["message_id"]
     records = receive(aws, aws.settings.names.send_queue)
     claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
