@@ -13,16 +13,9 @@ from typing import Any
 import pytest
 
 from tests.support.gateway import Gateway
+from tests.support.stacks import FAST_TIMERS
 
-FAST = {
-    "MOCK_DLR_DELAY": "0s",
-    "RETRY_MIN_DELAY": "1s",
-    "RETRY_MAX_DELAY": "2s",
-    "MAX_ATTEMPTS": "4",
-    "LOCAL_SCHEDULE_PERIOD": "2s",
-    "MOCK_DLR_FAIL_RATE": "0.05",
-    "LOG_LEVEL": "INFO",
-}
+FAST = {**FAST_TIMERS, "MOCK_DLR_FAIL_RATE": "0.05"}
 
 
 @pytest.fixture(scope="session")

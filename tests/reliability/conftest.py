@@ -19,19 +19,10 @@ import pytest
 
 from tests.support.figures import FigureBook, render
 from tests.support.gateway import Gateway
-from tests.support.stacks import shorten_visibility
+from tests.support.stacks import FAST_TIMERS, shorten_visibility
 
 # Short timers so a killed worker's messages are taken over within seconds.
-RELIABLE = {
-    "MOCK_DLR_DELAY": "0s",
-    "RETRY_MIN_DELAY": "1s",
-    "RETRY_MAX_DELAY": "2s",
-    "MAX_ATTEMPTS": "4",
-    "LOCAL_SCHEDULE_PERIOD": "2s",
-    "STUCK_AFTER": "15s",
-    "SEND_TIMEOUT": "10s",
-    "LOG_LEVEL": "INFO",
-}
+RELIABLE = {**FAST_TIMERS, "STUCK_AFTER": "15s", "SEND_TIMEOUT": "10s"}
 
 
 # -- figures ---------------------------------------------------------------

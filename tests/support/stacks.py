@@ -1,4 +1,4 @@
-"""Private local stacks of the reliability suite: their queues, logs and secrets."""
+"""Local stacks the e2e and reliability tests start: their timers, queues, logs and secrets."""
 
 from __future__ import annotations
 
@@ -9,6 +9,16 @@ from typing import Any
 
 from tests.support.gateway import Gateway
 from tests.support.paths import ROOT
+
+# Stage settings of a stack under test: reports at once, retries within seconds.
+FAST_TIMERS = {
+    "MOCK_DLR_DELAY": "0s",
+    "RETRY_MIN_DELAY": "1s",
+    "RETRY_MAX_DELAY": "2s",
+    "MAX_ATTEMPTS": "4",
+    "LOCAL_SCHEDULE_PERIOD": "2s",
+    "LOG_LEVEL": "INFO",
+}
 
 # The template's visibility timeouts (180 s send, 60 s DLR) are sized for
 # Lambda; a killed local runner's in-flight records would take that long to
