@@ -6,6 +6,7 @@ it may kill any process. Marked ``reliability``: run by ``make test-reliability`
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -53,8 +54,8 @@ def request(url: str, method: str, path: str, key: str | None, body: Any = None,
         except ValueError:
             parsed = {"not_json": raw[:300].decode(errors="replace")}
         return Answer(exc.code, dict(exc.headers), parsed)
-    except (urllib.error.URLError, OSError, ValueError):
-        return Answer(0, {}, None)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
+        return Answer(0, {}, None)  # IncompleteRead: the API died while it answered
 
 
 def reconcile_exit(stack: Any) -> tuple[int, str]:
