@@ -105,7 +105,7 @@ def deliver(api: Any, aws: Container, function: str, queue: str) -> dict[str, An
     """Receive what ``queue`` holds (with attributes) and invoke ``function`` on it."""
     from runner import sqs_event
 
-    url = aws.queues.url(queue)
+    url = aws.queue(queue).url()
     got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
                                   MessageAttributeNames=["All"]).get("Messages", [])
     assert got, f"nothing on {queue}"
@@ -160,7 +160,7 @@ def test_logs_hold_no_phone_number_nor_text_unless_privacy_is_off(api: Any, aws:
     off = mock_rates(aws, 1.0, 0.0, 0.0, log_privacy=False)
     send_to_delivered(api, off, hook)
     assert [r["to"] for r in output.logs() if r["message"] == "sent"][-1] == PHONE
-    observability.configure(replace(off.settings, log_privacy=True))
+    observability.configure(replace(off.observability_config(), log_privacy=True))
 
 
 def test_emf_blobs_carry_the_named_metrics_with_small_dimensions(api: Any, aws: Container,
@@ -194,7 +194,7 @@ def test_refusals_failures_and_retries_are_counted(api: Any, aws: Container, out
     assert post(api, make_client(perm), BODY).status_code == 202
     assert deliver(api, perm, "sender", names.send_queue) == {"batchItemFailures": []}
     # A delivery report for no message, and a callback the client refuses.
-    perm.queues.send(names.dlr_queue, {"provider": "mock", "reference": "m-nobody",
+    perm.queue(names.dlr_queue).send({"provider": "mock", "reference": "m-nobody",
                                        "provider_message_id": "mock-nobody",
                                        "status": "DELIVERED"})
     assert deliver(api, perm, "dlr", names.dlr_queue)["batchItemFailures"]
@@ -202,7 +202,7 @@ def test_refusals_failures_and_retries_are_counted(api: Any, aws: Container, out
     try:
         client = perm.authenticator.client_for(make_client(perm))
         assert client is not None
-        perm.queues.send(names.callbacks_queue, {"client_id": client.client_id, "url": refusing.url,
+        perm.queue(names.callbacks_queue).send({"client_id": client.client_id, "url": refusing.url,
                                                  "event": {"message_id": "m-1"}})
         assert deliver(api, perm, "callbacks", names.callbacks_queue)["batchItemFailures"]
     finally:
