@@ -22,7 +22,7 @@ SEND_MAX_RECEIVES = 25
 DLR_MAX_RECEIVES = 5
 # A callback is tried this often over ~24 h (30 s, 1, 2, 4 ... minutes, capped
 # at 2 h), then dead-lettered.
-CALLBACK_MAX_RECEIVES = 17
+CALLBACK_MAX_RECEIVES = 20
 
 
 @dataclass(frozen=True)

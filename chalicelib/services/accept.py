@@ -102,7 +102,7 @@ class AcceptService:
             raise ValidationError("Idempotency-Key must be 1-255 characters", "Idempotency-Key")
         policy = self.policy_for(client)
         limit = policy.rate_limit
-        request = parse_send_request(body, policy.max_parts, self._strict)
+        request = parse_send_request(body, policy.max_parts, self._strict, self._clock())
         if not policy.allows_sender(request.sender):
             raise ValidationError("this sender ID is not allowed for your account", "from")
         fingerprint = request_fingerprint(body)
