@@ -1,8 +1,11 @@
 """Cold start and package size: what a new Lambda container pays before the first request.
 
 ``cold_start()`` times ``import app`` (the API function's modules) against a
-bare ``import boto3``, each with ``python -X importtime`` in 5 fresh
-interpreters (median). ``package_mb()`` is the size of ``make package
+bare ``import boto3``, each with ``python -X importtime`` in a fresh
+interpreter, in 11 interleaved pairs (app, boto3, boto3, app, ...): the ratio
+is the median of the pairwise ratios, so a burst of load on a noisy machine
+moves both sides of a pair, not one. ``spread`` is the interquartile range of
+the pairwise ratios. ``package_mb()`` is the size of ``make package
 STAGE=prod``'s ``deployment.zip``, built first if it is missing.
 """
 
@@ -16,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ZIP = ROOT / "build" / "prod" / "deployment.zip"
-RUNS = 5
+PAIRS = 11
 
 
 def import_ms(module: str) -> float:
@@ -32,11 +35,18 @@ def import_ms(module: str) -> float:
     raise RuntimeError(f"no import time for {module}:\n{done.stderr[-500:]}")
 
 
-def cold_start() -> dict[str, float]:
-    """Median import times of ``app`` and ``boto3``, and their ratio."""
-    app = statistics.median(import_ms("app") for _ in range(RUNS))
-    boto3 = statistics.median(import_ms("boto3") for _ in range(RUNS))
-    return {"app_ms": app, "boto3_ms": boto3, "ratio": app / boto3}
+def cold_start(pairs: int = PAIRS) -> dict[str, float]:
+    """Median import times of ``app`` and ``boto3``, the median pairwise ratio, its spread."""
+    apps, botos = [], []
+    for i in range(pairs):
+        order = ("app", "boto3") if i % 2 == 0 else ("boto3", "app")  # neither always goes first
+        timed = {module: import_ms(module) for module in order}
+        apps.append(timed["app"])
+        botos.append(timed["boto3"])
+    ratios = sorted(a / b for a, b in zip(apps, botos, strict=True))
+    quartiles = statistics.quantiles(ratios, n=4)
+    return {"app_ms": statistics.median(apps), "boto3_ms": statistics.median(botos),
+            "ratio": statistics.median(ratios), "spread": quartiles[2] - quartiles[0]}
 
 
 def package_mb() -> float:

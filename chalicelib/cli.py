@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from chalicelib.container import Container, hash_api_key
 from chalicelib.domain.callbacks import url_problem
+from chalicelib.domain.errors import GatewayError
 from chalicelib.domain.signing import derive_secret
-from chalicelib.errors import GatewayError
 from chalicelib.settings import Settings, stage_environment
 
 Command = Callable[[Container, argparse.Namespace], int]
@@ -114,7 +114,7 @@ def redrive(container: Container, args: argparse.Namespace) -> int:
     for queue, dlq in container.settings.names.queues().items():
         if args.queue and args.queue not in queue:
             continue
-        moved = container.queues.redrive(dlq, queue)
+        moved = container.queue(queue).redrive_from(container.queue(dlq))
         print(f"{dlq} -> {queue}: {moved} record(s) moved")
     return 0
 

@@ -2,25 +2,26 @@
 
 Nothing here runs at import time. ``get_container()`` builds lazily on first
 use (the first request of a warm Lambda pays it once); ``reset_container()``
-lets tests start over with other settings.
+lets tests start over with other settings. Only the edges (``http``,
+``workers``), ``app.py`` and the CLI import this module.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
-import time
 from functools import cached_property
 from typing import Any
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.messages import DynamoMessages
-from chalicelib.adapters.models import bind_models
-from chalicelib.adapters.providers import MockProvider, Provider
-from chalicelib.adapters.queues import SqsQueues
+from chalicelib.adapters.models import Tables, bind_tables
+from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.webhooks import WebhookSender
-from chalicelib.domain.message import Client
+from chalicelib.observability import ObservabilityConfig, Telemetry
+from chalicelib.ports import Provider, ReportSource
+from chalicelib.providers.mock import MockProvider
 from chalicelib.services.accept import AcceptService
+from chalicelib.services.auth import Authenticator, hash_api_key
 from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
@@ -29,39 +30,7 @@ from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.settings import Settings
 
-
-def hash_api_key(api_key: str) -> str:
-    """API keys are stored and looked up only as their SHA-256."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
-
-
-class Authenticator:
-    """API key -> client, with a short in-memory cache per container."""
-
-    def __init__(self, accounts: DynamoAccounts, ttl_s: float) -> None:
-        self._accounts = accounts
-        self._ttl = ttl_s
-        self._cache: dict[str, tuple[float, Client]] = {}
-        self._lock = threading.Lock()
-
-    def cached_client(self, api_key: str) -> Client | None:
-        """The client of ``api_key`` if this container knows it already; never any I/O."""
-        with self._lock:
-            hit = self._cache.get(hash_api_key(api_key))
-        return hit[1] if hit else None
-
-    def client_for(self, api_key: str) -> Client | None:
-        key_hash = hash_api_key(api_key)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key_hash)
-        if hit and hit[0] > now:
-            return hit[1]
-        client = self._accounts.find_by_key_hash(key_hash)
-        if client is not None:
-            with self._lock:
-                self._cache[key_hash] = (now + self._ttl, client)
-        return client
+__all__ = ["Container", "get_container", "hash_api_key", "reset_container"]
 
 
 class Container:
@@ -69,7 +38,6 @@ class Container:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        bind_models(settings)
 
     def _boto_client(self, service: str, **config: Any) -> Any:
         import boto3  # deferred: keeps the import off cold paths that never need it
@@ -83,25 +51,73 @@ class Container:
                              "retries": {"max_attempts": 2}, **config}),
         )
 
+    # -- adapters ----------------------------------------------------------------
+    @cached_property
+    def tables(self) -> Tables:
+        s = self.settings
+        return bind_tables(s.names, s.region, s.endpoint_url)
+
     @cached_property
     def sqs(self) -> Any:
         return self._boto_client("sqs")
 
     @cached_property
-    def queues(self) -> SqsQueues:
-        return SqsQueues(self.sqs)
+    def send_queue(self) -> SqsQueue:
+        return SqsQueue(self.sqs, self.settings.names.send_queue)
+
+    @cached_property
+    def dlr_queue(self) -> SqsQueue:
+        return SqsQueue(self.sqs, self.settings.names.dlr_queue)
+
+    @cached_property
+    def callbacks_queue(self) -> SqsQueue:
+        return SqsQueue(self.sqs, self.settings.names.callbacks_queue)
+
+    def queue(self, name: str) -> SqsQueue:
+        """Any of the stage's queues by name (dead-letter queues included: the CLI)."""
+        for q in (self.send_queue, self.dlr_queue, self.callbacks_queue):
+            if q.name == name:
+                return q
+        return SqsQueue(self.sqs, name)
 
     @cached_property
     def accounts(self) -> DynamoAccounts:
-        return DynamoAccounts()
+        return DynamoAccounts(self.tables.clients, self.tables.ledger)
 
     @cached_property
     def messages(self) -> DynamoMessages:
-        return DynamoMessages(self.settings.stuck_after_s)
+        return DynamoMessages(self.tables.messages, self.settings.stuck_after_s)
 
     @cached_property
+    def telemetry(self) -> Telemetry:
+        return Telemetry()
+
+    def observability_config(self) -> ObservabilityConfig:
+        s = self.settings
+        return ObservabilityConfig(stage=s.stage, function_prefix=s.names.function(""),
+                                   log_level=s.log_level, log_privacy=s.log_privacy)
+
+    # -- providers ---------------------------------------------------------------
+    @cached_property
+    def mock_provider(self) -> MockProvider:
+        s = self.settings
+        return MockProvider(s.mock, self.tables.provider_sends, self.dlr_queue,
+                            dict(s.dlr_secrets).get(MockProvider.name))
+
+    @cached_property
+    def provider(self) -> Provider:
+        return self.mock_provider
+
+    @cached_property
+    def report_sources(self) -> dict[str, ReportSource]:
+        """Providers that may post reports to the DLR webhook: those with a secret."""
+        secrets = dict(self.settings.dlr_secrets)
+        return {p.name: p for p in (self.mock_provider,) if p.name in secrets}
+
+    # -- services ----------------------------------------------------------------
+    @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.accounts, self.messages, self.callbacks)
+        return Ledger(self.accounts, self.messages, self.telemetry, self.callbacks)
 
     @cached_property
     def manager(self) -> MessageManager:
@@ -110,13 +126,13 @@ class Container:
     @cached_property
     def callbacks(self) -> CallbackService:
         s = self.settings
-        sender = WebhookSender(s.callback_timeout_s, s.callback_allow_private)
-        return CallbackService(s, self.queues, self.messages, self.accounts, sender)
+        poster = WebhookSender(s.callback_timeout_s, s.callback_allow_private)
+        return CallbackService(s.webhook_master_secret, self.callbacks_queue, self.messages,
+                               self.accounts, poster, self.telemetry)
 
     @cached_property
     def dlr_intake(self) -> DlrIntake:
-        names = self.settings.names
-        return DlrIntake(dict(self.settings.dlr_secrets), self.queues, names.dlr_queue)
+        return DlrIntake(self.report_sources, self.dlr_queue)
 
     @cached_property
     def authenticator(self) -> Authenticator:
@@ -124,24 +140,25 @@ class Container:
 
     @cached_property
     def accept(self) -> AcceptService:
-        return AcceptService(self.settings, self.accounts, self.messages, self.queues)
-
-    @cached_property
-    def provider(self) -> Provider:
-        return MockProvider(self.settings.mock, self.queues, self.settings.names.dlr_queue)
+        s = self.settings
+        return AcceptService(s.policy_defaults(), s.strict_phone_numbers, self.accounts,
+                             self.messages, self.send_queue, self.telemetry)
 
     @cached_property
     def sender(self) -> SenderService:
-        return SenderService(self.settings, self.messages, self.ledger, self.provider, self.queues,
-                             notifier=self.callbacks)
+        s = self.settings
+        return SenderService(s.retry_policy(), s.send_timeout_s, self.messages, self.ledger,
+                             self.provider, self.telemetry, notifier=self.callbacks)
 
     @cached_property
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.settings, self.messages, self.ledger, self.queues)
+        s = self.settings
+        return Sweeper(s.stuck_after_s, s.dlr_timeout_s, self.messages, self.ledger,
+                       self.send_queue, self.telemetry)
 
     @cached_property
     def dlr(self) -> DlrService:
-        return DlrService(self.messages, self.ledger)
+        return DlrService(self.messages, self.ledger, self.telemetry)
 
     def readiness(self) -> dict[str, str]:
         """Probe DynamoDB and SQS with short timeouts; name what failed."""

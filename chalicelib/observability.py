@@ -14,12 +14,16 @@ four digits and message text is left out, whatever a log call passes.
 
 Metrics are EMF (``SmsGateway`` namespace) with the dimensions ``service`` and
 ``stage`` only; ``MessagesFailed`` also rolls up by ``reason``, an error code
-from a closed list.
+from a closed list (the caller, who decided the failure, names it).
+
+A leaf: Powertools, Chalice's request type and the standard library, nothing
+of ours. The app hands the middleware a function that returns the
+``ObservabilityConfig`` to apply; services reach this module only through the
+``Telemetry`` port (``Telemetry`` below is its implementation).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -27,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
@@ -34,16 +39,20 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from chalice.app import Request, Response
 
-from chalicelib.domain.provider_errors import ERROR_CLASSES
-from chalicelib.settings import Settings
-
 SERVICE = "sms-gateway"
 NAMESPACE = "SmsGateway"
 CORRELATION_KEYS = ("request_id", "client_id", "message_id")
 REQUEST_ID_ATTRIBUTE = "request_id"
-# Error codes a failure may be counted under; anything else is OTHER (a
-# provider's report could name any string, and a dimension must stay small).
-FAILURE_REASONS = frozenset(ERROR_CLASSES) | {"MAX_ATTEMPTS", "DLR_TIMEOUT", "CANCELLED"}
+
+
+@dataclass(frozen=True)
+class ObservabilityConfig:
+    """What the logs and metrics need to know of the deployment."""
+
+    stage: str = "local"
+    function_prefix: str = f"{SERVICE}-local-"  # + the function's name, `-` for `_`
+    log_level: str = "INFO"
+    log_privacy: bool = True
 
 # -- privacy -----------------------------------------------------------------
 _PHONE = re.compile(r"(?<![\w.+])\+?\d{7,15}(?![\w.])")
@@ -95,17 +104,21 @@ _library.propagate = False
 # -- invocation state ----------------------------------------------------------
 _local = threading.local()
 _seen_functions: set[str] = set()
-_configured: list[Settings] = []
+_configured: list[ObservabilityConfig] = []
 
 
-def configure(settings: Settings) -> None:
-    """Apply ``LOG_LEVEL`` and ``LOG_PRIVACY`` (once per settings object)."""
-    if _configured and _configured[0] is settings:
+def configure(config: ObservabilityConfig) -> None:
+    """Apply ``LOG_LEVEL`` and ``LOG_PRIVACY`` (a no-op when nothing changed)."""
+    if _configured and _configured[0] == config:
         return
-    logger.setLevel(settings.log_level)
-    _library.setLevel(settings.log_level)
-    _formatter.privacy = settings.log_privacy
-    _configured[:] = [settings]
+    logger.setLevel(config.log_level)
+    _library.setLevel(config.log_level)
+    _formatter.privacy = config.log_privacy
+    _configured[:] = [config]
+
+
+def _config() -> ObservabilityConfig:
+    return _configured[0] if _configured else ObservabilityConfig()
 
 
 def current_function() -> str | None:
@@ -125,12 +138,6 @@ def correlation(key: str) -> Any:
     return logger.thread_safe_get_current_keys().get(key)
 
 
-def correlation_attributes() -> dict[str, str] | None:
-    """SQS message attributes that carry this thread's ``request_id`` on."""
-    request_id = correlation("request_id")
-    return {REQUEST_ID_ATTRIBUTE: str(request_id)} if request_id else None
-
-
 @contextmanager
 def scope(**keys: Any) -> Iterator[None]:
     """Correlation keys for one unit of work (a record, a swept message), then the old ones."""
@@ -143,23 +150,20 @@ def scope(**keys: Any) -> Iterator[None]:
         correlate(**saved)
 
 
-def _function_name(context: Any, settings: Settings) -> str:
+def _function_name(context: Any, config: ObservabilityConfig) -> str:
     name = str(getattr(context, "function_name", "") or "api_handler")
     # chalice local and the test client name the API function `api_handler`.
-    return name if name.startswith(f"{SERVICE}-") else settings.names.function(name)
+    return name if name.startswith(f"{SERVICE}-") else config.function_prefix + name.replace("_", "-")
 
 
 @contextmanager
 def invocation(context: Any) -> Iterator[None]:
     """One Lambda invocation: its log keys and its metrics, flushed at the end."""
-    from chalicelib.container import get_container  # the container imports this module
-
-    settings = get_container().settings
-    configure(settings)
-    function = _function_name(context, settings)
+    config = _config()
+    function = _function_name(context, config)
     cold_start = function not in _seen_functions
     _seen_functions.add(function)
-    _local.function, _local.stage, _local.metrics = function, settings.stage, {}
+    _local.function, _local.stage, _local.metrics = function, config.stage, {}
     logger.thread_safe_clear_keys()
     correlate(function_name=function, cold_start=cold_start,
               function_request_id=getattr(context, "aws_request_id", None))
@@ -198,9 +202,8 @@ def count(name: str, value: int = 1) -> None:
     _add(name, MetricUnit.Count, value)
 
 
-def count_failure(code: str | None) -> None:
-    """``MessagesFailed``, by reason (the error code, or OTHER outside the known list)."""
-    reason = code if code in FAILURE_REASONS else "OTHER"
+def count_failure(reason: str) -> None:
+    """``MessagesFailed``, by reason (a code from a closed list: the caller's to keep small)."""
     _add("MessagesFailed", MetricUnit.Count, 1, reason=reason)
 
 
@@ -224,30 +227,23 @@ def flush_metrics() -> None:
 
 
 # -- SQS records ---------------------------------------------------------------
-def record_keys(record: Any) -> dict[str, Any]:
-    """Correlation keys of an SQS record: its ``request_id`` attribute and its body's ids."""
-    keys: dict[str, Any] = {}
+def request_id_of(record: Any) -> str | None:
+    """The ``request_id`` attribute an SQS record carries, if any."""
     attribute = record.message_attributes[REQUEST_ID_ATTRIBUTE]
-    if attribute is not None and attribute.string_value:
-        keys["request_id"] = attribute.string_value
-    try:
-        body = json.loads(record.body)
-    except ValueError:
-        return keys
-    if isinstance(body, dict):
-        event = body.get("event")
-        event = event if isinstance(event, dict) else {}
-        keys["message_id"] = body.get("message_id") or event.get("message_id")
-        keys["client_id"] = body.get("client_id")
-    return keys
+    return attribute.string_value if attribute is not None and attribute.string_value else None
 
 
-def traced_records(handler: Callable[[Any], None],
+def request_id_attributes(request_id: str | None) -> dict[str, str] | None:
+    """SQS message attributes that carry ``request_id`` on to the next function."""
+    return {REQUEST_ID_ATTRIBUTE: request_id} if request_id else None
+
+
+def traced_records(handler: Callable[[Any], None], keys_of: Callable[[Any], dict[str, Any]],
                    expected: tuple[type[BaseException], ...] = ()) -> Callable[[Any], None]:
-    """Run ``handler`` per record under the record's correlation keys; log unexpected errors."""
+    """Run ``handler`` per record under ``keys_of(record)``; log unexpected errors."""
 
     def run(record: Any) -> None:
-        with scope(**record_keys(record)):
+        with scope(**keys_of(record)):
             try:
                 handler(record)
             except expected:
@@ -259,13 +255,41 @@ def traced_records(handler: Callable[[Any], None],
     return run
 
 
+class Telemetry:
+    """The ``Telemetry`` port over this module: what services count and correlate."""
+
+    def count(self, name: str, value: int = 1) -> None:
+        count(name, value)
+
+    def count_failure(self, reason: str) -> None:
+        count_failure(reason)
+
+    def record_ms(self, name: str, milliseconds: float) -> None:
+        record_ms(name, milliseconds)
+
+    def correlate(self, **keys: Any) -> None:
+        correlate(**keys)
+
+    def scope(self, **keys: Any) -> Any:
+        return scope(**keys)
+
+
 # -- the middleware ------------------------------------------------------------
-def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Chalice middleware for every function: logger keys, metrics, and the API's access log."""
-    if isinstance(event, Request):
-        return _observe_http(event, get_response)
-    with invocation(getattr(event, "context", None)):
-        return get_response(event)
+def middleware(config: Callable[[], ObservabilityConfig]) -> Callable[[Any, Callable[[Any], Any]], Any]:
+    """Chalice middleware for every function: logger keys, metrics, and the API's access log.
+
+    ``config`` is asked once per invocation (cheap: the container's settings),
+    so a test that builds a new container with other log settings gets them.
+    """
+
+    def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
+        configure(config())
+        if isinstance(event, Request):
+            return _observe_http(event, get_response)
+        with invocation(getattr(event, "context", None)):
+            return get_response(event)
+
+    return observe
 
 
 def _observe_http(request: Request, get_response: Callable[[Request], Response]) -> Response:
@@ -274,6 +298,7 @@ def _observe_http(request: Request, get_response: Callable[[Request], Response])
         context["requestId"] = str(uuid.uuid4())
     with invocation(request.lambda_context):
         params = request.uri_params or {}
+        # The route adds client_id (and a new message's id) once it knows them.
         correlate(request_id=context["requestId"], message_id=params.get("message_id"))
         started = time.perf_counter()
         try:
@@ -281,37 +306,8 @@ def _observe_http(request: Request, get_response: Callable[[Request], Response])
         except Exception:
             logger.exception("unhandled error; the answer is 500")
             raise
-        correlate(**_response_keys(request, response))
         logger.info("request", extra={
             "http_method": request.method, "path": context.get("path") or request.path,
             "http_status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
-        _count_api(request, response)
     return response
-
-
-def _response_keys(request: Request, response: Response) -> dict[str, Any]:
-    keys: dict[str, Any] = {}
-    body = response.body
-    if response.status_code == 202 and isinstance(body, str) and body.startswith("{"):
-        keys["message_id"] = json.loads(body).get("message_id")
-    api_key = request.headers.get("x-api-key")
-    if api_key:
-        from chalicelib.container import get_container
-
-        # The route authenticated this key a moment ago; never a lookup of our own.
-        client = get_container().authenticator.cached_client(api_key)
-        keys["client_id"] = client.client_id if client else None
-    return keys
-
-
-API_COUNTERS = {202: "MessagesAccepted", 402: "RefusedForCredit", 429: "RateLimited"}
-
-
-def _count_api(request: Request, response: Response) -> None:
-    if request.method != "POST" or request.path != "/v1/messages":
-        return
-    name = API_COUNTERS.get(response.status_code)
-    replayed = response.headers.get("Idempotent-Replayed") == "true"
-    if name and not replayed:
-        count(name)

@@ -10,6 +10,20 @@ from dataclasses import dataclass
 
 PROJECT = "sms-gateway"
 
+# How often each work queue hands out a record before its dead-letter queue
+# takes it (the redrive policy's maxReceiveCount). The code relies on them:
+# settings refuse a MAX_ATTEMPTS that would not fit, and a unit test checks
+# that the callback schedule spans about 24 h over CALLBACK_MAX_RECEIVES.
+# Above MAX_ATTEMPTS (10) with room for early duplicates: the dead-letter
+# queue only catches poison records, never a message still being retried.
+SEND_MAX_RECEIVES = 25
+# A DLR for an unknown provider id is retried this often (1, 2, 4, 8 s), then
+# dead-lettered.
+DLR_MAX_RECEIVES = 5
+# A callback is tried this often over ~24 h (30 s, 1, 2, 4 ... minutes, capped
+# at 2 h), then dead-lettered.
+CALLBACK_MAX_RECEIVES = 20
+
 
 @dataclass(frozen=True)
 class ResourceNames:

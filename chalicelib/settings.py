@@ -16,7 +16,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from chalicelib.resources import ResourceNames, resource_names
+from chalicelib.domain.policy import PolicyDefaults
+from chalicelib.domain.retry import RetryPolicy
+from chalicelib.resources import SEND_MAX_RECEIVES, ResourceNames, resource_names
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -92,9 +94,9 @@ def _bool(text: str) -> bool:
 class MockProviderSettings:
     """Outcome rates and timing of the mock SMS provider."""
 
-    success_rate: float = 0.9
-    temp_fail_rate: float = 0.07
-    perm_fail_rate: float = 0.03
+    success_rate: float = 0.8
+    temp_fail_rate: float = 0.15
+    perm_fail_rate: float = 0.05
     seed: int = 42
     latency_ms: int = 0
     dlr_delay_s: int = 1
@@ -112,8 +114,8 @@ class Settings:
     price_per_part_cents: int = 5
     max_parts: int = 10
     strict_phone_numbers: bool = True
-    rate_limit_rps: float = 50.0
-    rate_limit_burst: int = 100
+    rate_limit_rps: float = 100.0
+    rate_limit_burst: int = 200
     retry_min_delay_s: float = 15.0
     retry_max_delay_s: float = 1800.0
     retry_factor: float = 2.0
@@ -135,6 +137,23 @@ class Settings:
         """Table and queue names of this stage."""
         return resource_names(self.stage)
 
+    def policy_defaults(self) -> PolicyDefaults:
+        """What a client without settings of its own gets."""
+        return PolicyDefaults(self.rate_limit_rps, self.rate_limit_burst,
+                              self.price_per_part_cents, self.max_parts)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_min_delay_s, self.retry_max_delay_s, self.retry_factor,
+                           self.max_attempts)
+
+    def __post_init__(self) -> None:
+        # Each attempt is one receive of the send record, and early duplicates
+        # take a few more: the dead-letter queue must never take a message
+        # that is still being retried.
+        if self.max_attempts >= SEND_MAX_RECEIVES:
+            raise SettingsError(f"MAX_ATTEMPTS must be below the send queue's maxReceiveCount "
+                                f"({SEND_MAX_RECEIVES}), got {self.max_attempts}")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build the settings from ``env`` (default: ``os.environ``)."""
@@ -148,12 +167,14 @@ class Settings:
 
     @classmethod
     def _parse(cls, env: Mapping[str, str]) -> Settings:
-        d = cls()
+        d, dm = cls(), MockProviderSettings()
         g = env.get
         mock = MockProviderSettings(
-            success_rate=_rate("MOCK_SUCCESS_RATE", g("MOCK_SUCCESS_RATE", "0.9")),
-            temp_fail_rate=_rate("MOCK_TEMP_FAIL_RATE", g("MOCK_TEMP_FAIL_RATE", "0.07")),
-            perm_fail_rate=_rate("MOCK_PERM_FAIL_RATE", g("MOCK_PERM_FAIL_RATE", "0.03")),
+            success_rate=_rate("MOCK_SUCCESS_RATE", g("MOCK_SUCCESS_RATE", str(dm.success_rate))),
+            temp_fail_rate=_rate("MOCK_TEMP_FAIL_RATE",
+                                 g("MOCK_TEMP_FAIL_RATE", str(dm.temp_fail_rate))),
+            perm_fail_rate=_rate("MOCK_PERM_FAIL_RATE",
+                                 g("MOCK_PERM_FAIL_RATE", str(dm.perm_fail_rate))),
             seed=int(g("MOCK_SEED", "42")),
             latency_ms=int(g("MOCK_LATENCY_MS", "0")),
             dlr_delay_s=int(parse_duration(g("MOCK_DLR_DELAY", "1s"))),
@@ -167,8 +188,9 @@ class Settings:
             price_per_part_cents=_positive_int("PRICE_PER_PART_CENTS", g("PRICE_PER_PART_CENTS", "5")),
             max_parts=_positive_int("MAX_PARTS", g("MAX_PARTS", "10")),
             strict_phone_numbers=g("PHONE_VALIDATION", "strict").lower() != "e164",
-            rate_limit_rps=_positive_float("RATE_LIMIT_RPS", g("RATE_LIMIT_RPS", "50")),
-            rate_limit_burst=_positive_int("RATE_LIMIT_BURST", g("RATE_LIMIT_BURST", "100")),
+            rate_limit_rps=_positive_float("RATE_LIMIT_RPS", g("RATE_LIMIT_RPS", str(d.rate_limit_rps))),
+            rate_limit_burst=_positive_int("RATE_LIMIT_BURST",
+                                           g("RATE_LIMIT_BURST", str(d.rate_limit_burst))),
             retry_min_delay_s=parse_duration(g("RETRY_MIN_DELAY", "15s")),
             retry_max_delay_s=parse_duration(g("RETRY_MAX_DELAY", "30m")),
             retry_factor=float(g("RETRY_FACTOR", "2.0")),

@@ -25,22 +25,19 @@ from chalicelib.adapters.models import (  # noqa: E402
     MessageModel,
     ProviderSendModel,
 )
-from chalicelib.resources import ResourceNames, resource_names  # noqa: E402
+from chalicelib.resources import (  # noqa: E402
+    CALLBACK_MAX_RECEIVES,
+    DLR_MAX_RECEIVES,
+    SEND_MAX_RECEIVES,
+    ResourceNames,
+    resource_names,
+)
 
 # Each consuming function's timeout, and the queues' delivery budgets.
 SENDER_TIMEOUT_S = 30
 DLR_TIMEOUT_S = 10
-# Above MAX_ATTEMPTS (10) with room for early duplicates: the dead-letter
-# queue only catches poison records, never a message still being retried.
-SEND_MAX_RECEIVES = 25
-# A DLR for an unknown provider id is retried this often (about 5 minutes
-# at the visibility timeout), then dead-lettered.
-DLR_MAX_RECEIVES = 5
 RETENTION_S = 14 * 24 * 3600
-# A callback is tried about this often over ~24 h (the function backs off
-# 30 s, 1, 2, 4 ... minutes, capped at 2 h), then dead-lettered.
 CALLBACK_TIMEOUT_S = 10
-CALLBACK_MAX_RECEIVES = 17
 
 
 def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -222,15 +222,14 @@ def print_stats(logs: Path, since_s: float | None) -> int:
 def queue_depths(container: Any) -> list[tuple[str, dict[str, int], int]]:
     """(queue, its visible/in-flight/delayed counts, its dead letters) per work queue."""
     names = container.settings.names
-    return [(queue, container.queues.depth(queue), container.queues.depth(dlq)["visible"])
+    return [(queue, container.queue(queue).depth(), container.queue(dlq).depth()["visible"])
             for queue, dlq in names.queues().items()]
 
 
 def message_counts(container: Any) -> Counter[str]:
     """Messages by status (a projected scan: an operator's look at a local table)."""
-    from chalicelib.adapters.models import MessageModel
-
-    scan = MessageModel.scan(attributes_to_get=[MessageModel.status.attr_name])
+    messages = container.tables.messages
+    scan = messages.scan(attributes_to_get=[messages.status.attr_name])
     return Counter(str(item.status) for item in scan)
 
 

@@ -11,46 +11,27 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
+from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import ClientModel, LedgerEntryModel
-from chalicelib.domain.message import Balance, Client
-from chalicelib.domain.ratelimit import Decision, RateLimit, decide, max_tat_allowed, settled
-from chalicelib.errors import (
+from chalicelib.domain.errors import (
+    BackendUnavailableError,
     InsufficientCreditError,
     NotFoundError,
     RateLimitedError,
-    ServiceUnavailableError,
 )
+from chalicelib.domain.message import Balance, Client
+from chalicelib.domain.ratelimit import Decision, RateLimit, decide, max_tat_allowed, settled
 
 # A lost write re-reads the bucket and tries the other branch. Under heavy
 # concurrency on one client the bucket flips between idle and busy, so a few
 # tries may lose; each is one read and one write, and a jittered pause spreads them.
 HOLD_TRIES = 8
-
-
-def is_condition_failure(exc: PynamoDBException) -> bool:
-    """True when a write lost its condition (as opposed to an outage)."""
-    return exc.cause_response_code in {
-        "ConditionalCheckFailedException",
-        "TransactionCanceledException",
-    }
-
-
-@contextmanager
-def dynamodb_errors(what: str) -> Iterator[None]:
-    """Turn an outage of DynamoDB into ``ServiceUnavailableError`` (503)."""
-    try:
-        yield
-    except PynamoDBException as exc:
-        if is_condition_failure(exc):
-            raise
-        raise ServiceUnavailableError(f"the database is unavailable ({what})") from exc
 
 
 def _client(item: ClientModel) -> Client:
@@ -85,15 +66,17 @@ def _balance(item: ClientModel) -> Balance:
 class DynamoAccounts:
     """The clients table."""
 
-    def __init__(self) -> None:
+    def __init__(self, clients: type[ClientModel], ledger: type[LedgerEntryModel]) -> None:
+        self._clients = clients
+        self._ledger = ledger
         # Last TAT seen per client; only a hint for which write to try first.
         self._tat_hint: dict[str, float | None] = {}
 
     def find_by_key_hash(self, key_hash: str) -> Client | None:
         """The client whose API key hashes to ``key_hash``, if any."""
         with dynamodb_errors("api key lookup"):
-            for key in ClientModel.api_key_index.query(key_hash, limit=1):
-                item = ClientModel.get(key.client_id, consistent_read=True)
+            for key in self._clients.api_key_index.query(key_hash, limit=1):
+                item = self._clients.get(key.client_id, consistent_read=True)
                 # The index is eventually consistent: a rotated key may linger there.
                 return _client(item) if item.api_key_hash == key_hash else None
         return None
@@ -109,7 +92,7 @@ class DynamoAccounts:
     def _get(self, client_id: str) -> ClientModel:
         with dynamodb_errors("client read"):
             try:
-                return ClientModel.get(client_id, consistent_read=True)
+                return self._clients.get(client_id, consistent_read=True)
             except DoesNotExist as exc:
                 raise NotFoundError("no such client") from exc
 
@@ -134,12 +117,12 @@ class DynamoAccounts:
                 new_tat = self._admit_write(client_id, cost_cents, limit, tokens, now, idle)
             except PynamoDBException as exc:
                 if not is_condition_failure(exc):
-                    raise ServiceUnavailableError("the database is unavailable (hold)") from exc
+                    raise BackendUnavailableError("the database is unavailable (hold)") from exc
                 tat = self._refusal_or_tat(client_id, cost_cents, limit, tokens, time.time())
                 continue
             self._tat_hint[client_id] = new_tat
             return settled(limit, new_tat, now)
-        raise ServiceUnavailableError("the account is too busy; retry")
+        raise BackendUnavailableError("the account is too busy; retry")
 
     def _refusal_or_tat(
         self, client_id: str, cost: int, limit: RateLimit, tokens: int, now: float
@@ -150,9 +133,7 @@ class DynamoAccounts:
         self._tat_hint[client_id] = tat
         decision = decide(limit, tat, now, tokens)
         if not decision.allowed:
-            raise RateLimitedError(
-                "rate limit exceeded", decision.retry_after_s, decision, limit.burst
-            )
+            raise RateLimitedError(decision, limit.burst)
         if item.available_cents < cost:
             raise InsufficientCreditError(
                 f"this message costs {cost} cents; {int(item.available_cents)} available"
@@ -177,7 +158,7 @@ class DynamoAccounts:
             actions.append(ClientModel.tat.set(ClientModel.tat + step))
             bound = max_tat_allowed(limit, now, tokens)
             condition = credit & (ClientModel.tat > now) & (ClientModel.tat <= bound)
-        item = ClientModel(client_id)
+        item = self._clients(client_id)
         item.update(actions=actions, condition=condition)
         return float(item.tat or now + step)
 
@@ -185,7 +166,7 @@ class DynamoAccounts:
         """Settle a hold: move ``cost`` from held into ``spent`` or back to ``available``."""
         target = ClientModel.spent_cents if into == "spent" else ClientModel.available_cents
         with dynamodb_errors("settle"):
-            ClientModel(client_id).update(
+            self._clients(client_id).update(
                 actions=[
                     ClientModel.held_cents.set(ClientModel.held_cents - cost),
                     target.set(target + cost),
@@ -196,10 +177,10 @@ class DynamoAccounts:
     def record_topup(self, client_id: str, entry_id: str, amount: int, note: str | None) -> None:
         """Write the ledger entry, then add it to the client's balance."""
         with dynamodb_errors("top-up"):
-            LedgerEntryModel(client_id, entry_id, kind="TOPUP", amount_cents=amount,
+            self._ledger(client_id, entry_id, kind="TOPUP", amount_cents=amount,
                              created_at=time.time(), note=note).save(
                 condition=LedgerEntryModel.entry_id.does_not_exist())
-            ClientModel(client_id).update(
+            self._clients(client_id).update(
                 actions=[ClientModel.available_cents.set(ClientModel.available_cents + amount),
                          ClientModel.topup_cents.set(ClientModel.topup_cents + amount)],
                 condition=ClientModel.client_id.exists(),
@@ -208,7 +189,7 @@ class DynamoAccounts:
     def topups(self, client_id: str) -> int:
         """The sum of the client's top-up ledger entries."""
         with dynamodb_errors("ledger read"):
-            return sum(int(e.amount_cents) for e in LedgerEntryModel.query(client_id)
+            return sum(int(e.amount_cents) for e in self._ledger.query(client_id)
                        if e.kind == "TOPUP")
 
     def unhold(self, client_id: str, cost: int) -> None:
@@ -228,7 +209,7 @@ class DynamoAccounts:
         callback_on_sent: bool = False,
     ) -> bool:
         """Create a client with ``credit_cents``; False if it already exists."""
-        item = ClientModel(
+        item = self._clients(
             client_id,
             name=name,
             api_key_hash=key_hash,
@@ -271,12 +252,12 @@ class DynamoAccounts:
             actions.append(attr.remove() if empty else attr.set(value))
         if actions:
             with dynamodb_errors("client update"):
-                ClientModel(client_id).update(actions=actions,
+                self._clients(client_id).update(actions=actions,
                                               condition=ClientModel.client_id.exists())
 
     def rotate_webhook_secret(self, client_id: str) -> int:
         """Move to the next derivation of the webhook secret; return its version."""
-        item = ClientModel(client_id)
+        item = self._clients(client_id)
         with dynamodb_errors("client update"):
             item.update(actions=[ClientModel.webhook_secret_version.add(1)],
                         condition=ClientModel.client_id.exists())
@@ -285,5 +266,5 @@ class DynamoAccounts:
     def scan_all(self) -> Iterator[tuple[Client, Balance]]:
         """Every client with its balance (admin and reconcile only)."""
         with dynamodb_errors("client scan"):
-            for item in ClientModel.scan(consistent_read=True):
+            for item in self._clients.scan(consistent_read=True):
                 yield _client(item), _balance(item)

@@ -14,19 +14,20 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.accounts import dynamodb_errors, is_condition_failure
-from chalicelib.adapters.models import LANE_QUEUED, LANE_TIMED, SWEEP_SHARDS, MessageModel
+from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
+from chalicelib.adapters.models import LANE_NUMBER, SWEEP_SHARDS, MessageModel
 from chalicelib.domain.message import Message
-from chalicelib.domain.status import HoldState, Status, sources_of
+from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
 
 
-def sweep_shard(message_id: str, lane: int) -> int:
+def sweep_shard(message_id: str, lane: SweepLane) -> int:
     """The sweep-index shard of a message in ``lane`` (stable, spread evenly)."""
-    return lane * SWEEP_SHARDS + zlib.crc32(message_id.encode()) % SWEEP_SHARDS
+    return LANE_NUMBER[lane] * SWEEP_SHARDS + zlib.crc32(message_id.encode()) % SWEEP_SHARDS
 
 
-def lane_shards(lane: int) -> range:
-    return range(lane * SWEEP_SHARDS, (lane + 1) * SWEEP_SHARDS)
+def lane_shards(lane: SweepLane) -> range:
+    first = LANE_NUMBER[lane] * SWEEP_SHARDS
+    return range(first, first + SWEEP_SHARDS)
 
 
 def to_message(item: MessageModel) -> Message:
@@ -66,20 +67,21 @@ def _status_in(statuses: Iterable[Status]) -> Condition:
 class DynamoMessages:
     """The messages table."""
 
-    def __init__(self, stuck_after_s: float) -> None:
+    def __init__(self, messages: type[MessageModel], stuck_after_s: float) -> None:
+        self._model = messages
         self.stuck_after_s = stuck_after_s
 
     def get(self, message_id: str) -> Message | None:
         """The message, read consistently, or None."""
         with dynamodb_errors("message read"):
             try:
-                return to_message(MessageModel.get(message_id, consistent_read=True))
+                return to_message(self._model.get(message_id, consistent_read=True))
             except DoesNotExist:
                 return None
 
     def put_new(self, msg: Message) -> bool:
         """Write a new message; False if one with that id already exists."""
-        item = MessageModel(
+        item = self._model(
             msg.message_id,
             client_id=msg.client_id,
             to=msg.to,
@@ -100,7 +102,7 @@ class DynamoMessages:
             created_at=msg.created_at,
             updated_at=msg.updated_at,
             # A scheduled message is the sweeper's to enqueue, at its time.
-            sweep_shard=sweep_shard(msg.message_id, LANE_TIMED if msg.send_at else LANE_QUEUED),
+            sweep_shard=sweep_shard(msg.message_id, SweepLane.TIMED if msg.send_at else SweepLane.QUEUED),
             sweep_at=msg.send_at if msg.send_at else msg.created_at + self.stuck_after_s,
         )
         with dynamodb_errors("message write"):
@@ -114,7 +116,7 @@ class DynamoMessages:
 
     def _update(self, message_id: str, actions: list[Action], condition: Condition) -> Message | None:
         """Apply a conditional update; None when the condition did not hold."""
-        item = MessageModel(message_id)
+        item = self._model(message_id)
         with dynamodb_errors("message update"):
             try:
                 item.update(actions=actions, condition=condition)
@@ -150,7 +152,6 @@ class DynamoMessages:
 
     def mark_sent(
         self, message_id: str, attempt: int, provider: str, provider_message_id: str, now: float,
-        dlr_timeout_s: float,
     ) -> Message | None:
         """SENDING -> SENT, for the attempt that claimed it."""
         m = MessageModel
@@ -228,23 +229,25 @@ class DynamoMessages:
     def mark_callback_queued(self, message_id: str) -> None:
         """Record that the final event is on the callbacks queue."""
         with dynamodb_errors("message update"):
-            MessageModel(message_id).update(
+            self._model(message_id).update(
                 actions=[MessageModel.callback_state.set("QUEUED")],
                 condition=MessageModel.message_id.exists(),
             )
 
-    def due_for_sweep(self, shard: int, now: float, limit: int = 100) -> list[tuple[str, float]]:
-        """(message id, sweep_at) of unfinished messages whose sweep time has come."""
+    def due_for_sweep(self, lane: SweepLane, now: float, limit: int = 100) -> list[tuple[str, float]]:
+        """(message id, sweep_at) of the lane's unfinished messages whose sweep time has come
+        (up to ``limit`` per shard)."""
         with dynamodb_errors("sweep index query"):
             return [
                 (str(item.message_id), float(item.sweep_at))
-                for item in MessageModel.sweep_index.query(
+                for shard in lane_shards(lane)
+                for item in self._model.sweep_index.query(
                     shard, MessageModel.sweep_at <= now, limit=limit
                 )
             ]
 
     def postpone_sweep(self, message_id: str, seen_at: float, next_at: float,
-                       lane: int | None = None) -> bool:
+                       lane: SweepLane | None = None) -> bool:
         """Move the sweep time on (and into ``lane``), only if no one else did: one
         sweeper acts per turn."""
         m = MessageModel
@@ -256,7 +259,7 @@ class DynamoMessages:
     def scan_all(self) -> Iterable[Message]:
         """Every message (the reconcile audit only; the API never scans)."""
         with dynamodb_errors("message scan"):
-            for item in MessageModel.scan(consistent_read=True):
+            for item in self._model.scan(consistent_read=True):
                 yield to_message(item)
 
     def page_for_client(
@@ -279,12 +282,12 @@ class DynamoMessages:
         found: list[Message] = []
         examined: list[tuple[float, str]] = []
         with dynamodb_errors("client index query"):
-            keys = m.client_index.query(
+            keys = self._model.client_index.query(
                 client_id, m.created_at.between(low, high), scan_index_forward=False,
                 last_evaluated_key=start, page_size=min(100, max(want, 10)),
             )
             for chunk in _chunks(keys, 100):
-                items = {i.message_id: i for i in m.batch_get([k.message_id for k in chunk],
+                items = {i.message_id: i for i in self._model.batch_get([k.message_id for k in chunk],
                                                             consistent_read=True)}
                 for key in chunk:
                     examined.append((float(key.created_at), str(key.message_id)))

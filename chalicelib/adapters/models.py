@@ -1,14 +1,17 @@
 """PynamoDB models of the gateway's tables.
 
-Table names, region and endpoint are bound at run time by
-``bind_models(settings)`` (the composition root calls it), never at import.
+These classes name no real table: ``bind_tables`` makes subclasses bound to a
+stage's tables, region and endpoint (the composition root calls it once per
+container), so nothing is mutated globally and two containers can point at
+two stacks.
 ``infra/template.py`` derives the tables' keys and indexes from these classes,
 so the packaged template cannot drift from the code.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -16,16 +19,15 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, Index, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib.settings import Settings
+from chalicelib.domain.status import SweepLane
+from chalicelib.resources import ResourceNames
 
 SWEEP_SHARDS = 8  # per lane
-# The sweep index's two lanes (shards 0-7 and 8-15): messages whose SQS record
-# should be in the send queue (QUEUED, SENDING, FAILED_TEMP), and messages
-# waiting on a clock (a scheduled send, a SENT message's DLR timeout).
-LANE_QUEUED, LANE_TIMED = 0, 1
+# The sweep index's two lanes are shards 0-7 and 8-15 (see ``SweepLane``).
+LANE_NUMBER = {SweepLane.QUEUED: 0, SweepLane.TIMED: 1}
 
 
 class _Meta:
@@ -84,8 +86,8 @@ class SweepIndex(GlobalSecondaryIndex["MessageModel"]):
 
     Sparse: ``sweep_at`` is removed when a message reaches a final status, so
     the index only ever holds work in progress. Sharded so the sweeper's
-    queries spread over partitions, in two lanes (``LANE_QUEUED``,
-    ``LANE_TIMED``) so it can leave the first alone while the send queue has
+    queries spread over partitions, in two lanes (``SweepLane``:
+    queued and timed) so it can leave the first alone while the send queue has
     a backlog.
     """
 
@@ -186,20 +188,37 @@ ALL_MODELS: tuple[type[Model], ...] = (
 )
 
 
-def bind_models(settings: Settings) -> None:
-    """Point every model at the stage's tables and the configured endpoint."""
-    names = settings.names
-    tables: dict[type[Model], str] = {
-        ClientModel: names.clients_table,
-        MessageModel: names.messages_table,
-        ProviderSendModel: names.provider_sends_table,
-        LedgerEntryModel: names.ledger_table,
-    }
-    for model, table in tables.items():
-        meta: Any = model.Meta
-        meta.table_name = table
-        meta.region = settings.region
-        meta.host = settings.endpoint_url
-        # PynamoDB caches its connection per class; drop it so the new
-        # endpoint and table take effect.
-        model._connection = None
+M = TypeVar("M", bound=Model)
+
+
+def _bound(model: type[M], table: str, region: str, host: str | None) -> type[M]:
+    """A subclass of ``model`` on ``table``, with indexes of its own."""
+    base_meta: Any = model.Meta
+    meta = type("Meta", (base_meta,), {"table_name": table, "region": region, "host": host})
+    namespace: dict[str, Any] = {"Meta": meta, "__module__": model.__module__,
+                                 "__qualname__": model.__qualname__}
+    for name in dir(model):
+        index = getattr(model, name, None)
+        if isinstance(index, Index):
+            namespace[name] = type(index)()  # an index instance belongs to one class
+    return type(model.__name__, (model,), namespace)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The model classes of one stage, bound to its tables."""
+
+    clients: type[ClientModel]
+    messages: type[MessageModel]
+    provider_sends: type[ProviderSendModel]
+    ledger: type[LedgerEntryModel]
+
+
+def bind_tables(names: ResourceNames, region: str, endpoint_url: str | None) -> Tables:
+    """Model classes on ``names``' tables at ``endpoint_url`` (None: AWS itself)."""
+    return Tables(
+        clients=_bound(ClientModel, names.clients_table, region, endpoint_url),
+        messages=_bound(MessageModel, names.messages_table, region, endpoint_url),
+        provider_sends=_bound(ProviderSendModel, names.provider_sends_table, region, endpoint_url),
+        ledger=_bound(LedgerEntryModel, names.ledger_table, region, endpoint_url),
+    )

@@ -1,40 +1,42 @@
-"""SQS adapter: enqueue work, and move a record's next delivery."""
+"""SQS adapter: one work queue: enqueue work, and move a record's next delivery."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import ServiceUnavailableError
+from chalicelib.domain.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 
 
-class SqsQueues:
-    """Sends JSON bodies to the stage's queues. The client is injected."""
+class SqsQueue:
+    """One queue, sent JSON bodies. The client is injected; the URL looked up once."""
 
-    def __init__(self, sqs: Any) -> None:
+    def __init__(self, sqs: Any, name: str) -> None:
         self._sqs = sqs
-        self._urls: dict[str, str] = {}
+        self.name = name
+        self._url: str | None = None
 
-    def url(self, queue: str) -> str:
+    def url(self) -> str:
         """The queue's URL, looked up once per container."""
-        if queue not in self._urls:
+        if self._url is None:
             try:
-                self._urls[queue] = self._sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+                self._url = str(self._sqs.get_queue_url(QueueName=self.name)["QueueUrl"])
             except (BotoCoreError, ClientError) as exc:
-                raise ServiceUnavailableError(f"the queue is unavailable ({queue})") from exc
-        return self._urls[queue]
+                raise BackendUnavailableError(f"the queue is unavailable ({self.name})") from exc
+        return self._url
 
-    def depth(self, queue: str) -> dict[str, int]:
+    def depth(self) -> dict[str, int]:
         """Visible, in-flight and delayed record counts."""
         try:
             attrs = self._sqs.get_queue_attributes(
-                QueueUrl=self.url(queue),
+                QueueUrl=self.url(),
                 AttributeNames=[
                     "ApproximateNumberOfMessages",
                     "ApproximateNumberOfMessagesNotVisible",
@@ -42,7 +44,7 @@ class SqsQueues:
                 ],
             )["Attributes"]
         except (BotoCoreError, ClientError) as exc:
-            raise ServiceUnavailableError(f"the queue is unavailable ({queue})") from exc
+            raise BackendUnavailableError(f"the queue is unavailable ({self.name})") from exc
         return {
             "visible": int(attrs["ApproximateNumberOfMessages"]),
             "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"]),
@@ -51,15 +53,14 @@ class SqsQueues:
 
     def send(
         self,
-        queue: str,
-        body: dict[str, Any],
+        body: Mapping[str, Any],
         delay_s: int = 0,
-        attributes: dict[str, str] | None = None,
+        attributes: Mapping[str, str] | None = None,
     ) -> None:
-        """Send one JSON record; ``ServiceUnavailableError`` if SQS is down."""
+        """Send one JSON record; ``BackendUnavailableError`` if SQS is down."""
         kwargs: dict[str, Any] = {
-            "QueueUrl": self.url(queue),
-            "MessageBody": json.dumps(body, separators=(",", ":")),
+            "QueueUrl": self.url(),
+            "MessageBody": json.dumps(dict(body), separators=(",", ":")),
         }
         if delay_s:
             kwargs["DelaySeconds"] = max(0, min(900, int(delay_s)))
@@ -70,9 +71,9 @@ class SqsQueues:
         try:
             self._sqs.send_message(**kwargs)
         except (BotoCoreError, ClientError) as exc:
-            raise ServiceUnavailableError(f"the queue is unavailable ({queue})") from exc
+            raise BackendUnavailableError(f"the queue is unavailable ({self.name})") from exc
 
-    def delay_redelivery(self, queue: str, receipt_handle: str, delay_s: float) -> bool:
+    def delay_redelivery(self, receipt_handle: str, delay_s: float) -> bool:
         """Make the in-flight record come back after ``delay_s`` (max 12 h).
 
         Best effort: if SQS refuses (an expired receipt, an outage), the record
@@ -86,18 +87,18 @@ class SqsQueues:
         """
         try:
             self._sqs.change_message_visibility(
-                QueueUrl=self.url(queue),
+                QueueUrl=self.url(),
                 ReceiptHandle=receipt_handle,
                 VisibilityTimeout=max(0, min(43200, math.ceil(delay_s))),
             )
-        except (BotoCoreError, ClientError, ServiceUnavailableError) as exc:
-            log.warning("could not delay the record", extra={"queue": queue, "error": repr(exc)})
+        except (BotoCoreError, ClientError, BackendUnavailableError) as exc:
+            log.warning("could not delay the record", extra={"queue": self.name, "error": repr(exc)})
             return False
         return True
 
-    def redrive(self, dead_letters: str, queue: str, max_records: int = 100_000) -> int:
-        """Move every record of ``dead_letters`` back onto ``queue``; return the count."""
-        source, target, moved = self.url(dead_letters), self.url(queue), 0
+    def redrive_from(self, dead_letters: SqsQueue, max_records: int = 100_000) -> int:
+        """Move every record of ``dead_letters`` back onto this queue; return the count."""
+        source, target, moved = dead_letters.url(), self.url(), 0
         while moved < max_records:
             got = self._sqs.receive_message(
                 QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=1,

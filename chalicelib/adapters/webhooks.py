@@ -5,13 +5,11 @@ from __future__ import annotations
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from chalicelib.domain.callbacks import is_public_address, url_problem
-
-
-class CallbackRefusedError(Exception):
-    """The URL may not be called: bad shape, or it resolves to a private address."""
+from chalicelib.domain.errors import CallbackRefusedError
 
 
 class WebhookSender:
@@ -36,7 +34,7 @@ class WebhookSender:
             if not is_public_address(str(info[4][0])):
                 raise CallbackRefusedError("callback URL resolves to a private address")
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """POST ``body``; the HTTP status, or 0 when no answer came."""
         self.check(url)
         request = urllib.request.Request(

@@ -40,7 +40,8 @@ def event_body(message: Message, occurred_at: float) -> dict[str, object]:
 def retry_delay(receive_count: int) -> int:
     """Seconds before delivery attempt ``receive_count + 1``: 30 s doubling to 2 h.
 
-    With the queue's maxReceiveCount of 17 the last attempt comes about 24 h
+    With the queue's maxReceiveCount (``CALLBACK_MAX_RECEIVES``, 20) the last attempt
+    comes about 24 h
     after the first; then the event goes to the dead-letter queue.
     """
     return int(min(MAX_DELAY_S, FIRST_DELAY_S * 2 ** max(0, receive_count - 1)))

@@ -73,3 +73,14 @@ def mock_outcome(draw: float, success: float, temp: float, perm: float) -> Outco
     if draw < success + temp + perm:
         return Outcome.PERMANENT
     return Outcome.ACCEPTED
+
+
+# Reasons a failure may be counted under, beside the provider codes above; any
+# other code is OTHER (a provider's report could name any string, and a metric
+# dimension must stay small).
+GATEWAY_REASONS = frozenset({"MAX_ATTEMPTS", "DLR_TIMEOUT", "CANCELLED"})
+
+
+def failure_reason(code: str | None) -> str:
+    """The code as a metric dimension: itself when known, else OTHER."""
+    return code if code is not None and (code in ERROR_CLASSES or code in GATEWAY_REASONS) else "OTHER"

@@ -57,3 +57,16 @@ def settlement_for(target: Status) -> HoldState | None:
     if target in (Status.FAILED_PERM, Status.CANCELLED):
         return HoldState.RELEASED
     return None
+
+
+class SweepLane(StrEnum):
+    """Why an unfinished message is on the sweeper's list.
+
+    ``QUEUED``: its record should be in the send queue (QUEUED, SENDING,
+    FAILED_TEMP). ``TIMED``: it waits on a clock (a scheduled send, a SENT
+    message's DLR timeout). The sweeper leaves the first alone while the send
+    queue has a backlog.
+    """
+
+    QUEUED = "QUEUED"
+    TIMED = "TIMED"

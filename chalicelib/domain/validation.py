@@ -10,8 +10,8 @@ from datetime import datetime
 import phonenumbers
 
 from chalicelib.domain.callbacks import url_problem
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.segments import SegmentPlan, plan_segments
-from chalicelib.errors import ValidationError
 
 # Used with fullmatch and re.ASCII: "$" would let a trailing newline through and
 # "\d" would take any Unicode digit (e.g. Arabic-Indic) into a stored number.

@@ -22,21 +22,22 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from chalicelib.adapters.accounts import DynamoAccounts
-from chalicelib.adapters.messages import DynamoMessages
-from chalicelib.adapters.queues import SqsQueues
-from chalicelib.domain.message import Client, Message
-from chalicelib.domain.pricing import price_cents
-from chalicelib.domain.ratelimit import Decision, RateLimit
-from chalicelib.domain.status import HoldState, Status
-from chalicelib.domain.validation import parse_send_request
-from chalicelib.errors import (
+from chalicelib.domain.errors import (
+    BackendUnavailableError,
     ConflictError,
     IdempotencyKeyReusedError,
-    ServiceUnavailableError,
+    InsufficientCreditError,
+    RateLimitedError,
     ValidationError,
 )
-from chalicelib.settings import Settings
+from chalicelib.domain.message import Client, Message
+from chalicelib.domain.policy import ClientPolicy, PolicyDefaults
+from chalicelib.domain.pricing import price_cents
+from chalicelib.domain.ratelimit import Decision
+from chalicelib.domain.status import HoldState, Status
+from chalicelib.domain.validation import parse_send_request
+from chalicelib.domain.work import SendJob
+from chalicelib.ports import AccountStore, Clock, MessageStore, Telemetry, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Accepted:
     message: Message
     replayed: bool
     rate: Decision | None
+    limit: int  # the bucket's size, for RateLimit-Limit
 
 
 def request_fingerprint(body: object) -> str:
@@ -69,21 +71,24 @@ class AcceptService:
 
     def __init__(
         self,
-        settings: Settings,
-        accounts: DynamoAccounts,
-        messages: DynamoMessages,
-        queues: SqsQueues,
+        defaults: PolicyDefaults,
+        strict_phone_numbers: bool,
+        accounts: AccountStore,
+        messages: MessageStore,
+        send_queue: WorkQueue,
+        telemetry: Telemetry,
+        clock: Clock = time.time,
     ) -> None:
-        self._s = settings
+        self._defaults = defaults
+        self._strict = strict_phone_numbers
         self._accounts = accounts
         self._messages = messages
-        self._queues = queues
+        self._send_queue = send_queue
+        self._telemetry = telemetry
+        self._clock = clock
 
-    def rate_limit_for(self, client: Client) -> RateLimit:
-        return RateLimit(
-            rate_per_s=client.rate_limit_rps or self._s.rate_limit_rps,
-            burst=client.rate_limit_burst or self._s.rate_limit_burst,
-        )
+    def policy_for(self, client: Client) -> ClientPolicy:
+        return ClientPolicy.resolve(client, self._defaults)
 
     def accept(
         self,
@@ -95,27 +100,25 @@ class AcceptService:
         """Accept ``body`` for ``client``; raise a ``GatewayError`` to refuse it."""
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise ValidationError("Idempotency-Key must be 1-255 characters", "Idempotency-Key")
-        request = parse_send_request(body, client.max_parts or self._s.max_parts,
-                                     self._s.strict_phone_numbers)
-        if client.allowed_senders and request.sender not in client.allowed_senders:
+        policy = self.policy_for(client)
+        limit = policy.rate_limit
+        request = parse_send_request(body, policy.max_parts, self._strict, self._clock())
+        if not policy.allows_sender(request.sender):
             raise ValidationError("this sender ID is not allowed for your account", "from")
         fingerprint = request_fingerprint(body)
         message_id = message_id_for(client.client_id, idempotency_key)
         if idempotency_key is not None:
             existing = self._messages.get(message_id)
             if existing is not None:
-                return Accepted(self._replay(existing, fingerprint), True, None)
+                return Accepted(self._replay(existing, fingerprint), True, None, limit.burst)
 
-        limit = self.rate_limit_for(client)
         if request.plan.count > limit.burst:
             raise ValidationError(
                 f"'text' needs {request.plan.count} parts; this client's rate limit admits at "
                 f"most {limit.burst} at once", "text")
-        price = client.price_per_part_cents or self._s.price_per_part_cents
-        cost = price_cents(request.plan.count, price)
-        now = time.time()
-        # Carriers throttle parts, not requests: the bucket counts parts.
-        decision = self._accounts.admit(client.client_id, cost, limit, request.plan.count, now)
+        cost = price_cents(request.plan.count, policy.price_per_part_cents)
+        now = self._clock()
+        decision = self._admit(client, cost, policy, request.plan.count, now)
         message = Message(
             message_id=message_id,
             client_id=client.client_id,
@@ -132,8 +135,8 @@ class AcceptService:
             client_reference=request.client_reference,
             request_hash=fingerprint if idempotency_key is not None else None,
             request_id=request_id,
-            callback_url=request.callback_url or client.callback_url,
-            callback_on_sent=client.callback_on_sent,
+            callback_url=request.callback_url or policy.callback_url,
+            callback_on_sent=policy.callback_on_sent,
             send_at=request.send_at,
         )
         if not self._store(message):
@@ -141,24 +144,41 @@ class AcceptService:
             if existing is not None and existing.request_id == request_id:
                 # Our own write, applied before a retry of it lost its condition.
                 self._enqueue(existing)
-                return Accepted(existing, False, decision)
+                return self._accepted(existing, decision, limit.burst)
             # A concurrent request with the same key wrote first: undo our hold.
             self._accounts.unhold(client.client_id, cost)
             if existing is None:
                 raise ConflictError("a request with this Idempotency-Key is in progress")
-            return Accepted(self._replay(existing, fingerprint), True, decision)
+            return Accepted(self._replay(existing, fingerprint), True, decision, limit.burst)
         if message.send_at is None:  # a scheduled message is enqueued by the sweeper
             self._enqueue(message)
-        return Accepted(message, False, decision)
+        return self._accepted(message, decision, limit.burst)
+
+    def _admit(self, client: Client, cost: int, policy: ClientPolicy, parts: int,
+               now: float) -> Decision:
+        """Take the rate-limit tokens and the hold; count a refusal where it is decided."""
+        try:
+            # Carriers throttle parts, not requests: the bucket counts parts.
+            return self._accounts.admit(client.client_id, cost, policy.rate_limit, parts, now)
+        except InsufficientCreditError:
+            self._telemetry.count("RefusedForCredit")
+            raise
+        except RateLimitedError:
+            self._telemetry.count("RateLimited")
+            raise
+
+    def _accepted(self, message: Message, decision: Decision, limit: int) -> Accepted:
+        self._telemetry.count("MessagesAccepted")
+        return Accepted(message, False, decision, limit)
 
     def _store(self, message: Message) -> bool:
         """Write the message; if the write fails outright, give the hold back."""
         try:
             return self._messages.put_new(message)
-        except ServiceUnavailableError:
+        except BackendUnavailableError:
             # Only when the message is surely not there; if we cannot tell, the
             # hold stays (fail safe) and `make reconcile` reports it.
-            with contextlib.suppress(ServiceUnavailableError):
+            with contextlib.suppress(BackendUnavailableError):
                 if self._messages.get(message.message_id) is None:
                     self._accounts.unhold(message.client_id, message.cost_cents)
             raise
@@ -173,10 +193,8 @@ class AcceptService:
     def _enqueue(self, message: Message) -> None:
         attributes = {"request_id": message.request_id} if message.request_id else None
         try:
-            self._queues.send(
-                self._s.names.send_queue, {"message_id": message.message_id}, attributes=attributes
-            )
-        except ServiceUnavailableError:
+            self._send_queue.send(SendJob(message.message_id).body(), attributes=attributes)
+        except BackendUnavailableError:
             # The message and its hold are stored; the sweeper enqueues it once
             # it has waited STUCK_AFTER. Answering 202 is true: it will be sent.
             log.warning("enqueue failed; left QUEUED for the sweeper",

@@ -6,17 +6,13 @@ import json
 import logging
 import time
 
-from chalicelib import observability
-from chalicelib.adapters.accounts import DynamoAccounts
-from chalicelib.adapters.messages import DynamoMessages
-from chalicelib.adapters.queues import SqsQueues
-from chalicelib.adapters.webhooks import CallbackRefusedError, WebhookSender
-from chalicelib.domain.callbacks import FINAL_EVENTS, event_body
+from chalicelib.domain.callbacks import FINAL_EVENTS, event_body, retry_delay
+from chalicelib.domain.errors import BackendUnavailableError, CallbackRefusedError
 from chalicelib.domain.message import Message
 from chalicelib.domain.signing import derive_secret, signature_headers
 from chalicelib.domain.status import Status
-from chalicelib.errors import ServiceUnavailableError
-from chalicelib.settings import Settings
+from chalicelib.domain.work import DONE, CallbackJob, RetryAfter, Step
+from chalicelib.ports import AccountStore, Clock, MessageStore, Telemetry, WebhookPoster, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +20,16 @@ QUEUED = "QUEUED"
 
 
 class CallbackService:
-    def __init__(self, settings: Settings, queues: SqsQueues, messages: DynamoMessages,
-                 accounts: DynamoAccounts, sender: WebhookSender) -> None:
-        self._s = settings
-        self._queues = queues
+    def __init__(self, master_secret: str, callbacks_queue: WorkQueue, messages: MessageStore,
+                 accounts: AccountStore, poster: WebhookPoster, telemetry: Telemetry,
+                 clock: Clock = time.time) -> None:
+        self._master_secret = master_secret
+        self._queue = callbacks_queue
         self._messages = messages
         self._accounts = accounts
-        self._sender = sender
+        self._poster = poster
+        self._telemetry = telemetry
+        self._clock = clock
 
     def notify(self, message: Message) -> None:
         """Queue the event for ``message``'s status, if the client wants it."""
@@ -40,12 +39,12 @@ class CallbackService:
             message.status is Status.SENT and message.callback_on_sent)
         if not wanted:
             return
-        record = {"client_id": message.client_id, "url": message.callback_url,
-                  "event": event_body(message, message.updated_at)}
+        job = CallbackJob(message.client_id, message.callback_url,
+                          event_body(message, message.updated_at))
         try:
-            self._queues.send(self._s.names.callbacks_queue, record, attributes=(
+            self._queue.send(job.body(), attributes=(
                 {"request_id": message.request_id} if message.request_id else None))
-        except ServiceUnavailableError:
+        except BackendUnavailableError:
             log.warning("callback not queued", extra={"message_id": message.message_id})
             if message.status in FINAL_EVENTS:
                 raise  # the caller's record comes back and tries again
@@ -59,23 +58,24 @@ class CallbackService:
                 and message.callback_state != QUEUED:
             self.notify(message)
 
-    def deliver(self, record: dict[str, object]) -> bool:
-        """POST one event; True when the client answered 2xx (or can never be reached)."""
-        if not self._s.webhook_master_secret:
+    def deliver(self, job: CallbackJob, receives: int) -> Step:
+        """POST one event; DONE when the client answered 2xx (or can never be reached),
+        else come back on the callback schedule."""
+        if not self._master_secret:
             # Never sign with an empty key: the event waits (then dead-letters).
-            raise ServiceUnavailableError("WEBHOOK_MASTER_SECRET is not set")
-        client_id, url = str(record["client_id"]), str(record["url"])
-        body = json.dumps(record["event"], separators=(",", ":")).encode()
-        version = self._accounts.webhook_secret_version(client_id)
-        secret = derive_secret(self._s.webhook_master_secret, client_id, version)
+            raise BackendUnavailableError("WEBHOOK_MASTER_SECRET is not set")
+        body = json.dumps(job.event, separators=(",", ":")).encode()
+        version = self._accounts.webhook_secret_version(job.client_id)
+        secret = derive_secret(self._master_secret, job.client_id, version)
         try:
-            status = self._sender.post(url, body, signature_headers(secret, int(time.time()), body))
+            status = self._poster.post(job.url, body,
+                                       signature_headers(secret, int(self._clock()), body))
         except CallbackRefusedError as exc:
-            log.warning("callback refused", extra={"client_id": client_id, "reason": str(exc)})
-            observability.count("CallbacksFailed")
-            return True  # retrying cannot help; the refusal is logged
+            log.warning("callback refused", extra={"client_id": job.client_id, "reason": str(exc)})
+            self._telemetry.count("CallbacksFailed")
+            return DONE  # retrying cannot help; the refusal is logged
         delivered = 200 <= status < 300
-        observability.count("CallbacksDelivered" if delivered else "CallbacksFailed")
-        log.info("callback attempt", extra={"client_id": client_id, "http_status": status,
+        self._telemetry.count("CallbacksDelivered" if delivered else "CallbacksFailed")
+        log.info("callback attempt", extra={"client_id": job.client_id, "http_status": status,
                                             "delivered": delivered})
-        return delivered
+        return DONE if delivered else RetryAfter(retry_delay(receives))

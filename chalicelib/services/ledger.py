@@ -11,37 +11,23 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Protocol
 
-from chalicelib import observability
-from chalicelib.adapters.accounts import DynamoAccounts
-from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.domain.message import Message
+from chalicelib.domain.provider_errors import failure_reason
 from chalicelib.domain.status import HoldState, Status, settlement_for
+from chalicelib.ports import AccountStore, Clock, MessageStore, Notifier, Telemetry
 
 log = logging.getLogger(__name__)
 
 
-class Notifier(Protocol):
-    def notify(self, message: Message) -> None: ...
-
-    def ensure_final_notified(self, message: Message) -> None: ...
-
-
-def _count_settlement(msg: Message, target: Status, code: str | None) -> None:
-    if target is Status.DELIVERED:
-        observability.count("MessagesDelivered")
-        observability.record_ms("TimeToDelivered", observability.since_ms(msg.created_at))
-    elif target is Status.FAILED_PERM:
-        observability.count_failure(code)
-
-
 class Ledger:
-    def __init__(self, accounts: DynamoAccounts, messages: DynamoMessages,
-                 notifier: Notifier | None = None) -> None:
+    def __init__(self, accounts: AccountStore, messages: MessageStore, telemetry: Telemetry,
+                 notifier: Notifier | None = None, clock: Clock = time.time) -> None:
         self._accounts = accounts
         self._messages = messages
+        self._telemetry = telemetry
         self._notifier = notifier
+        self._clock = clock
 
     def settle(
         self,
@@ -62,12 +48,12 @@ class Ledger:
         hold = settlement_for(target)
         if hold is None:
             raise ValueError(f"{target} does not settle a hold")
-        msg = self._messages.settle(message_id, target, hold, time.time(), code, reason, attempt,
+        msg = self._messages.settle(message_id, target, hold, self._clock(), code, reason, attempt,
                                     due_by, provider_message_id)
         if msg is None:
             self._recover_callback(message_id)
             return None
-        observability.correlate(client_id=msg.client_id, request_id=msg.request_id)
+        self._telemetry.correlate(client_id=msg.client_id, request_id=msg.request_id)
         into = "spent" if hold is HoldState.CAPTURED else "available"
         self._accounts.move(msg.client_id, msg.cost_cents, into=into)
         log.info(
@@ -75,10 +61,17 @@ class Ledger:
             extra={"message_id": message_id, "client_id": msg.client_id,
                    "hold": hold.value, "cost_cents": msg.cost_cents, "status": target.value},
         )
-        _count_settlement(msg, target, code)
+        self._count_settlement(msg, target, code)
         if self._notifier:
             self._notifier.notify(msg)
         return msg
+
+    def _count_settlement(self, msg: Message, target: Status, code: str | None) -> None:
+        if target is Status.DELIVERED:
+            self._telemetry.count("MessagesDelivered")
+            self._telemetry.record_ms("TimeToDelivered", (self._clock() - msg.created_at) * 1000)
+        elif target is Status.FAILED_PERM:
+            self._telemetry.count_failure(failure_reason(code))
 
     def _recover_callback(self, message_id: str) -> None:
         # A duplicate of a settled message's record: the first handling may have

@@ -8,11 +8,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.adapters.messages import DynamoMessages
+from chalicelib.domain.errors import MessageStateConflictError, NotFoundError, ValidationError
 from chalicelib.domain.message import Client, Message
 from chalicelib.domain.status import Status
 from chalicelib.domain.validation import parse_rfc3339
-from chalicelib.errors import MessageStateConflictError, NotFoundError, ValidationError
+from chalicelib.ports import MessageStore
 from chalicelib.services.ledger import Ledger
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -88,7 +88,7 @@ def parse_list_query(client_id: str, params: Mapping[str, str]) -> ListQuery:
 
 
 class MessageManager:
-    def __init__(self, messages: DynamoMessages, ledger: Ledger) -> None:
+    def __init__(self, messages: MessageStore, ledger: Ledger) -> None:
         self._messages = messages
         self._ledger = ledger
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from chalicelib.adapters.accounts import DynamoAccounts
-from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.domain.status import HoldState, Status, settlement_for
+from chalicelib.ports import AccountStore, MessageStore
 
 
 @dataclass
@@ -34,7 +33,7 @@ def expected_hold(status: Status) -> HoldState:
     return settlement_for(status) or HoldState.HELD
 
 
-def reconcile(accounts: DynamoAccounts, messages: DynamoMessages) -> ReconcileReport:
+def reconcile(accounts: AccountStore, messages: MessageStore) -> ReconcileReport:
     """Check every client's books and every message's hold; list what is off."""
     report = ReconcileReport()
     sums: dict[str, dict[HoldState, int]] = defaultdict(lambda: defaultdict(int))

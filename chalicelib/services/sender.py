@@ -1,8 +1,7 @@
-"""The sender: one SQS record -> one attempt at the provider.
+"""The sender: one send job -> one attempt at the provider.
 
-Outcomes: SENT; FAILED_TEMP with the record's next delivery pushed back by the
-retry delay (the queue holds the delay, so a restart loses nothing);
-FAILED_PERM with the hold released.
+Outcomes: SENT; FAILED_TEMP, answered ``RetryAfter(delay)`` so the queue
+holds the delay (a restart loses nothing); FAILED_PERM with the hold released.
 """
 
 from __future__ import annotations
@@ -10,92 +9,86 @@ from __future__ import annotations
 import logging
 import random
 import time
-from enum import StrEnum
 
-from chalicelib import observability
-from chalicelib.adapters.messages import DynamoMessages
-from chalicelib.adapters.providers import OutboundSms, Provider
-from chalicelib.adapters.queues import SqsQueues
 from chalicelib.domain.message import Message
 from chalicelib.domain.provider_errors import Outcome, SubmitResult
+from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.domain.status import Status
-from chalicelib.services.ledger import Ledger, Notifier
-from chalicelib.settings import Settings
+from chalicelib.domain.work import DONE, RetryAfter, Step
+from chalicelib.ports import Clock, MessageStore, Notifier, Provider, Telemetry
+from chalicelib.services.ledger import Ledger
 
 log = logging.getLogger(__name__)
-
-
-class Step(StrEnum):
-    DONE = "done"  # delete the record
-    RETRY = "retry"  # keep the record; it comes back after its visibility timeout
 
 
 class SenderService:
     def __init__(
         self,
-        settings: Settings,
-        messages: DynamoMessages,
+        policy: RetryPolicy,
+        send_timeout_s: float,
+        messages: MessageStore,
         ledger: Ledger,
         provider: Provider,
-        queues: SqsQueues,
-        rng: random.Random | None = None,
+        telemetry: Telemetry,
         notifier: Notifier | None = None,
+        rng: random.Random | None = None,
+        clock: Clock = time.time,
     ) -> None:
-        self._s = settings
+        self.policy = policy
+        self._send_timeout_s = send_timeout_s
         self._messages = messages
         self._ledger = ledger
         self._provider = provider
-        self._queues = queues
-        self._rng = rng or random.Random()
+        self._telemetry = telemetry
         self._notifier = notifier
-        self.policy = RetryPolicy(
-            settings.retry_min_delay_s, settings.retry_max_delay_s,
-            settings.retry_factor, settings.max_attempts,
-        )
+        self._rng = rng or random.Random()
+        self._clock = clock
 
-    def handle(self, message_id: str, receipt_handle: str) -> Step:
+    def handle(self, message_id: str) -> Step:
         """Make one attempt for ``message_id`` if it is due."""
-        now = time.time()
-        msg = self._messages.claim(message_id, now, stale_before=now - self._s.send_timeout_s)
+        now = self._clock()
+        msg = self._messages.claim(message_id, now, stale_before=now - self._send_timeout_s)
         if msg is None:
-            return self._not_claimed(message_id, receipt_handle, now)
-        observability.correlate(client_id=msg.client_id, request_id=msg.request_id)
+            return self._not_claimed(message_id, now)
+        self._telemetry.correlate(client_id=msg.client_id, request_id=msg.request_id)
         result = self._submit(msg)
         if result.outcome is Outcome.ACCEPTED:
-            assert result.provider_message_id is not None
-            sent = self._messages.mark_sent(
-                message_id, msg.attempts, self._provider.name, result.provider_message_id,
-                time.time(), self._s.dlr_timeout_s,
-            )
-            if sent is not None and self._notifier:
-                self._notifier.notify(sent)
-            observability.count("MessagesSent")
-            observability.record_ms("TimeToSent", observability.since_ms(msg.created_at))
-            log.info("sent", extra={"attempt": msg.attempts, "to": msg.to,  # masked in logs
-                                    "provider_message_id": result.provider_message_id})
-            return Step.DONE
+            return self._sent(msg, result)
         code, reason = result.error_code or "UNKNOWN", result.reason or "provider error"
         if result.outcome is Outcome.PERMANENT:
             log.info("attempt refused for good", extra={"attempt": msg.attempts, "error_code": code})
             self._ledger.settle(message_id, Status.FAILED_PERM, code, reason, msg.attempts)
-            return Step.DONE
+            return DONE
         if self.policy.exhausted(msg.attempts):
             self._ledger.settle(
                 message_id, Status.FAILED_PERM, "MAX_ATTEMPTS",
                 f"gave up after {msg.attempts} attempts; last error: {reason}", msg.attempts,
             )
-            return Step.DONE
+            return DONE
         delay = self.policy.next_retry_delay(msg.attempts, self._rng)
-        self._messages.mark_failed_temp(message_id, msg.attempts, code, reason, now + delay, time.time())
-        self._queues.delay_redelivery(self._s.names.send_queue, receipt_handle, delay)
-        observability.count("MessageRetries")
+        self._messages.mark_failed_temp(message_id, msg.attempts, code, reason, now + delay,
+                                        self._clock())
+        self._telemetry.count("MessageRetries")
         log.info("attempt failed; retry scheduled", extra={
             "attempt": msg.attempts, "error_code": code, "retry_in_s": round(delay, 1)})
-        return Step.RETRY
+        return RetryAfter(delay)
+
+    def _sent(self, msg: Message, result: SubmitResult) -> Step:
+        assert result.provider_message_id is not None
+        sent = self._messages.mark_sent(msg.message_id, msg.attempts, self._provider.name,
+                                        result.provider_message_id, self._clock())
+        if sent is not None and self._notifier:
+            self._notifier.notify(sent)
+        self._telemetry.count("MessagesSent")
+        self._telemetry.record_ms("TimeToSent", (self._clock() - msg.created_at) * 1000)
+        log.info("sent", extra={"attempt": msg.attempts, "to": msg.to,  # masked in logs
+                                "provider_message_id": result.provider_message_id})
+        return DONE
 
     def _submit(self, msg: Message) -> SubmitResult:
-        sms = OutboundSms(msg.message_id, msg.attempts, msg.to, msg.sender, msg.text, msg.parts)
+        sms = OutboundSms(msg.message_id, msg.attempts, msg.to, msg.sender, msg.text, msg.parts,
+                          msg.request_id)
         started = time.perf_counter()
         try:
             return self._provider.submit(sms)
@@ -103,22 +96,19 @@ class SenderService:
             log.exception("provider call failed", extra={"message_id": msg.message_id})
             return SubmitResult.failed("TIMEOUT")
         finally:
-            observability.record_ms("ProviderLatency", (time.perf_counter() - started) * 1000)
+            self._telemetry.record_ms("ProviderLatency", (time.perf_counter() - started) * 1000)
 
-    def _not_claimed(self, message_id: str, receipt_handle: str, now: float) -> Step:
+    def _not_claimed(self, message_id: str, now: float) -> Step:
         current = self._messages.get(message_id)
         if current is None:
             log.warning("send record for an unknown message", extra={"message_id": message_id})
-            return Step.DONE
+            return DONE
         if current.status is Status.FAILED_TEMP and current.retry_at and current.retry_at > now:
             # An early duplicate of a record that is waiting out its backoff.
-            self._queues.delay_redelivery(
-                self._s.names.send_queue, receipt_handle, current.retry_at - now
-            )
-            return Step.RETRY
+            return RetryAfter(current.retry_at - now)
         # CANCELLED, already handled, or in the hands of another worker (if that
         # worker dies, the sweeper re-enqueues the message).
         if self._notifier:
             self._notifier.ensure_final_notified(current)
         log.info("send record skipped", extra={"message_id": message_id, "status": current.status.value})
-        return Step.DONE
+        return DONE

@@ -33,14 +33,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from chalicelib import observability
-from chalicelib.adapters.messages import DynamoMessages, lane_shards
-from chalicelib.adapters.models import LANE_QUEUED, LANE_TIMED
-from chalicelib.adapters.queues import SqsQueues
-from chalicelib.domain.status import Status
-from chalicelib.errors import ServiceUnavailableError
+from chalicelib.domain.errors import BackendUnavailableError
+from chalicelib.domain.status import Status, SweepLane
+from chalicelib.domain.work import SendJob
+from chalicelib.ports import Clock, MessageStore, Telemetry, WorkQueue
 from chalicelib.services.ledger import Ledger
-from chalicelib.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +52,29 @@ class SweepReport:
 
 
 class Sweeper:
-    def __init__(self, settings: Settings, messages: DynamoMessages, ledger: Ledger,
-                 queues: SqsQueues) -> None:
-        self._s = settings
+    def __init__(self, stuck_after_s: float, dlr_timeout_s: float, messages: MessageStore,
+                 ledger: Ledger, send_queue: WorkQueue, telemetry: Telemetry,
+                 clock: Clock = time.time) -> None:
+        self._stuck_after_s = stuck_after_s
+        self._dlr_timeout_s = dlr_timeout_s
         self._messages = messages
         self._ledger = ledger
-        self._queues = queues
+        self._send_queue = send_queue
+        self._telemetry = telemetry
+        self._clock = clock
 
     def sweep(self, now: float | None = None) -> SweepReport:
-        """One pass over every shard of the sweep index (the timed lane's alone while
-        the send queue has a backlog)."""
-        now = time.time() if now is None else now
+        """One pass over the sweep index (the timed lane's alone while the send queue
+        has a backlog)."""
+        now = self._clock() if now is None else now
         report = SweepReport(backlog=self._send_backlog())
-        shards = [*lane_shards(LANE_TIMED), *([] if report.backlog else lane_shards(LANE_QUEUED))]
-        for shard in shards:
-            for message_id, seen_at in self._messages.due_for_sweep(shard, now):
+        lanes = [SweepLane.TIMED, *([] if report.backlog else [SweepLane.QUEUED])]
+        for lane in lanes:
+            for message_id, seen_at in self._messages.due_for_sweep(lane, now):
                 try:
-                    with observability.scope(message_id=message_id):
+                    with self._telemetry.scope(message_id=message_id):
                         self._sweep_one(message_id, seen_at, now, report)
-                except ServiceUnavailableError as exc:
+                except BackendUnavailableError as exc:
                     # One message's trouble must not stop the pass; the next one retries.
                     log.warning("sweep of a message failed",
                                 extra={"message_id": message_id, "error": str(exc)})
@@ -85,8 +86,8 @@ class Sweeper:
     def _send_backlog(self) -> int:
         """Records waiting to be received on the send queue (0 when it cannot be read)."""
         try:
-            return self._queues.depth(self._s.names.send_queue)["visible"]
-        except ServiceUnavailableError as exc:
+            return self._send_queue.depth()["visible"]
+        except BackendUnavailableError as exc:
             log.warning("send queue depth unknown; sweeping as if it were empty",
                         extra={"error": str(exc)})
             return 0
@@ -94,9 +95,9 @@ class Sweeper:
     def _sweep_sent(self, message_id: str, sent_at: float, seen_at: float, now: float,
                     report: SweepReport) -> None:
         """A SENT message waits for its report until DLR_TIMEOUT after sending."""
-        expires = sent_at + self._s.dlr_timeout_s
+        expires = sent_at + self._dlr_timeout_s
         if expires > now:
-            self._messages.postpone_sweep(message_id, seen_at, expires, LANE_TIMED)
+            self._messages.postpone_sweep(message_id, seen_at, expires, SweepLane.TIMED)
             return
         if self._ledger.settle(message_id, Status.FAILED_PERM, "DLR_TIMEOUT",
                                "no delivery report arrived in time", due_by=now) is not None:
@@ -106,16 +107,16 @@ class Sweeper:
         msg = self._messages.get(message_id)
         if msg is None:
             return
-        observability.correlate(client_id=msg.client_id, request_id=msg.request_id)
+        self._telemetry.correlate(client_id=msg.client_id, request_id=msg.request_id)
         if msg.status is Status.SENT:
             self._sweep_sent(msg.message_id, msg.sent_at or msg.updated_at, seen_at, now, report)
             return
         if msg.status not in REENQUEUE:
             return
-        if not self._messages.postpone_sweep(message_id, seen_at, now + self._s.stuck_after_s,
-                                             LANE_QUEUED):
+        if not self._messages.postpone_sweep(message_id, seen_at, now + self._stuck_after_s,
+                                             SweepLane.QUEUED):
             return  # another sweeper took this turn
-        self._queues.send(self._s.names.send_queue, {"message_id": message_id},
-                          attributes={"request_id": msg.request_id} if msg.request_id else None)
+        self._send_queue.send(SendJob(message_id).body(),
+                              attributes={"request_id": msg.request_id} if msg.request_id else None)
         report.reenqueued.append(message_id)
         log.info("re-enqueued", extra={"status": msg.status.value})

@@ -24,8 +24,8 @@ def test_send_is_accepted_held_stored_and_enqueued(api: Any, aws: Container) -> 
     assert response.status_code == 202
     body = as_json(response)
     assert body["status"] == "QUEUED"
-    assert response.headers["RateLimit-Limit"] == "100"
-    assert int(response.headers["RateLimit-Remaining"]) == 99
+    assert response.headers["RateLimit-Limit"] == str(aws.settings.rate_limit_burst)
+    assert int(response.headers["RateLimit-Remaining"]) == aws.settings.rate_limit_burst - 1
 
     stored = aws.messages.get(body["message_id"])
     assert stored is not None and stored.parts == 1 and stored.cost_cents == 5

@@ -135,18 +135,20 @@ def test_callback_failing_three_times_is_delivered_on_the_fourth(
     assert receiver.events == [] and receive(aws, callbacks_queue) == []
     msg = aws.messages.get(message_id)
     assert msg is not None and msg.status is Status.DELIVERED
-    from chalicelib.domain.callbacks import event_body
+    from chalicelib.domain.callbacks import event_body, retry_delay
+    from chalicelib.domain.work import DONE, CallbackJob, RetryAfter
 
-    record = {"client_id": client.client_id, "url": receiver.url,
-              "event": event_body(msg, msg.updated_at)}
+    job = CallbackJob(client.client_id, receiver.url, event_body(msg, msg.updated_at))
     receiver.fail_next = 2
-    attempts = [aws.callbacks.deliver(record) for _ in range(3)]
-    assert attempts == [False, False, True]  # tries 2, 3 fail; the fourth gets 200
+    attempts = [aws.callbacks.deliver(job, receives) for receives in (2, 3, 4)]
+    # tries 2, 3 fail and come back on the schedule; the fourth gets 200
+    assert attempts == [RetryAfter(retry_delay(2)), RetryAfter(retry_delay(3)), DONE]
     assert [e["message_id"] for e in receiver.events] == [message_id]
 
 
 def test_callback_to_a_private_address_is_refused(aws: Container, receiver: Receiver) -> None:
-    from chalicelib.adapters.webhooks import CallbackRefusedError, WebhookSender
+    from chalicelib.adapters.webhooks import WebhookSender
+    from chalicelib.domain.errors import CallbackRefusedError
 
     guarded = WebhookSender(timeout_s=1, allow_private=False)
     for url in (receiver.url, "http://169.254.169.254/latest", "http://[::1]:8080/",
@@ -167,8 +169,7 @@ def test_reconcile_finds_a_drifted_client(api: Any, aws: Container) -> None:
     aws.ledger.top_up(client.client_id, 500, "test")
     assert reconcile(aws.accounts, aws.messages).ok
     aws.accounts.move(client.client_id, 0, into="spent")  # harmless
-    from chalicelib.adapters.models import ClientModel
-
-    ClientModel(client.client_id).update(actions=[ClientModel.held_cents.set(7)])
+    clients = aws.tables.clients
+    clients(client.client_id).update(actions=[clients.held_cents.set(7)])
     problems = reconcile(aws.accounts, aws.messages).problems
     assert any("held vs messages HELD" in p for p in problems)

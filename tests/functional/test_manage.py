@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.container import Container
 from chalicelib.domain.status import HoldState, Status
-from chalicelib.services.sender import Step
+from chalicelib.domain.work import DONE
 from tests.support.clients import client_id_of, make_client
 from tests.support.http import SEED_BODY, as_json, assert_error, post
 from tests.support.queues import receive, run
@@ -121,7 +121,7 @@ def test_scheduled_message_is_held_and_not_sent_before_its_time(
     assert aws.accounts.balance(client_id_of(aws, key)).held == 5
     assert receive(aws, aws.settings.names.send_queue) == []  # not enqueued now
     assert aws.sweeper.sweep(now=at - 5).reenqueued == []  # not before its time
-    assert aws.sender.handle(message_id, "early") is Step.DONE  # a stray record sends nothing
+    assert aws.sender.handle(message_id) is DONE  # a stray record sends nothing
     msg = aws.messages.get(message_id)
     assert msg is not None and msg.status is Status.QUEUED and msg.attempts == 0
     assert aws.sweeper.sweep(now=at + 1).reenqueued == [message_id]
@@ -157,11 +157,10 @@ def test_send_at_in_the_past_or_too_far_is_400(api: Any, aws: Container, offset_
 
 
 def test_per_client_sender_ids_and_max_parts(api: Any, aws: Container) -> None:
-    from chalicelib.adapters.models import ClientModel
-
     key = make_client(aws)
-    ClientModel(client_id_of(aws, key)).update(actions=[
-        ClientModel.allowed_senders.set({"ACME"}), ClientModel.max_parts.set(1)])
+    clients = aws.tables.clients
+    clients(client_id_of(aws, key)).update(actions=[
+        clients.allowed_senders.set({"ACME"}), clients.max_parts.set(1)])
     aws.authenticator._cache.clear()
     assert_error(post(api, key, SEED_BODY), 400, "validation_error", "from")
     assert post(api, key, {**SEED_BODY, "from": "ACME"}).status_code == 202

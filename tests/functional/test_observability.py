@@ -98,7 +98,7 @@ def deliver(api: Any, aws: Container, function: str, queue: str) -> dict[str, An
     """Receive what ``queue`` holds (with attributes) and invoke ``function`` on it."""
     from runner import sqs_event
 
-    url = aws.queues.url(queue)
+    url = aws.queue(queue).url()
     got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
                                   MessageAttributeNames=["All"]).get("Messages", [])
     assert got, f"nothing on {queue}"
@@ -162,7 +162,7 @@ def test_logs_hold_the_phone_number_when_privacy_is_off(api: Any, aws: Container
         send_to_delivered(api, aws, hook)
         assert [r["to"] for r in output.logs() if r["message"] == "sent"][-1] == PHONE
     finally:
-        observability.configure(replace(aws.settings, log_privacy=True))  # the logger is global
+        observability.configure(replace(aws.observability_config(), log_privacy=True))  # the logger is global
 
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
@@ -207,16 +207,16 @@ def test_failures_are_counted_by_reason(api: Any, aws: Container, output: Output
     assert post(api, make_client(aws), BODY).status_code == 202
     assert deliver(api, aws, "sender", names.send_queue) == {"batchItemFailures": []}
     # A delivery report for no message, and a callback the client refuses.
-    aws.queues.send(names.dlr_queue, {"provider": "mock", "reference": "m-nobody",
-                                      "provider_message_id": "mock-nobody",
-                                      "status": "DELIVERED"})
+    aws.queue(names.dlr_queue).send({"provider": "mock", "reference": "m-nobody",
+                                     "provider_message_id": "mock-nobody",
+                                     "status": "DELIVERED"})
     assert deliver(api, aws, "dlr", names.dlr_queue)["batchItemFailures"]
     refusing = Hook(500)
     try:
         client = aws.authenticator.client_for(make_client(aws))
         assert client is not None
-        aws.queues.send(names.callbacks_queue, {"client_id": client.client_id, "url": refusing.url,
-                                                "event": {"message_id": "m-1"}})
+        aws.queue(names.callbacks_queue).send({"client_id": client.client_id, "url": refusing.url,
+                                               "event": {"message_id": "m-1"}})
         assert deliver(api, aws, "callbacks", names.callbacks_queue)["batchItemFailures"]
     finally:
         refusing.server.shutdown()

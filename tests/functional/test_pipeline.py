@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.models import ProviderSendModel
 from chalicelib.container import Container
-from chalicelib.domain.status import HoldState, Status
-from chalicelib.services.sender import Step
+from chalicelib.domain.status import HoldState, Status, SweepLane
+from chalicelib.domain.work import DONE, RetryAfter
 from tests.support.awscalls import recorded_calls
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, post
@@ -26,11 +25,12 @@ from tests.support.settings import (
 pytestmark = pytest.mark.functional
 
 
-def provider_sends(message_id: str) -> tuple[int, int]:
+def provider_sends(aws: Container, message_id: str) -> tuple[int, int]:
     """(SMS the mock provider sent, submissions it saw) for a message."""
+    sends = aws.tables.provider_sends
     try:
-        item = ProviderSendModel.get(message_id, consistent_read=True)
-    except ProviderSendModel.DoesNotExist:
+        item = sends.get(message_id, consistent_read=True)
+    except sends.DoesNotExist:
         return 0, 0
     return 1, int(item.submissions)
 
@@ -48,7 +48,7 @@ def test_same_record_delivered_twice_sends_one_sms(api: Any, aws: Container) -> 
     _, message_id = accept(api, aws)
     record = receive(aws, aws.settings.names.send_queue)
     assert run(api, "sender", record + record) == {"batchItemFailures": []}
-    assert provider_sends(message_id) == (1, 1)
+    assert provider_sends(aws, message_id) == (1, 1)
     msg = aws.messages.get(message_id)
     assert msg is not None and msg.status is Status.SENT and msg.attempts == 1
 
@@ -56,9 +56,9 @@ def test_same_record_delivered_twice_sends_one_sms(api: Any, aws: Container) -> 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_two_workers_racing_on_one_message_send_once(aws: Container, api: Any) -> None:
     _, message_id = accept(api, aws)
-    steps = [aws.sender.handle(message_id, "receipt-a"), aws.sender.handle(message_id, "receipt-b")]
-    assert steps == [Step.DONE, Step.DONE]
-    assert provider_sends(message_id) == (1, 1)
+    steps = [aws.sender.handle(message_id), aws.sender.handle(message_id)]
+    assert steps == [DONE, DONE]
+    assert provider_sends(aws, message_id) == (1, 1)
 
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
@@ -67,19 +67,19 @@ def test_crash_between_provider_acceptance_and_sent_write(api: Any, aws: Contain
     # The worker claims and the provider accepts; then the worker dies.
     claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
     assert claimed is not None and claimed.status is Status.SENDING
-    from chalicelib.adapters.providers import OutboundSms
+    from chalicelib.domain.reports import OutboundSms
 
     aws.provider.submit(OutboundSms(message_id, 1, claimed.to, claimed.sender, claimed.text, 1))
     # The record comes back after its visibility timeout; by then the claim is stale.
     later = time.time() + aws.settings.send_timeout_s + 1
     taken = aws.messages.claim(message_id, later, stale_before=later - aws.settings.send_timeout_s)
     assert taken is not None and taken.attempts == 2
-    from chalicelib.adapters.providers import OutboundSms as Sms
+    from chalicelib.domain.reports import OutboundSms as Sms
 
     result = aws.provider.submit(Sms(message_id, 2, taken.to, taken.sender, taken.text, 1))
     assert result.provider_message_id is not None
-    assert provider_sends(message_id) == (1, 2)  # two submissions, one SMS
-    sent = aws.messages.mark_sent(message_id, 2, "mock", result.provider_message_id, later, 60)
+    assert provider_sends(aws, message_id) == (1, 2)  # two submissions, one SMS
+    sent = aws.messages.mark_sent(message_id, 2, "mock", result.provider_message_id, later)
     assert sent is not None and sent.status is Status.SENT
 
 
@@ -92,7 +92,7 @@ def test_permanent_failure_releases_the_hold_at_once(api: Any, aws: Container) -
     assert msg.hold_state is HoldState.RELEASED and msg.error_code == "ESME_RINVDSTADR"
     balance = aws.accounts.balance(client_id)
     assert (balance.available, balance.held, balance.drift) == (1000, 0, 0)
-    assert provider_sends(message_id) == (0, 0)
+    assert provider_sends(aws, message_id) == (0, 0)
 
 
 # A backoff long enough that a slow machine cannot reach it during the test.
@@ -106,7 +106,7 @@ def test_temporary_failure_is_retried_after_its_delay(api: Any, aws: Container) 
     assert msg is not None and msg.status is Status.FAILED_TEMP and msg.retry_at is not None
     assert receive(aws, aws.settings.names.send_queue) == []  # hidden for the delay
     # An early duplicate during the backoff is pushed back, not sent.
-    assert aws.sender.handle(message_id, records[0]["ReceiptHandle"]) is Step.RETRY
+    assert isinstance(aws.sender.handle(message_id), RetryAfter)
     msg = aws.messages.get(message_id)
     assert msg is not None and msg.attempts == 1
 
@@ -122,22 +122,22 @@ def test_always_failing_temporarily_ends_failed_perm_with_the_hold_released(
         assert msg is not None
         if msg.retry_at:
             time.sleep(max(0.0, msg.retry_at - time.time()) + 0.01)
-        aws.sender.handle(message_id, "receipt")
+        aws.sender.handle(message_id)
     msg = aws.messages.get(message_id)
     assert msg is not None and msg.status is Status.FAILED_PERM
     assert msg.error_code == "MAX_ATTEMPTS" and msg.attempts == aws.settings.max_attempts
     assert aws.accounts.balance(client_id).available == 1000
     # A late duplicate cannot release it again.
-    assert aws.sender.handle(message_id, "receipt") is Step.DONE
+    assert aws.sender.handle(message_id) is DONE
     assert aws.accounts.balance(client_id).available == 1000
 
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -> None:
-    send_url = aws.queues.url(aws.settings.names.send_queue)
-    aws.queues._urls[aws.settings.names.send_queue] = send_url + "-gone"  # SQS refuses
+    send_url = aws.send_queue.url()
+    aws.send_queue._url = send_url + "-gone"  # SQS refuses
     _, message_id = accept(api, aws)  # still 202: stored and held
-    aws.queues._urls[aws.settings.names.send_queue] = send_url
+    aws.send_queue._url = send_url
     assert receive(aws, aws.settings.names.send_queue) == []
 
     assert aws.sweeper.sweep(now=time.time()).reenqueued == []  # not stuck yet
@@ -147,7 +147,7 @@ def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -
     records = receive(aws, aws.settings.names.send_queue)
     assert [json.loads(r["Body"]) for r in records] == [{"message_id": message_id}]
     run(api, "sender", records)
-    assert provider_sends(message_id) == (1, 1)
+    assert provider_sends(aws, message_id) == (1, 1)
 
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
@@ -202,7 +202,7 @@ def test_redrive_moves_dead_letters_back(aws: Container) -> None:
     from chalicelib.cli import main
 
     names = aws.settings.names
-    dlq_url = aws.queues.url(names.send_dlq)
+    dlq_url = aws.queue(names.send_dlq).url()
     aws.sqs.send_message(QueueUrl=dlq_url, MessageBody='{"message_id": "poison"}')
     assert main(["redrive", "--queue", "send"]) == 0
     assert [json.loads(r["Body"]) for r in receive(aws, names.send_queue)] == [
@@ -216,7 +216,7 @@ def test_sweeper_does_not_expire_a_message_sent_since_it_was_listed(
 ) -> None:
     client_id, message_id = accept(api, aws)
     later = time.time() + aws.settings.stuck_after_s + 1
-    listed = [mid for shard in range(8) for mid, _ in aws.messages.due_for_sweep(shard, later)]
+    listed = [mid for mid, _ in aws.messages.due_for_sweep(SweepLane.QUEUED, later)]
     assert message_id in listed
     run(api, "sender", receive(aws, aws.settings.names.send_queue))  # SENT meanwhile
     report = aws.sweeper.sweep(now=later)
@@ -228,8 +228,8 @@ def test_sweeper_does_not_expire_a_message_sent_since_it_was_listed(
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_resubmission_of_an_accepted_message_stays_accepted(api: Any, aws: Container) -> None:
-    from chalicelib.adapters.providers import OutboundSms
     from chalicelib.domain.provider_errors import Outcome
+    from chalicelib.domain.reports import OutboundSms
 
     _, message_id = accept(api, aws)
     first = aws.provider.submit(OutboundSms(message_id, 1, "+1234567890", "TEST", "hi", 1))

@@ -26,8 +26,8 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chalicelib.adapters.models import ALL_MODELS
-from chalicelib.adapters.providers import OutboundSms
 from chalicelib.container import Container, get_container, reset_container
+from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.signing import sign
 from chalicelib.resources import PROJECT, resource_names
 from chalicelib.settings import Settings
@@ -330,7 +330,7 @@ def drive_dlr(api: Any) -> Iterator[tuple[str, str]]:
     """Reports, each twice, and one for a provider id nobody knows."""
     aws = get_container()
     queue = aws.settings.names.dlr_queue
-    aws.sqs.send_message(QueueUrl=aws.queues.url(queue), MessageBody=json.dumps(
+    aws.sqs.send_message(QueueUrl=aws.queue(queue).url(), MessageBody=json.dumps(
         {"provider": "mock", "reference": "m-unknown", "provider_message_id": "mock-unknown",
          "status": "DELIVERED"}))
     reports = receive(aws, queue)

@@ -79,7 +79,7 @@ def test_report_that_overtakes_the_sent_write_comes_back_then_applies(
     assert claimed is not None  # SENDING: the provider took it, SENT is not written yet
     early = _reported(aws, message_id, "mock-early", "DELIVERED")
     assert run(api, "dlr", early)["batchItemFailures"]
-    aws.messages.mark_sent(message_id, claimed.attempts, "mock", "mock-early", time.time(), 60)
+    aws.messages.mark_sent(message_id, claimed.attempts, "mock", "mock-early", time.time())
     assert run(api, "dlr", early) == {"batchItemFailures": []}
     final = aws.messages.get(message_id)
     assert final is not None and final.status is Status.DELIVERED
@@ -96,7 +96,7 @@ def _sent(api: Any, aws: Container) -> str:
 
 def _reported(aws: Container, reference: str, provider_id: str, status: str) -> list[Any]:
     """The DLR queue's records after queueing one report (as the webhook would)."""
-    aws.queues.send(aws.settings.names.dlr_queue, {
+    aws.queue(aws.settings.names.dlr_queue).send({
         "provider": "mock", "reference": reference, "provider_message_id": provider_id,
         "status": status})
     return receive(aws, aws.settings.names.dlr_queue)
@@ -112,9 +112,9 @@ def test_a_delayed_record_never_comes_back_before_its_time(
         def change_message_visibility(self, **params: Any) -> None:
             asked.append(params["VisibilityTimeout"])
 
-    from chalicelib.adapters.queues import SqsQueues
+    from chalicelib.adapters.queues import SqsQueue
 
-    queues = SqsQueues(Sqs())
-    queues._urls["q"] = "http://sqs/q"
-    assert queues.delay_redelivery("q", "receipt", delay_s)
+    queue = SqsQueue(Sqs(), "q")
+    queue._url = "http://sqs/q"
+    assert queue.delay_redelivery("receipt", delay_s)
     assert asked == [visibility]

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.models import ProviderSendModel
-from chalicelib.adapters.providers import OutboundSms, Provider
 from chalicelib.container import Container
 from chalicelib.domain.provider_errors import SubmitResult
+from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.signing import derive_secret
+from chalicelib.ports import Provider
 from chalicelib.services.reconcile import reconcile
 from tests.support.books import FINAL, audit
 from tests.support.clients import make_client
@@ -48,7 +48,7 @@ class Duplicator:
         self.callback_records: dict[str, set[str]] = defaultdict(set)  # event_id -> SQS ids
 
     def take(self, queue: str) -> list[dict[str, Any]]:
-        url = self.aws.queues.url(queue)
+        url = self.aws.queue(queue).url()
         got: list[dict[str, Any]] = []
         while True:
             batch = self.aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
@@ -88,7 +88,7 @@ class Duplicator:
             self.deliveries += len(unique)
             done.update({r["MessageId"]: r["ReceiptHandle"] for r in unique
                          if r["MessageId"] not in failed})
-        url = self.aws.queues.url(self.queues[function])
+        url = self.aws.queue(self.queues[function]).url()
         for handle in done.values():
             self.aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
 
@@ -130,7 +130,7 @@ def test_every_record_twice_and_reordered_sends_settles_and_calls_back_once(
 
     # THEN one provider send per message, one settlement per hold, one callback per event
     result = audit(aws, {client.client_id}, accepted)
-    sends = {item.message_id: int(item.submissions) for item in ProviderSendModel.scan()
+    sends = {item.message_id: int(item.submissions) for item in aws.tables.provider_sends.scan()
              if item.message_id in accepted}
     assert result.lost == 0
     assert all(n == 1 for n in sends.values()), {m: n for m, n in sends.items() if n > 1}

@@ -130,7 +130,7 @@ def test_runners_killed_at_random_during_500_messages(
     accepted = {a.body["message_id"] for a in answers if a.status == 202}
     fivexx = sum(a.status >= 500 for a in answers)
     assert len(accepted) == 500 and fivexx == 0, sorted({a.status for a in answers})
-    wait_all_final({client_id}, accepted, timeout_s=240)
+    wait_all_final(own_gateway.container(), {client_id}, accepted, timeout_s=240)
     container = own_gateway.container()
     wait_books_settle(container, {client_id})
     result = audit(container, {client_id}, accepted)
@@ -190,7 +190,7 @@ def test_api_killed_mid_request_client_retries_with_its_key(
     by_client = [m for m in container.messages.scan_all() if m.client_id == client_id]
     ids = {a.body["message_id"] for a in answers}
     accepted = set(ids)
-    wait_all_final({client_id}, accepted, timeout_s=120)
+    wait_all_final(own_gateway.container(), {client_id}, accepted, timeout_s=120)
     wait_books_settle(container, {client_id}, timeout_s=10)
     result = audit(container, {client_id}, accepted)
     balance = container.accounts.balance(client_id)
@@ -307,7 +307,7 @@ def test_emulator_outage_answers_503_json_and_recovers(
     while after.status != 202 and time.monotonic() < deadline:
         time.sleep(0.5)
         after = request(own_stack.api_url, "POST", "/v1/messages", new_key, body_for(4))
-    final = wait_all_final({new_id}, {after.body["message_id"]}, timeout_s=60) \
+    final = wait_all_final(own_gateway.container(), {new_id}, {after.body["message_id"]}, timeout_s=60) \
         if after.status == 202 else {}
     figures.record(Figures(
         "4. emulator stopped under traffic, restarted and re-provisioned", len(answers),

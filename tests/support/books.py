@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.adapters.models import MessageModel, ProviderSendModel
 from chalicelib.container import Container
 from chalicelib.domain.status import HoldState
 
@@ -34,7 +33,7 @@ def audit(container: Container, client_ids: set[str], accepted: set[str]) -> Aud
     statuses: dict[str, int] = defaultdict(int)
     seen: set[str] = set()
     final: set[str] = set()
-    for item in MessageModel.scan(consistent_read=True):
+    for item in container.tables.messages.scan(consistent_read=True):
         if item.client_id not in client_ids:
             continue
         seen.add(item.message_id)
@@ -46,7 +45,7 @@ def audit(container: Container, client_ids: set[str], accepted: set[str]) -> Aud
         elif item.hold_state == HoldState.CAPTURED.value:
             captured[item.client_id] += int(item.cost_cents)
     lost = len(accepted - final)
-    resent = sum(1 for item in ProviderSendModel.scan(consistent_read=True)
+    resent = sum(1 for item in container.tables.provider_sends.scan(consistent_read=True)
                  if item.message_id in seen and int(item.submissions or 1) > 1)
     charged_twice = drift = 0
     for client_id in client_ids:
@@ -57,22 +56,24 @@ def audit(container: Container, client_ids: set[str], accepted: set[str]) -> Aud
     return Audit(len(seen), lost, resent, charged_twice, drift, dict(statuses))
 
 
-def statuses_of(client_ids: set[str]) -> dict[str, str]:
+def statuses_of(container: Container, client_ids: set[str]) -> dict[str, str]:
     """message id -> status for every message of ``client_ids`` (one scan)."""
     for _ in range(5):
         try:
-            return {item.message_id: item.status for item in MessageModel.scan(consistent_read=True)
+            return {item.message_id: item.status
+                    for item in container.tables.messages.scan(consistent_read=True)
                     if item.client_id in client_ids}
         except PynamoDBException:  # the emulator is slow under load; scan again
             time.sleep(1.0)
     raise AssertionError("the messages table could not be scanned")
 
 
-def wait_all_final(client_ids: set[str], accepted: set[str], timeout_s: float) -> dict[str, str]:
+def wait_all_final(container: Container, client_ids: set[str], accepted: set[str],
+                   timeout_s: float) -> dict[str, str]:
     """Poll (one table scan per round) until every accepted message is final."""
     deadline = time.monotonic() + timeout_s
     while True:
-        current = statuses_of(client_ids)
+        current = statuses_of(container, client_ids)
         pending = [m for m in accepted if current.get(m) not in FINAL]
         if not pending or time.monotonic() > deadline:
             return current

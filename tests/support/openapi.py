@@ -9,7 +9,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from chalicelib.api import openapi_spec
+from chalicelib.http.routes import openapi_spec
 
 
 @cache

@@ -9,7 +9,7 @@ from chalicelib.container import Container
 
 def receive(aws: Container, queue: str) -> list[dict[str, Any]]:
     """Up to ten records of ``queue``, with their attributes (they become in flight)."""
-    url = aws.queues.url(queue)
+    url = aws.queue(queue).url()
     got: list[dict[str, Any]] = aws.sqs.receive_message(
         QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
     return got

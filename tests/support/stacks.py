@@ -33,7 +33,7 @@ def shorten_visibility(gateway: Gateway) -> None:
     for queue, seconds in ((names.send_queue, SHORT_VISIBILITY_S["send"]),
                            (names.dlr_queue, SHORT_VISIBILITY_S["dlr"]),
                            (names.callbacks_queue, SHORT_VISIBILITY_S["callbacks"])):
-        container.sqs.set_queue_attributes(QueueUrl=container.queues.url(queue),
+        container.sqs.set_queue_attributes(QueueUrl=container.queue(queue).url(),
                                            Attributes={"VisibilityTimeout": str(seconds)})
 
 

@@ -42,9 +42,9 @@ def test_empty_environment_gives_the_documented_defaults() -> None:
     assert s.price_per_part_cents == 5
     assert s.max_parts == 10
     assert s.strict_phone_numbers is True
-    assert (s.rate_limit_rps, s.rate_limit_burst) == (50.0, 100)
+    assert (s.rate_limit_rps, s.rate_limit_burst) == (100.0, 200)  # the seed's
     assert s.endpoint_url is None
-    assert s.mock.success_rate == 0.9
+    assert (s.mock.success_rate, s.mock.temp_fail_rate, s.mock.perm_fail_rate) == (0.8, 0.15, 0.05)
     assert s.mock.dlr_delay_s == 1
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.segments import Encoding
 from chalicelib.domain.validation import parse_send_request
-from chalicelib.errors import ValidationError
 
 pytestmark = pytest.mark.unit
 

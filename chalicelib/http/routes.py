@@ -12,19 +12,12 @@ from typing import Any
 from chalice import Blueprint, Response
 from chalice.app import Request
 
+from chalicelib import observability
 from chalicelib.container import get_container
+from chalicelib.domain.errors import GatewayError, MalformedJsonError, NotFoundError, UnauthorizedError
 from chalicelib.domain.message import Client
-from chalicelib.domain.ratelimit import Decision
-from chalicelib.errors import (
-    GatewayError,
-    MalformedJsonError,
-    MethodNotAllowedError,
-    NotFoundError,
-    PayloadTooLargeError,
-    RateLimitedError,
-    UnauthorizedError,
-    UnsupportedMediaTypeError,
-)
+from chalicelib.http.errors import PayloadTooLargeError, error_response
+from chalicelib.http.presenters import json_response, rate_headers
 from chalicelib.services.manage import parse_list_query
 
 MAX_BODY_BYTES = 64 * 1024
@@ -33,45 +26,17 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 api = Blueprint(__name__)
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        body=json.dumps(body, ensure_ascii=False),
-        status_code=status,
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-
-
-def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
-    return json_response(error.body(), error.status, headers)
-
-
 def answers_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Map ``GatewayError`` raised by a view onto its JSON answer."""
+    """Answer a ``GatewayError`` raised by a view from the one error table."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
             return view(*args, **kwargs)
-        except RateLimitedError as exc:
-            wait = min(exc.retry_after_s, 3600.0)  # finite even for a request that never fits
-            headers = {"Retry-After": str(max(1, int(wait + 0.999)))}
-            if isinstance(exc.decision, Decision):
-                headers.update(rate_headers(exc.decision))
-            if exc.limit is not None:
-                headers["RateLimit-Limit"] = str(exc.limit)
-            return error_response(exc, headers)
         except GatewayError as exc:
             return error_response(exc)
 
     return wrapper
-
-
-def rate_headers(decision: Decision) -> dict[str, str]:
-    """IETF draft RateLimit header fields."""
-    return {
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(int(decision.reset_s + 0.999)),
-    }
 
 
 def _request() -> Request:
@@ -87,6 +52,7 @@ def authenticate() -> Client:
     client = get_container().authenticator.client_for(key)
     if client is None:
         raise UnauthorizedError("unknown API key")
+    observability.correlate(client_id=client.client_id)
     return client
 
 
@@ -129,12 +95,10 @@ def readyz() -> Response:
 @answers_errors
 def send_message() -> Response:
     client = authenticate()
-    accept = get_container().accept
-    headers = {"RateLimit-Limit": str(accept.rate_limit_for(client).burst)}
-    result = accept.accept(client, json_body(), _request().headers.get("idempotency-key"),
-                           request_id())
-    if result.rate is not None:
-        headers.update(rate_headers(result.rate))
+    result = get_container().accept.accept(
+        client, json_body(), _request().headers.get("idempotency-key"), request_id())
+    observability.correlate(message_id=result.message.message_id)
+    headers = rate_headers(result.rate, result.limit)
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
     body = {"message_id": result.message.message_id, "status": result.message.status.value}
@@ -170,8 +134,9 @@ def openapi() -> Response:
 
 
 def openapi_spec() -> dict[str, Any]:
-    """The public API's OpenAPI 3.1 document, shipped beside this module."""
-    spec: dict[str, Any] = json.loads((Path(__file__).parent / "openapi.json").read_text())
+    """The public API's OpenAPI 3.1 document, shipped in the package."""
+    spec: dict[str, Any] = json.loads(
+        (Path(__file__).resolve().parent.parent / "openapi.json").read_text())
     return spec
 
 
@@ -184,10 +149,9 @@ def _known_id(message_id: str) -> str:
 @api.route("/v1/dlr/{provider}", methods=["POST"])
 @answers_errors
 def delivery_report(provider: str) -> Response:
-    """Where providers post delivery reports, signed with their secret."""
-    headers = _request().headers
-    get_container().dlr_intake.accept(
-        provider, raw_body(), headers.get("x-signature-timestamp"), headers.get("x-signature"))
+    """Where providers post delivery reports; each provider verifies its own."""
+    headers = {k.lower(): v for k, v in _request().headers.items()}
+    get_container().dlr_intake.accept(provider, raw_body(), headers)
     return json_response({"status": "accepted"}, 202)
 
 
@@ -213,27 +177,6 @@ def unknown_route() -> Response:
 def _path() -> str:
     params = _request().uri_params or {}
     return str(params.get("proxy", ""))
-
-
-CHALICE_ERRORS = {
-    "MethodNotAllowedError": MethodNotAllowedError,
-    "UnsupportedMediaType": UnsupportedMediaTypeError,
-    "BadRequest": MalformedJsonError,
-}
-
-
-def json_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Middleware: give Chalice's own refusals (405, 415) the gateway's error shape."""
-    response = get_response(event)
-    body = response.body
-    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
-        error_class = CHALICE_ERRORS.get(str(body["Code"]), GatewayError)
-        error = error_class(str(body.get("Message", "request refused")))
-        if error_class is GatewayError:
-            error.message = "internal error"
-        headers = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
-        return json_response(error.body(), response.status_code, headers)
-    return response
 
 
 def _is_uuid(value: str) -> bool:

@@ -1,0 +1,75 @@
+"""Domain errors. They name what went wrong, never how a protocol answers it.
+
+Exactly one table, ``chalicelib/http/errors.py``, turns them into HTTP
+answers; workers treat ``BackendUnavailableError`` as "the record comes back".
+"""
+
+from __future__ import annotations
+
+from chalicelib.domain.ratelimit import Decision
+
+
+class GatewayError(Exception):
+    """Base of every refusal the gateway explains to its caller."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationError(GatewayError):
+    """A request field is missing or malformed (``field`` names it)."""
+
+
+class MalformedJsonError(GatewayError):
+    """A body is not JSON at all."""
+
+
+class UnauthorizedError(GatewayError):
+    """No credentials, unknown credentials, or a bad signature."""
+
+
+class InsufficientCreditError(GatewayError):
+    """The client's available credit does not cover the hold."""
+
+
+class NotFoundError(GatewayError):
+    """No such thing, or not the caller's."""
+
+
+class ConflictError(GatewayError):
+    """A rival request holds the thing (an Idempotency-Key in progress)."""
+
+
+class MessageStateConflictError(ConflictError):
+    """The message is past the point where the request could apply."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class IdempotencyKeyReusedError(GatewayError):
+    """An Idempotency-Key came back with a different request body."""
+
+
+class RateLimitedError(GatewayError):
+    """The client's bucket has no room for these parts now."""
+
+    def __init__(self, decision: Decision, limit: int) -> None:
+        super().__init__("rate limit exceeded")
+        self.decision = decision
+        self.limit = limit
+
+    @property
+    def retry_after_s(self) -> float:
+        return self.decision.retry_after_s
+
+
+class BackendUnavailableError(GatewayError):
+    """A store, a queue or a required secret is unavailable; trying later can help."""
+
+
+class CallbackRefusedError(GatewayError):
+    """A callback URL may never be called: bad shape, or a non-public address."""

@@ -1,0 +1,57 @@
+"""One client's effective policy: its own settings where it has them, else the defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from chalicelib.domain.message import Client
+from chalicelib.domain.ratelimit import RateLimit
+
+
+@dataclass(frozen=True)
+class PolicyDefaults:
+    """The gateway-wide values a client without its own setting gets."""
+
+    rate_limit_rps: float
+    rate_limit_burst: int
+    price_per_part_cents: int
+    max_parts: int
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """What the accept path applies to one client's message."""
+
+    rate_limit: RateLimit
+    price_per_part_cents: int
+    max_parts: int
+    allowed_senders: frozenset[str]
+    callback_url: str | None
+    callback_on_sent: bool
+
+    @classmethod
+    def resolve(cls, client: Client, defaults: PolicyDefaults) -> ClientPolicy:
+        """The client's value wherever it set one (0 included), else the default."""
+        return cls(
+            rate_limit=RateLimit(
+                rate_per_s=_own(client.rate_limit_rps, defaults.rate_limit_rps),
+                burst=_own(client.rate_limit_burst, defaults.rate_limit_burst),
+            ),
+            price_per_part_cents=_own(client.price_per_part_cents, defaults.price_per_part_cents),
+            max_parts=_own(client.max_parts, defaults.max_parts),
+            allowed_senders=client.allowed_senders,
+            callback_url=client.callback_url,
+            callback_on_sent=client.callback_on_sent,
+        )
+
+    def allows_sender(self, sender: str) -> bool:
+        """An empty list of sender IDs allows any."""
+        return not self.allowed_senders or sender in self.allowed_senders
+
+
+T = TypeVar("T")
+
+
+def _own(value: T | None, default: T) -> T:
+    return default if value is None else value

@@ -1,0 +1,78 @@
+"""What crosses the provider boundary: one outbound SMS, one delivery report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.work import JobError
+
+DELIVERED = "DELIVERED"
+FAILED_REPORTS = frozenset({"UNDELIVERED", "REJECTED", "FAILED", "EXPIRED"})
+MAX_REFERENCE = 64
+
+
+@dataclass(frozen=True)
+class OutboundSms:
+    """What a provider needs to send one message."""
+
+    message_id: str
+    attempt: int
+    to: str
+    sender: str
+    text: str
+    parts: int
+    request_id: str | None = None  # carried on for log correlation only
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A provider's word on one message, in the gateway's own shape.
+
+    ``reference`` is the gateway's message id, which the sender hands the
+    provider with every submission and the provider echoes back (HTTP SMS APIs
+    call it a client reference, or carry it in a per-message status callback
+    URL). The report is applied by that key, and only to the message the
+    provider knows as ``provider_message_id``. Each provider turns its own
+    report format into this; the DLR queue carries it as ``body()``.
+    """
+
+    provider: str
+    reference: str
+    provider_message_id: str
+    status: str
+    error_code: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == DELIVERED
+
+    def body(self) -> dict[str, Any]:
+        return {"provider": self.provider, "reference": self.reference,
+                "provider_message_id": self.provider_message_id, "status": self.status,
+                "error_code": self.error_code}
+
+    @classmethod
+    def parse(cls, body: Any) -> DeliveryReport:
+        """A DLR-queue record's body; ``JobError`` when it is not a report."""
+        problem = report_problem(body)
+        if problem is not None:
+            raise JobError(problem[1])
+        code = body.get("error_code")
+        return cls(str(body.get("provider", "")), body["reference"], body["provider_message_id"],
+                   body["status"], code if isinstance(code, str) else None)
+
+
+def report_problem(body: Any) -> tuple[str | None, str] | None:
+    """(field, why) when ``body`` is not a usable report; None when it is."""
+    if not isinstance(body, dict):
+        return None, "a delivery report must be a JSON object"
+    ref, pid, status = body.get("reference"), body.get("provider_message_id"), body.get("status")
+    if not isinstance(ref, str) or not 0 < len(ref) <= MAX_REFERENCE:
+        return "reference", (f"'reference' (the gateway's message id, up to {MAX_REFERENCE} "
+                             "characters) is required")
+    if not isinstance(pid, str) or not pid:
+        return "provider_message_id", "'provider_message_id' is required"
+    if status != DELIVERED and status not in FAILED_REPORTS:
+        return "status", f"unknown delivery status {status!r}"
+    return None

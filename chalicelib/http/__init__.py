@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, the one error table, presenters and authentication."""

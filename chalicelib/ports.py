@@ -1,0 +1,172 @@
+"""The ports: what services need from the world, as Protocols.
+
+Services import these and the domain, nothing else of ours. ``adapters/`` and
+``providers/`` implement them against DynamoDB, SQS, HTTP and providers;
+``tests/fakes/`` implements them in memory. Failures that trying again can fix
+are ``BackendUnavailableError``; a lost conditional write is a ``None`` or
+``False`` answer, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from chalicelib.domain.message import Balance, Client, Message
+from chalicelib.domain.provider_errors import SubmitResult
+from chalicelib.domain.ratelimit import Decision, RateLimit
+from chalicelib.domain.reports import DeliveryReport, OutboundSms
+from chalicelib.domain.status import HoldState, Status, SweepLane
+
+
+class Clock(Protocol):
+    def __call__(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+
+class MessageStore(Protocol):
+    """Messages; every status change is one conditional write that names its sources."""
+
+    def get(self, message_id: str) -> Message | None: ...
+
+    def put_new(self, message: Message) -> bool:
+        """Write a new message; False if one with its id exists."""
+        ...
+
+    def claim(self, message_id: str, now: float, stale_before: float) -> Message | None:
+        """QUEUED, due FAILED_TEMP or abandoned SENDING -> SENDING, attempts + 1."""
+        ...
+
+    def mark_sent(self, message_id: str, attempt: int, provider: str, provider_message_id: str,
+                  now: float) -> Message | None: ...
+
+    def mark_failed_temp(self, message_id: str, attempt: int, code: str, reason: str,
+                         retry_at: float, now: float) -> Message | None: ...
+
+    def settle(self, message_id: str, target: Status, hold: HoldState, now: float,
+               code: str | None = None, reason: str | None = None, attempt: int | None = None,
+               due_by: float | None = None,
+               provider_message_id: str | None = None) -> Message | None:
+        """Move to a final status and settle the hold, in one write; None if it lost."""
+        ...
+
+    def mark_callback_queued(self, message_id: str) -> None: ...
+
+    def due_for_sweep(self, lane: SweepLane, now: float) -> list[tuple[str, float]]:
+        """(message id, sweep time) of the lane's messages whose sweep time has come."""
+        ...
+
+    def postpone_sweep(self, message_id: str, seen_at: float, next_at: float,
+                       lane: SweepLane | None = None) -> bool:
+        """Move the sweep time on, only if it is still ``seen_at``."""
+        ...
+
+    def scan_all(self) -> Iterable[Message]: ...
+
+    def page_for_client(self, client_id: str, since: float | None, until: float | None,
+                        after: tuple[float, str] | None, want: int,
+                        matches: Callable[[Message], bool],
+                        ) -> tuple[list[Message], tuple[float, str] | None]: ...
+
+
+class AccountStore(Protocol):
+    """Clients, their balances and rate buckets; every money move is conditional."""
+
+    def find_by_key_hash(self, key_hash: str) -> Client | None: ...
+
+    def balance(self, client_id: str) -> Balance: ...
+
+    def webhook_secret_version(self, client_id: str) -> int: ...
+
+    def admit(self, client_id: str, cost_cents: int, limit: RateLimit, tokens: int,
+              now: float) -> Decision:
+        """Take ``tokens`` and hold ``cost_cents`` together, or raise the refusal."""
+        ...
+
+    def move(self, client_id: str, cost: int, into: str) -> None:
+        """Settle a hold into ``spent`` or back to ``available``."""
+        ...
+
+    def unhold(self, client_id: str, cost: int) -> None: ...
+
+    def record_topup(self, client_id: str, entry_id: str, amount: int, note: str | None) -> None: ...
+
+    def topups(self, client_id: str) -> int: ...
+
+    def scan_all(self) -> Iterator[tuple[Client, Balance]]: ...
+
+
+class WorkQueue(Protocol):
+    """One work queue; its records come back until they are deleted."""
+
+    name: str
+
+    def send(self, body: Mapping[str, Any], delay_s: int = 0,
+             attributes: Mapping[str, str] | None = None) -> None: ...
+
+    def depth(self) -> dict[str, int]:
+        """``visible``, ``in_flight`` and ``delayed`` record counts."""
+        ...
+
+    def delay_redelivery(self, receipt_handle: str, delay_s: float) -> bool:
+        """Make an in-flight record come back after ``delay_s``; best effort."""
+        ...
+
+
+class Provider(Protocol):
+    """An SMS provider as the sender sees it (``providers/`` has one module each)."""
+
+    name: str
+
+    def submit(self, sms: OutboundSms) -> SubmitResult:
+        """Hand one message over; provider faults are a TEMPORARY result, not an exception."""
+        ...
+
+
+class ReportSource(Protocol):
+    """A provider that posts delivery reports to ``POST /v1/dlr/{provider}``."""
+
+    name: str
+
+    def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float) -> DeliveryReport:
+        """Verify the request came from the provider, then read its report.
+
+        Raises ``UnauthorizedError`` for a bad signature and ``ValidationError``
+        or ``MalformedJsonError`` for a body that is not a report.
+        """
+        ...
+
+
+class WebhookPoster(Protocol):
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST; the HTTP status, or 0 when no answer came. ``CallbackRefusedError``
+        when the URL may never be called."""
+        ...
+
+
+class Telemetry(Protocol):
+    """What services tell observability: counters, durations and log correlation."""
+
+    def count(self, name: str, value: int = 1) -> None: ...
+
+    def count_failure(self, reason: str) -> None: ...
+
+    def record_ms(self, name: str, milliseconds: float) -> None: ...
+
+    def correlate(self, **keys: Any) -> None:
+        """Add keys (``client_id``, ``message_id``...) to this unit of work's logs."""
+        ...
+
+    def scope(self, **keys: Any) -> AbstractContextManager[None]:
+        """Keys for one part of the work (one swept message), then the old ones."""
+        ...
+
+
+class Notifier(Protocol):
+    """Queues client callbacks for status changes."""
+
+    def notify(self, message: Message) -> None: ...
+
+    def ensure_final_notified(self, message: Message) -> None: ...

@@ -1,0 +1,135 @@
+"""The message store in a dict, with the adapter's conditional moves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from chalicelib.domain.message import Message
+from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
+
+
+@dataclass
+class _Row:
+    message: Message
+    claimed_at: float | None = None
+    provider: str | None = None
+    sweep_lane: SweepLane | None = None
+    sweep_at: float | None = None
+
+
+class FakeMessages:
+    def __init__(self, stuck_after_s: float = 300.0) -> None:
+        self.stuck_after_s = stuck_after_s
+        self.rows: dict[str, _Row] = {}
+
+    def get(self, message_id: str) -> Message | None:
+        row = self.rows.get(message_id)
+        return row.message if row else None
+
+    def put_new(self, message: Message) -> bool:
+        if message.message_id in self.rows:
+            return False
+        lane = SweepLane.TIMED if message.send_at else SweepLane.QUEUED
+        sweep_at = message.send_at or message.created_at + self.stuck_after_s
+        self.rows[message.message_id] = _Row(replace(message, attempts=0), sweep_lane=lane,
+                                             sweep_at=sweep_at)
+        return True
+
+    def _move(self, message_id: str, allowed: Callable[[_Row], bool], **changes: object) -> Message | None:
+        row = self.rows.get(message_id)
+        if row is None or not allowed(row):
+            return None
+        row.message = replace(row.message, **changes)  # type: ignore[arg-type]
+        return row.message
+
+    def claim(self, message_id: str, now: float, stale_before: float) -> Message | None:
+        def ready(row: _Row) -> bool:
+            m = row.message
+            fresh = m.status is Status.QUEUED or (
+                m.status is Status.FAILED_TEMP and (m.retry_at or 0) <= now)
+            abandoned = m.status is Status.SENDING and (row.claimed_at or 0) < stale_before
+            due = m.send_at is None or m.send_at <= now
+            return (fresh or abandoned) and m.hold_state is HoldState.HELD and due
+
+        row = self.rows.get(message_id)
+        moved = self._move(message_id, ready, status=Status.SENDING,
+                           attempts=(row.message.attempts + 1) if row else 0, updated_at=now)
+        if moved is not None and row is not None:
+            row.claimed_at = now
+        return moved
+
+    def mark_sent(self, message_id: str, attempt: int, provider: str, provider_message_id: str,
+                  now: float) -> Message | None:
+        moved = self._move(message_id, lambda r: r.message.status is Status.SENDING
+                           and r.message.attempts == attempt, status=Status.SENT,
+                           provider_message_id=provider_message_id, sent_at=now, updated_at=now)
+        if moved is not None:
+            self.rows[message_id].provider = provider
+        return moved
+
+    def mark_failed_temp(self, message_id: str, attempt: int, code: str, reason: str,
+                         retry_at: float, now: float) -> Message | None:
+        moved = self._move(message_id, lambda r: r.message.status is Status.SENDING
+                           and r.message.attempts == attempt, status=Status.FAILED_TEMP,
+                           error_code=code, error=reason, retry_at=retry_at, updated_at=now)
+        if moved is not None:
+            self.rows[message_id].sweep_at = retry_at + self.stuck_after_s
+        return moved
+
+    def settle(self, message_id: str, target: Status, hold: HoldState, now: float,
+               code: str | None = None, reason: str | None = None, attempt: int | None = None,
+               due_by: float | None = None,
+               provider_message_id: str | None = None) -> Message | None:
+        def allowed(row: _Row) -> bool:
+            m = row.message
+            return (m.status in sources_of(target) and m.hold_state is HoldState.HELD
+                    and (attempt is None or m.attempts == attempt)
+                    and (due_by is None or (row.sweep_at is not None and row.sweep_at <= due_by))
+                    and (provider_message_id is None
+                         or m.provider_message_id == provider_message_id))
+
+        errors = {"error_code": code, "error": reason or code} if code is not None else {}
+        moved = self._move(message_id, allowed, status=target, hold_state=hold, updated_at=now,
+                           **errors)
+        if moved is not None:
+            row = self.rows[message_id]
+            row.sweep_at = row.sweep_lane = None
+        return moved
+
+    def mark_callback_queued(self, message_id: str) -> None:
+        self._move(message_id, lambda r: True, callback_state="QUEUED")
+
+    def due_for_sweep(self, lane: SweepLane, now: float) -> list[tuple[str, float]]:
+        return sorted(((mid, r.sweep_at) for mid, r in self.rows.items()
+                       if r.sweep_lane is lane and r.sweep_at is not None and r.sweep_at <= now),
+                      key=lambda pair: pair[1])
+
+    def postpone_sweep(self, message_id: str, seen_at: float, next_at: float,
+                       lane: SweepLane | None = None) -> bool:
+        row = self.rows.get(message_id)
+        if row is None or row.sweep_at != seen_at:
+            return False
+        row.sweep_at = next_at
+        if lane is not None:
+            row.sweep_lane = lane
+        return True
+
+    def scan_all(self) -> Iterable[Message]:
+        return [r.message for r in self.rows.values()]
+
+    def page_for_client(self, client_id: str, since: float | None, until: float | None,
+                        after: tuple[float, str] | None, want: int,
+                        matches: Callable[[Message], bool],
+                        ) -> tuple[list[Message], tuple[float, str] | None]:
+        ordered = sorted((r.message for r in self.rows.values() if r.message.client_id == client_id
+                          and (since is None or r.message.created_at >= since)
+                          and (until is None or r.message.created_at <= until)),
+                         key=lambda m: (m.created_at, m.message_id), reverse=True)
+        if after is not None:
+            ordered = [m for m in ordered if (m.created_at, m.message_id) < after]
+        found = [m for m in ordered if matches(m)]
+        if len(found) > want:
+            last = found[want - 1]
+            return found[:want], (last.created_at, last.message_id)
+        return found, None
