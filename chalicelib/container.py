@@ -40,16 +40,9 @@ class Container:
         self.settings = settings
 
     def _boto_client(self, service: str, **config: Any) -> Any:
-        import boto3  # deferred: keeps the import off cold paths that never need it
-        from botocore.config import Config
-
-        return boto3.session.Session().client(
-            service,
-            region_name=self.settings.region,
-            endpoint_url=self.settings.endpoint_url,
-            config=Config(**{"connect_timeout": 2, "read_timeout": 5,
-                             "retries": {"max_attempts": 2}, **config}),
-        )
+        options = {"connect_timeout": 2, "read_timeout": 5, "retries": {"max_attempts": 2}, **config}
+        return boto_client(service, self.settings.region, self.settings.endpoint_url,
+                           tuple(sorted((k, repr(v)) for k, v in options.items())), options)
 
     # -- adapters ----------------------------------------------------------------
     @cached_property
@@ -187,6 +180,25 @@ class Container:
 
 _container: Container | None = None
 _lock = threading.Lock()
+_clients: dict[tuple[str, str, str | None, tuple[tuple[str, str], ...]], Any] = {}
+
+
+def boto_client(service: str, region: str, endpoint_url: str | None,
+                key: tuple[tuple[str, str], ...], options: dict[str, Any]) -> Any:
+    """One boto3 client per (service, region, endpoint, options) and process.
+
+    Building a client loads its service model (tens of milliseconds); boto3
+    clients are thread-safe, so containers for the same settings share them.
+    """
+    import boto3  # deferred: keeps the import off cold paths that never need it
+    from botocore.config import Config
+
+    cache_key = (service, region, endpoint_url, key)
+    with _lock:
+        if cache_key not in _clients:
+            _clients[cache_key] = boto3.session.Session().client(
+                service, region_name=region, endpoint_url=endpoint_url, config=Config(**options))
+        return _clients[cache_key]
 
 
 def get_container() -> Container:

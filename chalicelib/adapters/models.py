@@ -11,6 +11,7 @@ so the packaged template cannot drift from the code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
@@ -214,8 +215,13 @@ class Tables:
     ledger: type[LedgerEntryModel]
 
 
+@cache
 def bind_tables(names: ResourceNames, region: str, endpoint_url: str | None) -> Tables:
-    """Model classes on ``names``' tables at ``endpoint_url`` (None: AWS itself)."""
+    """Model classes on ``names``' tables at ``endpoint_url`` (None: AWS itself).
+
+    Cached per process: containers for the same tables share the classes, and
+    with them PynamoDB's connections (a botocore client each).
+    """
     return Tables(
         clients=_bound(ClientModel, names.clients_table, region, endpoint_url),
         messages=_bound(MessageModel, names.messages_table, region, endpoint_url),
