@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+
 sys.path.insert(0, str(ROOT / "localstack"))  # provision.py, stack.py, runner.py
 sys.path.insert(0, str(ROOT))
 
@@ -25,19 +24,31 @@ for _name, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)  # functional tests use moto in-process
 os.environ.pop("AWS_PROFILE", None)
 
-from chalicelib.container import Container, hash_api_key, reset_container  # noqa: E402
+from chalicelib.container import Container, reset_container  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
+from tests.support.settings import changed  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "settings(mock=None, **changes): the settings this test's "
+                            "container is built with (tests/support/settings.py)")
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """Fast settings for functional tests (stage ``local``, no endpoint: moto in-process)."""
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """Fast settings for functional tests (stage ``local``, no endpoint: moto in-process).
+
+    A ``settings`` mark changes them (a module's mark first, then the test's).
+    """
     base = Settings.from_env({})
-    return replace(base, stage="local", strict_phone_numbers=False,
+    fast = replace(base, stage="local", strict_phone_numbers=False,
                    retry_min_delay_s=1.0, retry_max_delay_s=2.0,
                    dlr_secrets={"mock": "test-dlr-secret"},
                    webhook_master_secret="test-master-secret", callback_allow_private=True,
                    mock=replace(base.mock, dlr_delay_s=0))
+    for mark in reversed(list(request.node.iter_markers("settings"))):
+        fast = changed(fast, **mark.kwargs)
+    return fast
 
 
 @pytest.fixture
@@ -54,14 +65,6 @@ def aws(settings: Settings) -> Iterator[Container]:
     reset_container(None)
 
 
-def make_client(container: Container, credit_cents: int = 100_000, **overrides: Any) -> str:
-    """Create a client with a fresh API key; return the key."""
-    key = f"key-{uuid.uuid4().hex}"
-    container.accounts.upsert(f"c-{uuid.uuid4().hex[:12]}", "test client", hash_api_key(key),
-                              credit_cents, **overrides)
-    return key
-
-
 @pytest.fixture
 def api(aws: Container) -> Iterator[Any]:
     """Chalice's test client over the app, against moto."""
@@ -72,7 +75,7 @@ def api(aws: Container) -> Iterator[Any]:
 
     local_api.install()
 
-    from tests.openapi_check import CheckedHttp
+    from tests.support.openapi import CheckedHttp
 
     with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
         client._http_client = CheckedHttp(client.http)  # every answer meets the OpenAPI document

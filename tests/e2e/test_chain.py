@@ -4,33 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.provider_errors import Outcome, mock_outcome, unit_draw
-from chalicelib.services.accept import message_id_for
-from tests.e2e.conftest import Gateway
+from chalicelib.domain.provider_errors import Outcome
+from tests.support.gateway import Gateway
+from tests.support.http import SEED_BODY
+from tests.support.outcomes import key_with_outcomes
 
 pytestmark = pytest.mark.e2e
-
-SEED_BODY = {"to": "+1234567890", "from": "TEST", "text": "Hello SMS Gateway!"}
-
-
-def key_with_outcomes(gateway: Gateway, client_id: str, outcomes: list[Outcome],
-                      delivered: bool = True, skip: set[str] | None = None) -> str:
-    """An Idempotency-Key whose message meets ``outcomes`` on attempts 1, 2, ..."""
-    mock = gateway.settings.mock
-
-    def meets(mid: str) -> bool:
-        for attempt, wanted in enumerate(outcomes, start=1):
-            drawn = mock_outcome(unit_draw(mock.seed, mid, attempt), mock.success_rate,
-                                 mock.temp_fail_rate, mock.perm_fail_rate)
-            if drawn is not wanted:
-                return False
-        return (unit_draw(mock.seed, mid, "dlr") >= mock.dlr_fail_rate) == delivered
-
-    for i in range(1_000_000):
-        candidate = f"k{i}"
-        if not (skip and candidate in skip) and meets(message_id_for(client_id, candidate)):
-            return candidate
-    raise AssertionError(f"no key gives {outcomes}")
 
 
 def test_seed_curl_reaches_a_final_status_and_the_books_balance(gateway: Gateway) -> None:

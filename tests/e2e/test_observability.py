@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.provider_errors import Outcome
-from tests.conftest import ROOT
-from tests.e2e.conftest import Gateway
-from tests.e2e.test_chain import SEED_BODY, key_with_outcomes
+from tests.support.gateway import Gateway
+from tests.support.http import SEED_BODY
+from tests.support.outcomes import key_with_outcomes
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.e2e
 OBSERVE = ROOT / "localstack" / "observe.py"

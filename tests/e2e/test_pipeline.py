@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.provider_errors import Outcome
-from tests.e2e.conftest import Gateway
-from tests.e2e.test_chain import SEED_BODY, key_with_outcomes
+from tests.support.gateway import Gateway
+from tests.support.http import SEED_BODY
+from tests.support.outcomes import key_with_outcomes
 
 pytestmark = pytest.mark.e2e
 A, T, P = Outcome.ACCEPTED, Outcome.TEMPORARY, Outcome.PERMANENT

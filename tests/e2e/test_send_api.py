@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from chalicelib.domain.provider_errors import Outcome
-from tests.e2e.conftest import Answer, Gateway
-from tests.e2e.test_chain import SEED_BODY, key_with_outcomes
+from tests.support.gateway import Answer, Gateway
+from tests.support.http import SEED_BODY
+from tests.support.outcomes import key_with_outcomes
 
 pytestmark = pytest.mark.e2e
 

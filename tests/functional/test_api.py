@@ -8,39 +8,14 @@ from typing import Any
 import pytest
 
 from chalicelib.container import Container
-from tests.conftest import make_client
+from tests.support.clients import client_id_of, make_client
+from tests.support.http import SEED_BODY, as_json, assert_error, post
+from tests.support.queues import receive
 
 pytestmark = pytest.mark.functional
 
-SEED_BODY = {"to": "+1234567890", "from": "TEST", "text": "Hello SMS Gateway!"}
-
-
-def post(api: Any, key: str | None, body: Any, headers: dict[str, str] | None = None,
-         raw: bytes | None = None) -> Any:
-    h = {"Content-Type": "application/json", **(headers or {})}
-    if key is not None:
-        h["X-API-Key"] = key
-    payload = raw if raw is not None else json.dumps(body).encode()
-    return api.http.post("/v1/messages", headers=h, body=payload)
-
-
-def as_json(response: Any) -> Any:
-    return json.loads(response.body)
-
-
-def assert_error(response: Any, status: int, code: str, field: str | None = None) -> None:
-    assert response.status_code == status, response.body
-    body = as_json(response)
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    if field is not None:
-        assert body["error"]["field"] == field
-
-
 def queued_records(aws: Container) -> list[dict[str, Any]]:
-    url = aws.queue(aws.settings.names.send_queue).url()
-    got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(m["Body"]) for m in got]
+    return [json.loads(m["Body"]) for m in receive(aws, aws.settings.names.send_queue)]
 
 
 def test_send_is_accepted_held_stored_and_enqueued(api: Any, aws: Container) -> None:
@@ -93,13 +68,7 @@ def test_invalid_fields_are_400_naming_the_field(
 ) -> None:
     key = make_client(aws)
     assert_error(post(api, key, body), 400, "validation_error", field)
-    assert aws.accounts.balance(_client_id(aws, key)).held == 0
-
-
-def _client_id(aws: Container, key: str) -> str:
-    client = aws.authenticator.client_for(key)
-    assert client is not None
-    return client.client_id
+    assert aws.accounts.balance(client_id_of(aws, key)).held == 0
 
 
 def test_malformed_json_is_400(api: Any, aws: Container) -> None:
@@ -119,7 +88,7 @@ def test_body_over_64_kib_is_413(api: Any, aws: Container) -> None:
 def test_not_enough_credit_is_402_and_writes_nothing(api: Any, aws: Container) -> None:
     key = make_client(aws, credit_cents=4)
     assert_error(post(api, key, SEED_BODY), 402, "insufficient_credit")
-    balance = aws.accounts.balance(_client_id(aws, key))
+    balance = aws.accounts.balance(client_id_of(aws, key))
     assert (balance.available, balance.held) == (4, 0)
     assert queued_records(aws) == []
 
@@ -132,7 +101,7 @@ def test_third_request_over_1_rps_burst_2_is_429(api: Any, aws: Container) -> No
     assert int(refused.headers["Retry-After"]) >= 1
     assert refused.headers["RateLimit-Limit"] == "2"
     assert refused.headers["RateLimit-Remaining"] == "0"
-    assert aws.accounts.balance(_client_id(aws, key)).held == 10
+    assert aws.accounts.balance(client_id_of(aws, key)).held == 10
 
 
 def test_idempotency_key_replays_and_refuses_another_body(api: Any, aws: Container) -> None:
@@ -142,7 +111,7 @@ def test_idempotency_key_replays_and_refuses_another_body(api: Any, aws: Contain
     assert first.status_code == again.status_code == 202
     assert as_json(first)["message_id"] == as_json(again)["message_id"]
     assert again.headers.get("Idempotent-Replayed") == "true"
-    assert aws.accounts.balance(_client_id(aws, key)).held == 5  # held once
+    assert aws.accounts.balance(client_id_of(aws, key)).held == 5  # held once
     other = post(api, key, {**SEED_BODY, "text": "another"}, {"Idempotency-Key": "k-1"})
     assert_error(other, 422, "idempotency_key_reused")
 
@@ -188,6 +157,8 @@ def test_database_outage_is_503_json_never_500(api: Any, aws: Container) -> None
     from chalicelib.container import reset_container
 
     key = make_client(aws)
+    # Two configurations in one test: the outage begins once the client exists, so the
+    # 503 answers a valid key, and it is the app's container pointing where nothing listens.
     dead = replace(aws.settings, endpoint_url="http://127.0.0.1:9")  # nothing listens there
     reset_container(dead)
     try:

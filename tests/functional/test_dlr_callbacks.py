@@ -1,78 +1,36 @@
 """DLR webhook, signed client callbacks, and the books audit (moto in-process).
 
-The callback receiver is a real HTTP server on loopback that verifies each
-signature the way the README tells clients to.
+The callback receiver (tests/support/receiver.py) is a real HTTP server on
+loopback that verifies each signature the way the README tells clients to.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from chalicelib.container import Container
-from chalicelib.domain.signing import derive_secret, sign, verify
+from chalicelib.domain.signing import derive_secret, sign
 from chalicelib.domain.status import Status
 from chalicelib.services.reconcile import reconcile
-from tests.conftest import make_client
-from tests.functional.test_api import SEED_BODY, as_json, assert_error, post
-from tests.functional.test_pipeline import with_mock
-from tests.functional.test_workers import receive, run
+from tests.support.clients import make_client
+from tests.support.http import SEED_BODY, as_json, assert_error, post
+from tests.support.queues import receive, run
+from tests.support.receiver import Receiver
+from tests.support.settings import ACCEPTS_ALL, FAILS_ALL_PERMANENTLY
 
 pytestmark = pytest.mark.functional
-
-
-class Receiver:
-    """A client's callback endpoint: verifies signatures, can fail on purpose."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.rejected = 0
-        self.fail_next = 0
-        self.secret = ""
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = verify(receiver.secret, self.headers.get("X-Signature-Timestamp"),
-                            self.headers.get("X-Signature"), body, time.time())
-                if not ok:
-                    receiver.rejected += 1
-                    status = 400
-                elif receiver.fail_next > 0:
-                    receiver.fail_next -= 1
-                    status = 500
-                else:
-                    receiver.events.append(json.loads(body))
-                    status = 200
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 def signed(secret: str, body: dict[str, Any], at: float | None = None) -> tuple[bytes, dict[str, str]]:
@@ -135,15 +93,16 @@ def test_report_without_a_usable_reference_is_400_and_not_queued(
     assert receive(aws, aws.settings.names.dlr_queue) == []
 
 
-@pytest.mark.parametrize("rates, status", [
-    ({"success_rate": 1.0}, "DELIVERED"),
-    ({"success_rate": 1.0, "dlr_fail_rate": 1.0}, "FAILED_PERM"),
-    ({"success_rate": 0.0, "temp_fail_rate": 0.0, "perm_fail_rate": 1.0}, "FAILED_PERM"),
+@pytest.mark.parametrize("status", [
+    pytest.param("DELIVERED", marks=pytest.mark.settings(mock=ACCEPTS_ALL), id="delivered"),
+    pytest.param("FAILED_PERM", id="report-failed", marks=pytest.mark.settings(
+        mock={**ACCEPTS_ALL, "dlr_fail_rate": 1.0})),
+    pytest.param("FAILED_PERM", marks=pytest.mark.settings(mock=FAILS_ALL_PERMANENTLY),
+                 id="provider-refused"),
 ])
 def test_every_final_status_gives_one_verified_callback(
-    api: Any, aws: Container, receiver: Receiver, rates: dict[str, float], status: str
+    api: Any, aws: Container, receiver: Receiver, status: str
 ) -> None:
-    aws = with_mock(aws, **rates)
     key = make_client(aws, credit_cents=1000, callback_url=receiver.url)
     client = aws.authenticator.client_for(key)
     assert client is not None
@@ -159,10 +118,10 @@ def test_every_final_status_gives_one_verified_callback(
     assert reconcile(aws.accounts, aws.messages).problems == []
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_callback_failing_three_times_is_delivered_on_the_fourth(
     api: Any, aws: Container, receiver: Receiver
 ) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     key = make_client(aws, credit_cents=1000)
     client = aws.authenticator.client_for(key)
     assert client is not None
@@ -199,8 +158,8 @@ def test_callback_to_a_private_address_is_refused(aws: Container, receiver: Rece
     assert receiver.events == []
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_reconcile_finds_a_drifted_client(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     key = make_client(aws, credit_cents=1000)
     post(api, key, SEED_BODY)
     drain(api, aws)

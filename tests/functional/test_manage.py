@@ -11,10 +11,10 @@ import pytest
 from chalicelib.container import Container
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.work import DONE
-from tests.conftest import make_client
-from tests.functional.test_api import SEED_BODY, as_json, assert_error, post
-from tests.functional.test_pipeline import with_mock
-from tests.functional.test_workers import receive, run
+from tests.support.clients import client_id_of, make_client
+from tests.support.http import SEED_BODY, as_json, assert_error, post
+from tests.support.queues import receive, run
+from tests.support.settings import ACCEPTS_ALL
 
 pytestmark = pytest.mark.functional
 
@@ -25,12 +25,6 @@ def rfc3339(epoch: float) -> str:
 
 def cancel(api: Any, key: str, message_id: str) -> Any:
     return api.http.post(f"/v1/messages/{message_id}/cancel", headers={"X-API-Key": key})
-
-
-def client_id_of(aws: Container, key: str) -> str:
-    client = aws.authenticator.client_for(key)
-    assert client is not None
-    return client.client_id
 
 
 def test_cancel_a_queued_message_releases_its_hold_and_is_idempotent(
@@ -51,8 +45,8 @@ def test_cancel_a_queued_message_releases_its_hold_and_is_idempotent(
     assert msg is not None and msg.status is Status.CANCELLED and msg.attempts == 0
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_cancel_after_sending_is_409_with_the_status(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     key = make_client(aws)
     message_id = as_json(post(api, key, SEED_BODY))["message_id"]
     run(api, "sender", receive(aws, aws.settings.names.send_queue))
@@ -67,8 +61,8 @@ def test_cancel_another_clients_message_is_404(api: Any, aws: Container) -> None
     assert_error(cancel(api, other, message_id), 404, "not_found")
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_cancel_racing_the_sender_exactly_one_wins(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     key = make_client(aws, credit_cents=1000)
     message_id = as_json(post(api, key, SEED_BODY))["message_id"]
     claimed = aws.messages.claim(message_id, time.time(), stale_before=0)  # the sender wins
@@ -115,10 +109,10 @@ def test_list_filters_and_refuses_bad_parameters(api: Any, aws: Container) -> No
                      field)
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_scheduled_message_is_held_and_not_sent_before_its_time(
     api: Any, aws: Container
 ) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     key = make_client(aws, credit_cents=1000)
     at = time.time() + 600
     answer = post(api, key, {**SEED_BODY, "send_at": rfc3339(at)})

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from chalicelib import observability
-from chalicelib.container import Container, reset_container
-from tests.conftest import make_client
-from tests.functional.test_api import as_json, post
+from chalicelib.container import Container
+from tests.support.clients import make_client
+from tests.support.http import as_json, post
+from tests.support.settings import ACCEPTS_ALL, FAILS_ALL_PERMANENTLY, FAILS_ALL_TEMPORARILY
 
 pytestmark = pytest.mark.functional
 
@@ -93,14 +94,6 @@ def hook() -> Iterator[Hook]:
     h.server.shutdown()
 
 
-def mock_rates(aws: Container, success: float, temp: float, perm: float, **other: Any) -> Container:
-    settings = replace(aws.settings, **other, mock=replace(
-        aws.settings.mock, success_rate=success, temp_fail_rate=temp, perm_fail_rate=perm))
-    container = reset_container(settings)
-    assert container is not None
-    return container
-
-
 def deliver(api: Any, aws: Container, function: str, queue: str) -> dict[str, Any]:
     """Receive what ``queue`` holds (with attributes) and invoke ``function`` on it."""
     from runner import sqs_event
@@ -115,8 +108,10 @@ def deliver(api: Any, aws: Container, function: str, queue: str) -> dict[str, An
 
 
 def send_to_delivered(api: Any, aws: Container, hook: Hook) -> tuple[str, str]:
-    """Accept, send, deliver and call back one message; its (message_id, client_id)."""
-    aws = mock_rates(aws, 1.0, 0.0, 0.0)
+    """Accept, send, deliver and call back one message; its (message_id, client_id).
+
+    For tests marked ``settings(mock=ACCEPTS_ALL)``.
+    """
     key = make_client(aws, credit_cents=1000, callback_url=hook.url)
     client = aws.authenticator.client_for(key)
     assert client is not None
@@ -131,6 +126,7 @@ def send_to_delivered(api: Any, aws: Container, hook: Hook) -> tuple[str, str]:
     return final.message_id, client.client_id
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_every_function_logs_the_requests_correlation_keys(api: Any, aws: Container, hook: Hook,
                                                            output: Output) -> None:
     message_id, client_id = send_to_delivered(api, aws, hook)
@@ -150,19 +146,26 @@ def test_every_function_logs_the_requests_correlation_keys(api: Any, aws: Contai
             assert isinstance(record["cold_start"], bool) and record["service"] == "sms-gateway"
 
 
-def test_logs_hold_no_phone_number_nor_text_unless_privacy_is_off(api: Any, aws: Container,
-                                                                  hook: Hook, output: Output) -> None:
+@pytest.mark.settings(mock=ACCEPTS_ALL)
+def test_logs_hold_no_phone_number_nor_text_by_default(api: Any, aws: Container, hook: Hook,
+                                                       output: Output) -> None:
     send_to_delivered(api, aws, hook)
     (sent,) = [r for r in output.logs() if r["message"] == "sent"]
     assert sent["to"] == "+*******0123"
     assert PHONE[1:] not in output.text and TEXT not in output.text
 
-    off = mock_rates(aws, 1.0, 0.0, 0.0, log_privacy=False)
-    send_to_delivered(api, off, hook)
-    assert [r["to"] for r in output.logs() if r["message"] == "sent"][-1] == PHONE
-    observability.configure(replace(off.observability_config(), log_privacy=True))
+
+@pytest.mark.settings(log_privacy=False, mock=ACCEPTS_ALL)
+def test_logs_hold_the_phone_number_when_privacy_is_off(api: Any, aws: Container, hook: Hook,
+                                                        output: Output) -> None:
+    try:
+        send_to_delivered(api, aws, hook)
+        assert [r["to"] for r in output.logs() if r["message"] == "sent"][-1] == PHONE
+    finally:
+        observability.configure(replace(aws.observability_config(), log_privacy=True))  # the logger is global
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_emf_blobs_carry_the_named_metrics_with_small_dimensions(api: Any, aws: Container,
                                                                  hook: Hook, output: Output) -> None:
     _, client_id = send_to_delivered(api, aws, hook)
@@ -180,37 +183,49 @@ def test_emf_blobs_carry_the_named_metrics_with_small_dimensions(api: Any, aws: 
             assert all(v >= 0 for v in (values if isinstance(values, list) else [values]))
 
 
-def test_refusals_failures_and_retries_are_counted(api: Any, aws: Container, output: Output) -> None:
-    names = aws.settings.names
-    # Rate limited and refused for credit, at the API.
+def test_refusals_at_the_api_are_counted(api: Any, aws: Container, output: Output) -> None:
+    # Rate limited and refused for credit.
     limited = make_client(aws, rate_limit_burst=1, rate_limit_rps=0.01)
     assert post(api, limited, BODY).status_code == 202
     assert post(api, limited, BODY).status_code == 429
     assert post(api, make_client(aws, credit_cents=0), BODY).status_code == 402
-    # A temporary failure (a retry), then a permanent one (a failure by reason).
-    temp = mock_rates(aws, 0.0, 1.0, 0.0)
-    assert deliver(api, temp, "sender", names.send_queue)["batchItemFailures"]
-    perm = mock_rates(aws, 0.0, 0.0, 1.0)
-    assert post(api, make_client(perm), BODY).status_code == 202
-    assert deliver(api, perm, "sender", names.send_queue) == {"batchItemFailures": []}
+    assert {"MessagesAccepted", "RateLimited", "RefusedForCredit"} <= output.metric_names()
+
+
+@pytest.mark.settings(mock=FAILS_ALL_TEMPORARILY)
+def test_a_temporary_failure_is_counted_as_a_retry(api: Any, aws: Container,
+                                                   output: Output) -> None:
+    assert post(api, make_client(aws), BODY).status_code == 202
+    assert deliver(api, aws, "sender", aws.settings.names.send_queue)["batchItemFailures"]
+    assert "MessageRetries" in output.metric_names()
+
+
+@pytest.mark.settings(mock=FAILS_ALL_PERMANENTLY)
+def test_failures_are_counted_by_reason(api: Any, aws: Container, output: Output) -> None:
+    names = aws.settings.names
+    # A permanent failure (a failure by reason).
+    assert post(api, make_client(aws), BODY).status_code == 202
+    assert deliver(api, aws, "sender", names.send_queue) == {"batchItemFailures": []}
     # A delivery report for no message, and a callback the client refuses.
-    perm.queue(names.dlr_queue).send({"provider": "mock", "reference": "m-nobody",
-                                       "provider_message_id": "mock-nobody",
-                                       "status": "DELIVERED"})
-    assert deliver(api, perm, "dlr", names.dlr_queue)["batchItemFailures"]
+    aws.queue(names.dlr_queue).send({"provider": "mock", "reference": "m-nobody",
+                                     "provider_message_id": "mock-nobody",
+                                     "status": "DELIVERED"})
+    assert deliver(api, aws, "dlr", names.dlr_queue)["batchItemFailures"]
     refusing = Hook(500)
     try:
-        client = perm.authenticator.client_for(make_client(perm))
+        client = aws.authenticator.client_for(make_client(aws))
         assert client is not None
-        perm.queue(names.callbacks_queue).send({"client_id": client.client_id, "url": refusing.url,
-                                                 "event": {"message_id": "m-1"}})
-        assert deliver(api, perm, "callbacks", names.callbacks_queue)["batchItemFailures"]
+        aws.queue(names.callbacks_queue).send({"client_id": client.client_id, "url": refusing.url,
+                                               "event": {"message_id": "m-1"}})
+        assert deliver(api, aws, "callbacks", names.callbacks_queue)["batchItemFailures"]
     finally:
         refusing.server.shutdown()
 
-    assert {"MessagesAccepted", "RateLimited", "RefusedForCredit", "MessageRetries",
-            "MessagesFailed", "DlrUnmatched", "CallbacksFailed"} <= output.metric_names()
+    assert {"MessagesFailed", "DlrUnmatched", "CallbacksFailed"} <= output.metric_names()
     (failed,) = [b for b in output.metrics() if "MessagesFailed" in b]
     assert failed["reason"] == "ESME_RINVDSTADR"
     assert failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
         ["service", "stage"], ["service", "stage", "reason"]]
+    ready = api.http.get("/readyz")
+    assert ready.status_code == 200
+    assert as_json(ready)["checks"] == {"dynamodb": "ok", "sqs": "ok"}

@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from chalicelib.container import Container, reset_container
+from chalicelib.container import Container
 from chalicelib.domain.status import HoldState, Status, SweepLane
 from chalicelib.domain.work import DONE, RetryAfter
-from tests.conftest import make_client
-from tests.functional.test_api import SEED_BODY, as_json, post
-from tests.functional.test_template import recorded_calls
-from tests.functional.test_workers import receive, run
+from tests.support.awscalls import recorded_calls
+from tests.support.clients import make_client
+from tests.support.http import SEED_BODY, as_json, post
+from tests.support.queues import receive, run
+from tests.support.settings import (
+    ACCEPTS_ALL,
+    FAILS_ALL_PERMANENTLY,
+    FAILS_ALL_TEMPORARILY,
+    changed,
+)
 
 pytestmark = pytest.mark.functional
-
-
-def with_mock(aws: Container, max_attempts: int | None = None, **rates: float) -> Container:
-    """The same emulator, with the mock provider's rates (and attempts) changed."""
-    settings = replace(aws.settings, mock=replace(aws.settings.mock, **rates))
-    if max_attempts is not None:
-        settings = replace(settings, max_attempts=max_attempts)
-    container = reset_container(settings)
-    assert container is not None
-    return container
 
 
 def provider_sends(aws: Container, message_id: str) -> tuple[int, int]:
@@ -48,8 +43,8 @@ def accept(api: Any, aws: Container, credit: int = 1000) -> tuple[str, str]:
     return msg.client_id, message_id
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_same_record_delivered_twice_sends_one_sms(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     _, message_id = accept(api, aws)
     record = receive(aws, aws.settings.names.send_queue)
     assert run(api, "sender", record + record) == {"batchItemFailures": []}
@@ -58,16 +53,16 @@ def test_same_record_delivered_twice_sends_one_sms(api: Any, aws: Container) -> 
     assert msg is not None and msg.status is Status.SENT and msg.attempts == 1
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_two_workers_racing_on_one_message_send_once(aws: Container, api: Any) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     _, message_id = accept(api, aws)
     steps = [aws.sender.handle(message_id), aws.sender.handle(message_id)]
     assert steps == [DONE, DONE]
     assert provider_sends(aws, message_id) == (1, 1)
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_crash_between_provider_acceptance_and_sent_write(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     _, message_id = accept(api, aws)
     # The worker claims and the provider accepts; then the worker dies.
     claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
@@ -88,8 +83,8 @@ def test_crash_between_provider_acceptance_and_sent_write(api: Any, aws: Contain
     assert sent is not None and sent.status is Status.SENT
 
 
+@pytest.mark.settings(mock=FAILS_ALL_PERMANENTLY)
 def test_permanent_failure_releases_the_hold_at_once(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=0.0, temp_fail_rate=0.0, perm_fail_rate=1.0)
     client_id, message_id = accept(api, aws)
     run(api, "sender", receive(aws, aws.settings.names.send_queue))
     msg = aws.messages.get(message_id)
@@ -100,11 +95,9 @@ def test_permanent_failure_releases_the_hold_at_once(api: Any, aws: Container) -
     assert provider_sends(aws, message_id) == (0, 0)
 
 
+# A backoff long enough that a slow machine cannot reach it during the test.
+@pytest.mark.settings(retry_min_delay_s=60.0, retry_max_delay_s=60.0, mock=FAILS_ALL_TEMPORARILY)
 def test_temporary_failure_is_retried_after_its_delay(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=0.0, temp_fail_rate=1.0)
-    # A backoff long enough that a slow machine cannot reach it during the test.
-    aws = reset_container(replace(aws.settings, retry_min_delay_s=60.0, retry_max_delay_s=60.0))
-    assert aws is not None
     _, message_id = accept(api, aws)
     records = receive(aws, aws.settings.names.send_queue)
     result = run(api, "sender", records)
@@ -118,10 +111,10 @@ def test_temporary_failure_is_retried_after_its_delay(api: Any, aws: Container) 
     assert msg is not None and msg.attempts == 1
 
 
+@pytest.mark.settings(max_attempts=3, mock=FAILS_ALL_TEMPORARILY)
 def test_always_failing_temporarily_ends_failed_perm_with_the_hold_released(
     api: Any, aws: Container
 ) -> None:
-    aws = with_mock(aws, max_attempts=3, success_rate=0.0, temp_fail_rate=1.0)
     client_id, message_id = accept(api, aws)
     for _attempt in range(1, aws.settings.max_attempts + 1):
         # Each attempt is made once its backoff has passed.
@@ -139,8 +132,8 @@ def test_always_failing_temporarily_ends_failed_perm_with_the_hold_released(
     assert aws.accounts.balance(client_id).available == 1000
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     send_url = aws.send_queue.url()
     aws.send_queue._url = send_url + "-gone"  # SQS refuses
     _, message_id = accept(api, aws)  # still 202: stored and held
@@ -157,10 +150,10 @@ def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -
     assert provider_sends(aws, message_id) == (1, 1)
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_sweeper_leaves_the_queued_lane_alone_while_the_send_queue_has_a_backlog(
     api: Any, aws: Container
 ) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     _, waiting = accept(api, aws)  # its record waits in the queue
     later = time.time() + aws.settings.stuck_after_s + 1
     with recorded_calls() as calls:
@@ -176,10 +169,10 @@ def test_sweeper_leaves_the_queued_lane_alone_while_the_send_queue_has_a_backlog
     assert aws.sweeper.sweep(now=later).reenqueued == []
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_a_sent_message_moves_to_the_timed_lane_and_expires_behind_a_backlog(
     api: Any, aws: Container
 ) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     client_id, sent = accept(api, aws)
     run(api, "sender", receive(aws, aws.settings.names.send_queue))
     later = time.time() + aws.settings.stuck_after_s + 1
@@ -191,8 +184,8 @@ def test_a_sent_message_moves_to_the_timed_lane_and_expires_behind_a_backlog(
     assert aws.accounts.balance(client_id).spent == 0
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_sent_without_report_past_dlr_timeout_is_released(api: Any, aws: Container) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     client_id, message_id = accept(api, aws)
     run(api, "sender", receive(aws, aws.settings.names.send_queue))
     later = time.time() + aws.settings.dlr_timeout_s + 1
@@ -217,10 +210,10 @@ def test_redrive_moves_dead_letters_back(aws: Container) -> None:
     assert receive(aws, names.send_dlq) == []
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_sweeper_does_not_expire_a_message_sent_since_it_was_listed(
     api: Any, aws: Container
 ) -> None:
-    aws = with_mock(aws, success_rate=1.0)
     client_id, message_id = accept(api, aws)
     later = time.time() + aws.settings.stuck_after_s + 1
     listed = [mid for mid, _ in aws.messages.due_for_sweep(SweepLane.QUEUED, later)]
@@ -233,14 +226,16 @@ def test_sweeper_does_not_expire_a_message_sent_since_it_was_listed(
     assert aws.accounts.balance(client_id).held == 5
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_resubmission_of_an_accepted_message_stays_accepted(api: Any, aws: Container) -> None:
     from chalicelib.domain.provider_errors import Outcome
     from chalicelib.domain.reports import OutboundSms
 
-    aws = with_mock(aws, success_rate=1.0)
     _, message_id = accept(api, aws)
     first = aws.provider.submit(OutboundSms(message_id, 1, "+1234567890", "TEST", "hi", 1))
-    aws = with_mock(aws, success_rate=0.0, temp_fail_rate=0.0, perm_fail_rate=1.0)
-    again = aws.provider.submit(OutboundSms(message_id, 2, "+1234567890", "TEST", "hi", 1))
+    # The same provider over the same tables, now failing every new submission. The
+    # test calls providers directly, so the app's container is left as it is.
+    failing = Container(changed(aws.settings, mock=FAILS_ALL_PERMANENTLY))
+    again = failing.provider.submit(OutboundSms(message_id, 2, "+1234567890", "TEST", "hi", 1))
     assert again.outcome is Outcome.ACCEPTED
     assert again.provider_message_id == first.provider_message_id

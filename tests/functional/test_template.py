@@ -15,7 +15,6 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.client import BaseClient
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
@@ -36,15 +34,22 @@ from chalicelib.settings import Settings
 from infra.functions import LambdaFunction, consumed_queues, function_names
 from infra.policies import CONSUME
 from infra.template import table_resource
-from tests.conftest import ROOT, make_client
-from tests.functional.test_api import SEED_BODY, as_json, post
-from tests.functional.test_workers import receive, run
+from tests.support.awscalls import ACCOUNT, REGION, recorded_calls
+from tests.support.clients import make_client
+from tests.support.http import SEED_BODY, as_json, post
+from tests.support.paths import ROOT
+from tests.support.queues import receive, run
+from tests.support.settings import (
+    ACCEPTS_ALL,
+    FAILS_ALL_PERMANENTLY,
+    FAILS_ALL_TEMPORARILY,
+    changed,
+)
 
 pytestmark = pytest.mark.functional
 
 STAGE = "prod"
 NAMES = resource_names(STAGE)
-REGION, ACCOUNT = "us-east-1", "123456789012"  # moto's
 FUNCTION = "AWS::Serverless::Function"
 MAX_ZIP_BYTES = 15 * 1024 * 1024
 
@@ -255,36 +260,6 @@ def test_policies_name_actions_and_only_the_stages_resources(template: dict[str,
     assert len(roles) == len(of_type(template, FUNCTION))  # one role per function
 
 
-@contextmanager
-def recorded_calls() -> Iterator[list[tuple[str, str]]]:
-    """(IAM action, resource ARN) of every AWS call made inside the block."""
-    calls: list[tuple[str, str]] = []
-    original = BaseClient._make_api_call
-
-    def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls.append(_as_iam(client.meta.service_model.service_name, operation, params))
-        return original(client, operation, params)
-
-    BaseClient._make_api_call = record  # type: ignore[method-assign]
-    try:
-        yield calls
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
-
-
-def _as_iam(service: str, operation: str, params: dict[str, Any]) -> tuple[str, str]:
-    if service == "dynamodb":
-        table_name = params.get("TableName") or next(iter(params["RequestItems"]))  # BatchGetItem
-        resource = f"table/{table_name}"
-        if "IndexName" in params:
-            resource += f"/index/{params['IndexName']}"
-    elif service == "sqs":
-        resource = str(params.get("QueueName") or params["QueueUrl"].rsplit("/", 1)[1])
-    else:
-        raise AssertionError(f"{service}:{operation}: teach this test its IAM resource")
-    return f"{service}:{operation}", f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
-
-
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The prod stage's names; everything due at once, so every code path runs."""
@@ -298,10 +273,13 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/hook"  # nothing listens: every callback fails
 
 
-def with_rates(**rates: float) -> Container:
-    """The same emulator, with the mock provider's rates changed."""
-    settings = get_container().settings
-    container = reset_container(replace(settings, mock=replace(settings.mock, **rates)))
+def with_rates(rates: dict[str, float]) -> Container:
+    """The same emulator, the app's container rebuilt with the mock provider's ``rates``.
+
+    The policy test needs every outcome of the sender in one test: it holds the
+    union of the calls against the grants, and a grant no scenario uses fails it.
+    """
+    container = reset_container(changed(get_container().settings, mock=rates))
     assert container is not None
     return container
 
@@ -329,16 +307,15 @@ def drive_api(api: Any, key: str) -> Iterator[tuple[str, str]]:
 
 def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
     """Accepted, temporary and permanent failures (each with a duplicate), a re-submission."""
-    for rates in ({"success_rate": 1.0}, {"success_rate": 0.0, "temp_fail_rate": 1.0},
-                  {"success_rate": 0.0, "temp_fail_rate": 0.0, "perm_fail_rate": 1.0}):
-        aws = with_rates(**rates)
+    for rates in (ACCEPTS_ALL, FAILS_ALL_TEMPORARILY, FAILS_ALL_PERMANENTLY):
+        aws = with_rates(rates)
         post(api, key, SEED_BODY)
         records = receive(aws, aws.settings.names.send_queue)
         with recorded_calls() as calls:
             run(api, "sender", records + records)
         yield from calls
     # The worker died after the provider accepted: the next claim re-submits.
-    aws = with_rates(success_rate=1.0)
+    aws = with_rates(ACCEPTS_ALL)
     message_id = as_json(post(api, key, SEED_BODY))["message_id"]
     records = receive(aws, aws.settings.names.send_queue)
     claimed = aws.messages.claim(message_id, time.time(), stale_before=0)

@@ -9,37 +9,19 @@ from typing import Any
 import pytest
 
 from chalicelib.container import Container
+from chalicelib.domain.provider_errors import Outcome
 from chalicelib.domain.status import HoldState, Status
-from tests.conftest import make_client
-from tests.functional.test_api import SEED_BODY, as_json, post
+from tests.support.clients import client_id_of, make_client
+from tests.support.http import SEED_BODY, as_json, post
+from tests.support.outcomes import key_with_outcomes
+from tests.support.queues import receive, run
 
 pytestmark = pytest.mark.functional
 
 
-def receive(aws: Container, queue: str) -> list[dict[str, Any]]:
-    url = aws.queue(queue).url()
-    got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                  AttributeNames=["All"]).get("Messages", [])
-    return got
-
-
-def as_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"Records": [{
-        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": "",
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-        "awsRegion": "us-east-1"} for m in messages]}
-
-
-def run(api: Any, function: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    response = api.lambda_.invoke(function, as_event(messages))
-    payload: dict[str, Any] = response.payload
-    return payload
-
-
 def test_message_travels_to_delivered_and_the_hold_is_captured(api: Any, aws: Container) -> None:
     key = make_client(aws, credit_cents=1000)
-    idem = _succeeding_key(aws, key)
+    idem = key_with_outcomes(aws, client_id_of(aws, key), [Outcome.ACCEPTED])
     message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": idem}))["message_id"]
     names = aws.settings.names
 
@@ -106,8 +88,8 @@ def test_report_that_overtakes_the_sent_write_comes_back_then_applies(
 def _sent(api: Any, aws: Container) -> str:
     """A message the mock provider accepted on attempt 1: SENT, its report queued."""
     key = make_client(aws, credit_cents=1000)
-    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": _succeeding_key(aws, key)}))[
-        "message_id"]
+    idem = key_with_outcomes(aws, client_id_of(aws, key), [Outcome.ACCEPTED])
+    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": idem}))["message_id"]
     run(api, "sender", receive(aws, aws.settings.names.send_queue))
     return str(message_id)
 
@@ -118,25 +100,6 @@ def _reported(aws: Container, reference: str, provider_id: str, status: str) -> 
         "provider": "mock", "reference": reference, "provider_message_id": provider_id,
         "status": status})
     return receive(aws, aws.settings.names.dlr_queue)
-
-
-def _succeeding_key(aws: Container, key: str) -> str:
-    """An Idempotency-Key whose message the mock provider accepts on attempt 1."""
-    from chalicelib.domain.provider_errors import Outcome, mock_outcome, unit_draw
-    from chalicelib.services.accept import message_id_for
-
-    client = aws.authenticator.client_for(key)
-    assert client is not None
-    mock = aws.settings.mock
-    for i in range(1000):
-        candidate = f"ok-{i}"
-        mid = message_id_for(client.client_id, candidate)
-        draw = unit_draw(mock.seed, mid, 1)
-        if mock_outcome(draw, mock.success_rate, mock.temp_fail_rate,
-                        mock.perm_fail_rate) is Outcome.ACCEPTED and unit_draw(
-                mock.seed, mid, "dlr") >= mock.dlr_fail_rate:
-            return candidate
-    raise AssertionError("no succeeding key found")
 
 
 @pytest.mark.parametrize(("delay_s", "visibility"), [(0.4, 1), (1.0, 1), (1.4, 2), (0.0, 0)])

@@ -22,12 +22,13 @@ from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.signing import derive_secret
 from chalicelib.ports import Provider
 from chalicelib.services.reconcile import reconcile
-from tests.conftest import make_client
-from tests.functional.test_api import as_json, post
-from tests.functional.test_dlr_callbacks import Receiver
-from tests.functional.test_pipeline import with_mock
-from tests.functional.test_workers import run
-from tests.reliability.conftest import FINAL, FigureBook, Figures, audit
+from tests.support.books import FINAL, audit
+from tests.support.clients import make_client
+from tests.support.figures import FigureBook, Figures
+from tests.support.http import as_json, post
+from tests.support.queues import receive, run
+from tests.support.receiver import Receiver
+from tests.support.settings import ACCEPTS_ALL
 
 pytestmark = pytest.mark.functional
 
@@ -101,14 +102,14 @@ class Duplicator:
         raise AssertionError("queues did not drain")
 
 
+# GIVEN temporary and permanent provider failures and failed delivery reports
+@pytest.mark.settings(max_attempts=3, mock={
+    "success_rate": 0.75, "temp_fail_rate": 0.15, "perm_fail_rate": 0.10, "dlr_fail_rate": 0.2})
 def test_every_record_twice_and_reordered_sends_settles_and_calls_back_once(
     api: Any, aws: Container, figures: FigureBook, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     started = time.monotonic()
-    # GIVEN temporary and permanent provider failures and failed delivery reports
-    aws = with_mock(aws, success_rate=0.75, temp_fail_rate=0.15, perm_fail_rate=0.10,
-                    dlr_fail_rate=0.2, max_attempts=3)
     receiver = Receiver()
     key = make_client(aws, credit_cents=10_000, callback_url=receiver.url, callback_on_sent=True)
     client = aws.authenticator.client_for(key)
@@ -125,7 +126,7 @@ def test_every_record_twice_and_reordered_sends_settles_and_calls_back_once(
                    for i in accepted)
 
     dup.drain(all_final)
-    receiver.server.shutdown()
+    receiver.close()
 
     # THEN one provider send per message, one settlement per hold, one callback per event
     result = audit(aws, {client.client_id}, accepted)
@@ -172,18 +173,15 @@ class ReportFirst:
         return result
 
 
+@pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_delivery_report_racing_the_sent_write_captures_once(
     api: Any, aws: Container, figures: FigureBook
 ) -> None:
     started = time.monotonic()
-    aws = with_mock(aws, success_rate=1.0)
     early: list[dict[str, Any]] = []
 
     def report_now() -> None:
-        url = aws.queue(aws.settings.names.dlr_queue).url()
-        records = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                          AttributeNames=["All"]).get("Messages", [])
-        early.append(run(api, "dlr", records))
+        early.append(run(api, "dlr", receive(aws, aws.settings.names.dlr_queue)))
 
     aws.__dict__["provider"] = ReportFirst(aws.provider, report_now)
     key = make_client(aws, credit_cents=1000)

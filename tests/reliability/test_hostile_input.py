@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.container import Container
-from tests.conftest import make_client
+from tests.support.clients import make_client
 
 pytestmark = pytest.mark.functional
 

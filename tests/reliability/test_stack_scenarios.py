@@ -6,6 +6,7 @@ it may kill any process. Marked ``reliability``: run by ``make test-reliability`
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -22,19 +23,12 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.provider_errors import Outcome
-from tests.conftest import ROOT
-from tests.e2e.conftest import Answer, Gateway
-from tests.e2e.test_chain import key_with_outcomes
-from tests.reliability.conftest import (
-    FigureBook,
-    Figures,
-    assert_logs_clean,
-    audit,
-    log_text,
-    stage_secrets,
-    wait_all_final,
-    wait_books_settle,
-)
+from tests.support.books import audit, wait_all_final, wait_books_settle
+from tests.support.figures import FigureBook, Figures
+from tests.support.gateway import Answer, Gateway
+from tests.support.outcomes import key_with_outcomes
+from tests.support.paths import ROOT
+from tests.support.stacks import assert_logs_clean, log_text, stage_secrets
 
 pytestmark = pytest.mark.reliability
 
@@ -60,8 +54,8 @@ def request(url: str, method: str, path: str, key: str | None, body: Any = None,
         except ValueError:
             parsed = {"not_json": raw[:300].decode(errors="replace")}
         return Answer(exc.code, dict(exc.headers), parsed)
-    except (urllib.error.URLError, OSError, ValueError):
-        return Answer(0, {}, None)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
+        return Answer(0, {}, None)  # IncompleteRead: the API died while it answered
 
 
 def reconcile_exit(stack: Any) -> tuple[int, str]:

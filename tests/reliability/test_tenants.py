@@ -13,19 +13,13 @@ import pytest
 from chalicelib.adapters.webhooks import CallbackRefusedError, WebhookSender
 from chalicelib.container import Container
 from chalicelib.domain.signing import derive_secret, sign
-from tests.conftest import make_client
-from tests.functional.test_api import as_json, post
+from tests.support.clients import client_id_of, make_client
+from tests.support.http import as_json, post
 
 pytestmark = pytest.mark.functional
 
 BODY = {"to": "+14155550123", "from": "TEST", "text": "tenant"}
 DLR_SECRET = "test-dlr-secret"
-
-
-def _client_id(aws: Container, key: str) -> str:
-    client = aws.authenticator.client_for(key)
-    assert client is not None
-    return client.client_id
 
 
 def test_every_route_with_another_clients_message_id_is_404(api: Any, aws: Container) -> None:
@@ -61,7 +55,7 @@ def test_api_keys_and_webhook_secrets_are_not_stored_in_plaintext(api: Any, aws:
     keys = [make_client(aws, callback_url="https://example.com/hook") for _ in range(3)]
     for key in keys:
         assert post(api, key, BODY).status_code == 202
-    secrets = [derive_secret(aws.settings.webhook_master_secret, _client_id(aws, k), 1)
+    secrets = [derive_secret(aws.settings.webhook_master_secret, client_id_of(aws, k), 1)
                for k in keys]
     stored = _all_items(aws)
     assert stored  # the scan saw the tables
