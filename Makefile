@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BOOTSTRAP := .venv-bootstrap
+UV_VERSION := 0.13.9
 export PORT ?= 8080
 export EMULATOR_PORT ?= 4566
 export WORKERS ?= 1
@@ -12,19 +14,47 @@ export EMULATOR ?= moto
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
-.PHONY: help venv up down status seed client topup rotate-key clients redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
+.PHONY: help venv lock up down status seed client topup rotate-key clients redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
         test-functional test-e2e lint typecheck clean package deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
+# uv: the one on PATH, else uv==$(UV_VERSION) installed from PyPI into $(BOOTSTRAP) on
+# first use; $$uv is left empty when neither can be had.
+define find_uv
+uv="$$(command -v uv || true)"; \
+if [ -z "$$uv" ] && [ ! -x $(BOOTSTRAP)/bin/uv ]; then \
+	echo "uv is not on PATH: installing uv==$(UV_VERSION) into $(BOOTSTRAP)"; \
+	{ $(PYTHON) -m venv $(BOOTSTRAP) && \
+	  $(BOOTSTRAP)/bin/python -m pip install --quiet uv==$(UV_VERSION); } || true; \
+fi; \
+if [ -z "$$uv" ] && [ -x $(BOOTSTRAP)/bin/uv ]; then uv=$(BOOTSTRAP)/bin/uv; fi
+endef
+
+# The venv, exactly the hashed development lock: with uv in seconds; with python -m venv
+# and pip (about a minute) when uv cannot be had.
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@$(find_uv); set -e; \
+	if [ -n "$$uv" ]; then \
+		test -x $(BIN)/python || "$$uv" venv --quiet --python $(PYTHON) $(VENV); \
+		"$$uv" pip sync --quiet --python $(BIN)/python requirements-dev.txt; \
+	else \
+		echo "no uv: building $(VENV) with pip"; \
+		test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+		$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt; \
+	fi
 	touch $(STAMP)
 
-venv: $(STAMP) ## Create .venv with the pinned packages
+venv: $(STAMP) ## Create .venv with the locked packages (uv, else pip)
+
+# The lock files: every package pinned with its hashes, compiled from the top-level pins in
+# requirements*.in (kept where they are unless UPGRADE=1). Commit the four files together.
+LOCK := pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
+lock: ## Recompile requirements*.txt (hashed locks) from requirements*.in (UPGRADE=1 to move pins)
+	@$(find_uv); test -n "$$uv" || { echo "make lock needs uv (pip install uv)"; exit 1; }; set -e; \
+	"$$uv" $(LOCK) $(if $(UPGRADE),--upgrade) requirements.in -o requirements.txt; \
+	"$$uv" $(LOCK) $(if $(UPGRADE),--upgrade) requirements-dev.in -o requirements-dev.txt
 
 up: $(STAMP) ## Start emulator (EMULATOR=moto|localstack), API (:$(PORT)) and runners; seed the demo client
 	$(BIN)/python localstack/stack.py up
@@ -119,7 +149,7 @@ stats: $(STAMP) ## The EMF metrics of the local stack: counts, rates, p50/p99 (S
 
 .PHONY: test-reliability
 test-reliability: $(STAMP) ## Duplicates, crashes, concurrency, outage, hostile input, tenants; writes RELIABILITY.md
-	RELIABILITY_MD=RELIABILITY.md $(BIN)/python -m pytest tests/reliability -m "reliability or functional"
+	RELIABILITY_MD=RELIABILITY.md $(BIN)/python -m pytest --timeout 900 tests/reliability -m "reliability or functional"
 
 # Benchmark: a seeded workload against fresh local stacks (WORKERS=1 and 2), beside the
 # emulator's floor; prints a table, then one JSON line. LONG=1: 20,000 messages (decay ratio).
