@@ -57,16 +57,16 @@ lock: ## Recompile requirements*.txt (hashed locks) from requirements*.in (UPGRA
 	"$$uv" $(LOCK) $(if $(UPGRADE),--upgrade) requirements-dev.in -o requirements-dev.txt
 
 up: $(STAMP) ## Start emulator (EMULATOR=moto|localstack), API (:$(PORT)) and runners; seed the demo client
-	$(BIN)/python localstack/stack.py up
+	$(BIN)/python -m localstack.stack up
 
 down: $(STAMP) ## Stop everything `make up` started
-	$(BIN)/python localstack/stack.py down
+	$(BIN)/python -m localstack.stack down
 
 status: $(STAMP) ## Processes, health, queue depths (incl. dead letters), messages by status
-	$(LOCAL_ENV) $(BIN)/python localstack/observe.py status
+	$(LOCAL_ENV) $(BIN)/python -m localstack.observe status
 
 seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
-	$(LOCAL_ENV) $(BIN)/python localstack/provision.py --seed-only
+	$(LOCAL_ENV) $(BIN)/python -m localstack.provision --seed-only
 
 ADMIN := $(LOCAL_ENV) $(BIN)/python -m chalicelib.cli
 
@@ -101,13 +101,13 @@ health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo
 
 logs: $(STAMP) ## Follow every function's log group (.local/logs/aws/lambda/*)
-	@$(BIN)/python localstack/observe.py logs
+	@$(BIN)/python -m localstack.observe logs
 
 logs-api: $(STAMP) ## Follow the API function's log group
-	@$(BIN)/python localstack/observe.py logs --group api
+	@$(BIN)/python -m localstack.observe logs --group api
 
 logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks and sweeper log groups
-	@$(BIN)/python localstack/observe.py logs --group worker
+	@$(BIN)/python -m localstack.observe logs --group worker
 
 test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP)
 	$(BIN)/python -m pytest
@@ -133,19 +133,19 @@ STAGE ?= prod
 BUILD := build/$(STAGE)
 
 package: $(STAMP) ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by default)
-	$(BIN)/python infra/package.py --stage $(STAGE) --out $(BUILD)
+	$(BIN)/python -m infra.package --stage $(STAGE) --out $(BUILD)
 
 deploy: package ## Deploy STAGE to the AWS account of your credentials (CloudFormation)
-	env -u AWS_ENDPOINT_URL $(BIN)/python infra/deploy.py --stage $(STAGE) --build $(BUILD) \
+	env -u AWS_ENDPOINT_URL $(BIN)/python -m infra.deploy --stage $(STAGE) --build $(BUILD) \
 		$(if $(BUCKET),--bucket $(BUCKET))
 
 .PHONY: trace stats
 trace: $(STAMP) ## One message's life across functions, in time order (ID=<message_id>)
 	@test -n "$(ID)" || { echo "usage: make trace ID=<message_id>"; exit 2; }
-	@$(BIN)/python localstack/observe.py trace $(ID)
+	@$(BIN)/python -m localstack.observe trace $(ID)
 
 stats: $(STAMP) ## The EMF metrics of the local stack: counts, rates, p50/p99 (SINCE=15m to narrow)
-	@$(BIN)/python localstack/observe.py stats $(if $(SINCE),--since $(SINCE))
+	@$(BIN)/python -m localstack.observe stats $(if $(SINCE),--since $(SINCE))
 
 .PHONY: test-reliability
 test-reliability: $(STAMP) ## Duplicates, crashes, concurrency, outage, hostile input, tenants; writes RELIABILITY.md
@@ -155,4 +155,4 @@ test-reliability: $(STAMP) ## Duplicates, crashes, concurrency, outage, hostile 
 # emulator's floor; prints a table, then one JSON line. LONG=1: 20,000 messages (decay ratio).
 .PHONY: bench
 bench: $(STAMP) ## Benchmark the local stack (LONG=1 for the 20,000-message decay run); see BENCHMARKS.md
-	$(BIN)/python bench/run.py $(if $(LONG),--long)
+	$(BIN)/python -m bench.run $(if $(LONG),--long)

@@ -73,9 +73,6 @@ class Index:
 
 def table_indexes(stage: str) -> dict[str, list[Index]]:
     """Each table's global secondary indexes, from the template ``make package`` ships."""
-    import sys
-
-    sys.path.insert(0, str(ROOT))
     from infra.template import build
 
     out: dict[str, list[Index]] = {}

@@ -11,7 +11,7 @@ report's reference, conditional on its provider id) and the client's counters. O
 provider's default rates with the benchmark's retry settings. Plain boto3,
 its own fresh tables in the same emulator.
 
-    python bench/floor.py produce|consume ...   (started by bench/run.py)
+    python -m bench.floor produce|consume ...   (started by bench/run.py)
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "localstack"))
 
 SUCCESS, TEMP = 0.9, 0.07  # the mock provider's default rates; the rest is permanent
 MAX_ATTEMPTS, RETRY_MIN_S, RETRY_MAX_S = 4, 1.0, 2.0
@@ -311,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=os.devnull)
     args = parser.parse_args(argv)
-    import awscalls
+    from localstack import awscalls
 
     awscalls.install(f"floor-{args.role}")
     return produce(args) if args.role == "produce" else consume(args)

@@ -2,7 +2,7 @@
 what the emulator itself allows, the AWS calls and cost per message, cold start
 and package size.
 
-    python bench/run.py [--messages 2000] [--workers 1,2] [--long] [--no-floor]
+    python -m bench.run [--messages 2000] [--workers 1,2] [--long] [--no-floor]
 
 For each worker count: a fresh stack (emulator, ``chalice local``, runners) on
 free ports under ``.local/bench/``, with ``AWS_CALLS_DIR`` set so that every
@@ -34,13 +34,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "localstack"))
-sys.path.insert(0, str(ROOT))
+from bench import costs, startup
 
-import costs  # noqa: E402
-import startup  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CLIENTS = 4
 SEED = 20261128
@@ -245,7 +241,7 @@ class RunResult:
 
 
 def stack_for(state: Path, workers: int) -> Any:
-    from stack import Stack, free_port
+    from localstack.stack import Stack, free_port
 
     env = {**FAST, "AWS_CALLS_DIR": str(state / "awscalls")}
     return Stack(state_dir=state, emulator_port=free_port(), api_port=free_port(),
@@ -316,9 +312,8 @@ def run_app(workers: int, n_messages: int, state: Path, with_floor: bool) -> Run
 
 def run_floor(endpoint: str, workers: int, n_messages: int, state: Path) -> dict[str, Any]:
     """The floor driver against the same emulator, on its own fresh tables."""
-    import provision
-
     from chalicelib.settings import Settings
+    from localstack import provision
 
     stage = f"floor{workers}"
     settings = replace(Settings.from_env({}), stage=stage, endpoint_url=endpoint)
@@ -326,7 +321,7 @@ def run_floor(endpoint: str, workers: int, n_messages: int, state: Path) -> dict
     books = Books(endpoint, stage)
     client_ids = [c for c, _ in books.create_clients(CLIENTS, "floor")]
     env = {**stack_env(endpoint), "AWS_CALLS_DIR": str(state / "floor-calls")}
-    floor = [sys.executable, str(HERE / "floor.py")]
+    floor = [sys.executable, "-m", "bench.floor"]
     base = ["--endpoint", endpoint, "--stage", stage]
     consumers = [subprocess.Popen([*floor, "consume", *base], env=env, cwd=ROOT)
                  for _ in range(workers)]

@@ -5,7 +5,7 @@ What ``aws cloudformation package`` + ``deploy`` do, with boto3 alone: upload
 point every function's ``CodeUri`` at the upload, then create and execute a
 change set (the template is SAM: it needs ``CAPABILITY_AUTO_EXPAND``).
 
-    python infra/deploy.py --stage prod --build build/prod [--bucket NAME] [--stack NAME]
+    python -m infra.deploy --stage prod --build build/prod [--bucket NAME] [--stack NAME]
 
 Credentials and region come from the usual AWS environment (``AWS_PROFILE``,
 ``AWS_REGION``...). ``AWS_ENDPOINT_URL`` must not point at the local emulator.

@@ -12,7 +12,7 @@ JSON 405, instead of http.server's HTML 501.
 Then it runs the real ``chalice local`` command with the given
 arguments.
 
-    python localstack/local_api.py --port 8080 --stage local
+    python -m localstack.local_api --port 8080 --stage local
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def install() -> None:
 
 def count_aws_calls() -> None:
     """With ``AWS_CALLS_DIR`` set (``make bench``): count AWS calls and time each request."""
-    import awscalls
+    from localstack import awscalls
 
     if awscalls.install("api"):
         from chalice.app import Chalice
@@ -66,7 +66,7 @@ def count_aws_calls() -> None:
 def main(argv: list[str]) -> int:
     install()
     count_aws_calls()
-    import loggroups
+    from localstack import loggroups
 
     loggroups.install("api")  # before chalice imports the app, which builds its logger
     from chalice.cli import main as chalice_main

@@ -4,7 +4,7 @@ The resources come from ``infra/template.py`` and are created through the
 emulator's CloudFormation, the same template ``make package`` ships to AWS.
 Both steps are idempotent.
 
-    python localstack/provision.py [--stage local] [--seed-only]
+    python -m localstack.provision [--seed-only]
 """
 
 from __future__ import annotations
@@ -14,17 +14,13 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import boto3
 
-import boto3  # noqa: E402
-
-from chalicelib.container import hash_api_key  # noqa: E402
-from chalicelib.settings import Settings  # noqa: E402
-from infra.template import build  # noqa: E402
+from chalicelib.container import hash_api_key
+from chalicelib.settings import Settings
+from infra.template import build
 
 DEMO_CLIENT_ID, DEMO_NAME, DEMO_API_KEY, DEMO_CREDIT_CENTS = "demo", "Demo client", "secret", 100_000
 

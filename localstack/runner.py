@@ -8,7 +8,7 @@ visibility timeout. With ``--schedules`` it also runs the ``schedule``
 handlers at their rate. Start several (``WORKERS=N``) to scale out as Lambda
 does.
 
-    python localstack/runner.py [--worker-id 1] [--schedules]
+    python -m localstack.runner [--worker-id 1] [--schedules]
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 MAX_BACKOFF_S = 5.0
 
@@ -159,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     # As Chalice does for the API: the stage's config wins over the shell.
     os.environ.update(stage_environment(stage, str(ROOT)))
 
-    import awscalls
+    from localstack import awscalls
 
     awscalls.install(f"worker-{args.worker_id}")  # make bench only (AWS_CALLS_DIR)
 
-    import loggroups
+    from localstack import loggroups
 
     loggroups.install(f"worker-{args.worker_id}")  # before the app builds its logger
     import boto3

@@ -1,6 +1,6 @@
 """Start, stop and inspect the local stack: emulator, API, runners.
 
-    python localstack/stack.py up|down|status
+    python -m localstack.stack up|down|status
 
 Every process runs in its own session with its pid under ``.local/pids`` and
 its output under ``.local/logs``; ``down`` stops exactly those. The tests use
@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -146,8 +147,8 @@ class Stack:
         if self._pid("emulator"):
             return
         self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
-        self._start("emulator", [PYTHON, str(ROOT / "localstack" / "emulator.py"), "--host",
-                                 "127.0.0.1", "--port", str(self.emulator_port)],
+        self._start("emulator", [PYTHON, "-m", "localstack.emulator", "--host", "127.0.0.1",
+                                 "--port", str(self.emulator_port)],
                     self.logs / "emulator.log")
         self._wait_http(f"{self.endpoint}/moto-api/", "emulator", 30)
 
@@ -177,7 +178,7 @@ class Stack:
         return True
 
     def provision(self) -> None:
-        result = subprocess.run([PYTHON, str(ROOT / "localstack" / "provision.py")], cwd=ROOT,
+        result = subprocess.run([PYTHON, "-m", "localstack.provision"], cwd=ROOT,
                                 env=self.env(), capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise StackError(f"provisioning failed:\n{result.stdout}{result.stderr}")
@@ -187,7 +188,7 @@ class Stack:
         if self._pid("api"):
             return
         self._check_port(self.api_port, "the API", "PORT")
-        self._start("api", [PYTHON, str(ROOT / "localstack" / "local_api.py"), "--no-autoreload",
+        self._start("api", [PYTHON, "-m", "localstack.local_api", "--no-autoreload",
                             "--host", "127.0.0.1", "--port", str(self.api_port),
                             "--stage", self.stage],
                     self.logs / "api.log")
@@ -197,7 +198,7 @@ class Stack:
             name = f"worker-{i}"
             if self._pid(name):
                 continue
-            argv = [PYTHON, str(ROOT / "localstack" / "runner.py"), "--worker-id", str(i)]
+            argv = [PYTHON, "-m", "localstack.runner", "--worker-id", str(i)]
             if i == 1:
                 argv.append("--schedules")
             self._start(name, argv, self.logs / f"{name}.log")
@@ -255,7 +256,7 @@ class Stack:
             order.append("localstack")
         return order
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:
         procs = self.running()
         ready = None
         try:

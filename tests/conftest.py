@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,8 +12,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "localstack"))  # provision.py, stack.py, runner.py
-sys.path.insert(0, str(ROOT))
 
 for _name, _value in {
     "AWS_ACCESS_KEY_ID": "test",
@@ -43,8 +40,9 @@ def settings() -> Settings:
 @pytest.fixture
 def aws(settings: Settings) -> Iterator[Container]:
     """moto in-process with the stage's resources provisioned from infra/."""
-    import provision
     from moto import mock_aws
+
+    from localstack import provision
 
     with mock_aws():
         provision.provision(settings)
@@ -65,10 +63,10 @@ def make_client(container: Container, credit_cents: int = 100_000, **overrides: 
 @pytest.fixture
 def api(aws: Container) -> Iterator[Any]:
     """Chalice's test client over the app, against moto."""
-    import local_api
     from chalice.test import Client
 
     from app import app
+    from localstack import local_api
 
     local_api.install()
 

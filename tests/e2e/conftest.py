@@ -107,7 +107,7 @@ class Gateway:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from stack import Stack, free_port
+    from localstack.stack import Stack, free_port
 
     state = Path(tmp_path_factory.mktemp("stack"))
     s = Stack(state_dir=state, emulator_port=free_port(), api_port=free_port(), workers=2,

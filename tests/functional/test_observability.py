@@ -103,7 +103,7 @@ def mock_rates(aws: Container, success: float, temp: float, perm: float, **other
 
 def deliver(api: Any, aws: Container, function: str, queue: str) -> dict[str, Any]:
     """Receive what ``queue`` holds (with attributes) and invoke ``function`` on it."""
-    from runner import sqs_event
+    from localstack.runner import sqs_event
 
     url = aws.queue(queue).url()
     got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
