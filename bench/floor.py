@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=os.devnull)
     args = parser.parse_args(argv)
-    from localstack import awscalls
+    from bench import awscalls
 
     awscalls.install(f"floor-{args.role}")
     return produce(args) if args.role == "produce" else consume(args)

@@ -5,8 +5,9 @@ and package size.
     python -m bench.run [--messages 2000] [--workers 1,2] [--long] [--no-floor]
 
 For each worker count: a fresh stack (emulator, ``chalice local``, runners) on
-free ports under ``.local/bench/``, with ``AWS_CALLS_DIR`` set so that every
-stack process counts its AWS calls (``localstack/awscalls.py``); 4 clients
+free ports under ``.local/bench/``, its API and runners started through
+``python -m bench.hooked`` with ``AWS_CALLS_DIR`` set, so that each counts its
+AWS calls and times its handlers (``bench/awscalls.py``); 4 clients
 send their share of the messages concurrently; the run ends when every
 message is final and every client's hold is back to zero. Then, against the
 same emulator, ``bench/floor.py`` replays the same calls with no app code.
@@ -245,7 +246,7 @@ def stack_for(state: Path, workers: int) -> Any:
 
     env = {**FAST, "AWS_CALLS_DIR": str(state / "awscalls")}
     return Stack(state_dir=state, emulator_port=free_port(), api_port=free_port(),
-                 workers=workers, extra_env=env)
+                 workers=workers, extra_env=env, launcher=[sys.executable, "-m", "bench.hooked"])
 
 
 def api_counts(state: Path) -> costs.Counts:

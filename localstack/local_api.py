@@ -53,19 +53,8 @@ def install() -> None:
     ChaliceRequestHandler.__getattr__ = _any_method
 
 
-def count_aws_calls() -> None:
-    """With ``AWS_CALLS_DIR`` set (``make bench``): count AWS calls and time each request."""
-    from localstack import awscalls
-
-    if awscalls.install("api"):
-        from chalice.app import Chalice
-
-        Chalice.__call__ = awscalls.timed("api", Chalice.__call__)  # type: ignore[method-assign]
-
-
 def main(argv: list[str]) -> int:
     install()
-    count_aws_calls()
     from localstack import loggroups
 
     loggroups.install("api")  # before chalice imports the app, which builds its logger

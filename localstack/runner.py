@@ -158,10 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     # As Chalice does for the API: the stage's config wins over the shell.
     os.environ.update(stage_environment(stage, str(ROOT)))
 
-    from localstack import awscalls
-
-    awscalls.install(f"worker-{args.worker_id}")  # make bench only (AWS_CALLS_DIR)
-
     from localstack import loggroups
 
     loggroups.install(f"worker-{args.worker_id}")  # before the app builds its logger
@@ -173,7 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     sqs = boto3.session.Session().client("sqs", region_name=region)
     runner = Runner(app, sqs, f"sms-gateway-{stage}", region)
-    awscalls.time_handlers(app.handler_map)
     threads = []
     for source in app.event_sources:
         if isinstance(source, SQSEventConfig) and source.queue:

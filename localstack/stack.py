@@ -73,6 +73,10 @@ class Stack:
     stage: str = "local"
     extra_env: dict[str, str] = field(default_factory=dict)
     emulator: str = "moto"  # or "localstack" (Docker)
+    # How the API and runner processes are started: a command that runs the Python
+    # module named by the argument after it, as ``python -m`` does (e.g. a wrapper
+    # that sets something up in the process first).
+    launcher: list[str] = field(default_factory=lambda: [PYTHON, "-m"])
 
     @property
     def endpoint(self) -> str:
@@ -188,7 +192,7 @@ class Stack:
         if self._pid("api"):
             return
         self._check_port(self.api_port, "the API", "PORT")
-        self._start("api", [PYTHON, "-m", "localstack.local_api", "--no-autoreload",
+        self._start("api", [*self.launcher, "localstack.local_api", "--no-autoreload",
                             "--host", "127.0.0.1", "--port", str(self.api_port),
                             "--stage", self.stage],
                     self.logs / "api.log")
@@ -198,7 +202,7 @@ class Stack:
             name = f"worker-{i}"
             if self._pid(name):
                 continue
-            argv = [PYTHON, "-m", "localstack.runner", "--worker-id", str(i)]
+            argv = [*self.launcher, "localstack.runner", "--worker-id", str(i)]
             if i == 1:
                 argv.append("--schedules")
             self._start(name, argv, self.logs / f"{name}.log")
