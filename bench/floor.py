@@ -29,6 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from chalicelib.resources import resource_names
+
 SUCCESS, TEMP = 0.9, 0.07  # the mock provider's default rates; the rest is permanent
 MAX_ATTEMPTS, RETRY_MIN_S, RETRY_MAX_S = 4, 1.0, 2.0
 PRICE_CENTS = 5
@@ -37,10 +39,10 @@ TEXT = "Hello SMS Gateway! This is benchmark message number {:05d}."
 
 
 def names(stage: str) -> dict[str, str]:
-    base = f"sms-gateway-{stage}"
-    return {"clients": f"{base}-clients", "messages": f"{base}-messages",
-            "sends": f"{base}-mock-provider-sends", "send": f"{base}-send", "dlr": f"{base}-dlr",
-            "callbacks": f"{base}-callbacks"}
+    r = resource_names(stage)
+    return {"clients": r.clients_table, "messages": r.messages_table,
+            "sends": r.provider_sends_table, "send": r.send_queue, "dlr": r.dlr_queue,
+            "callbacks": r.callbacks_queue}
 
 
 def clients(service: str, endpoint: str) -> Any:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import costs, startup
+from chalicelib.resources import resource_names
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,7 +146,7 @@ class Books:
 
         self.ddb = boto3.session.Session().client("dynamodb", region_name="us-east-1",
                                                   endpoint_url=endpoint)
-        self.prefix = f"sms-gateway-{stage}"
+        self.names = resource_names(stage)
 
     def create_clients(self, n: int, tag: str) -> list[tuple[str, str]]:
         """``n`` clients with ample credit and a rate limit the workload never meets."""
@@ -162,14 +163,14 @@ class Books:
                     "rate_limit_rps": {"N": "10000"}, "rate_limit_burst": {"N": "10000"},
                     "callback_on_sent": {"BOOL": False}, "webhook_secret_version": {"N": "1"},
                     "created_at": {"N": now}}
-            self.ddb.put_item(TableName=f"{self.prefix}-clients", Item=item)
+            self.ddb.put_item(TableName=self.names.clients_table, Item=item)
             out.append((client_id, key))
         return out
 
     def held(self, client_ids: list[str]) -> int:
         total = 0
         for client_id in client_ids:
-            item = self.ddb.get_item(TableName=f"{self.prefix}-clients", ConsistentRead=True,
+            item = self.ddb.get_item(TableName=self.names.clients_table, ConsistentRead=True,
                                      Key={"client_id": {"S": client_id}})["Item"]
             total += int(item["held_cents"]["N"])
         return total
@@ -185,7 +186,7 @@ class Books:
 
     def messages(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": f"{self.prefix}-messages", "ConsistentRead": True}
+        kwargs: dict[str, Any] = {"TableName": self.names.messages_table, "ConsistentRead": True}
         while True:
             page = self.ddb.scan(**kwargs)
             items.extend(page["Items"])
@@ -215,6 +216,7 @@ class RunResult:
     counts: costs.Counts
     round_trips: int
     message_wru: int
+    stage: str  # the stack's: its tables are those the counts name
     floor: dict[str, Any] | None = None
 
     @property
@@ -301,7 +303,7 @@ def run_app(workers: int, n_messages: int, state: Path, with_floor: bool) -> Run
         settled = [float(m["settled_at"]["N"]) for m in mine if "settled_at" in m]
         size = max(item_bytes(m) for m in mine)
         result = RunResult(workers, len(ids), load, final_at, statuses, settled, counts,
-                           round_trips, costs.item_write_units(size))
+                           round_trips, costs.item_write_units(size), stack.stage)
         if with_floor:
             for name in [p for p in stack.running() if p != "emulator"]:
                 stack.stop_process(name)
@@ -361,8 +363,8 @@ def requests_per_message(run: RunResult) -> dict[str, Any]:
 
 
 def bill_for(run: RunResult) -> costs.Bill:
-    return costs.price(run.counts, run.messages, run.load.api_requests,
-                       item_wru={"sms-gateway-prod-messages": run.message_wru})
+    return costs.price(run.counts, run.messages, run.load.api_requests, counted_stage=run.stage,
+                       item_wru={resource_names(costs.PRICED_STAGE).messages_table: run.message_wru})
 
 
 def by_workers(runs: list[RunResult], value: Any) -> dict[str, Any]:

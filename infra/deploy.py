@@ -24,17 +24,20 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
+from chalicelib.resources import resource_names
+from infra.names import artifacts_bucket, prefix
+
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 WAIT = {"Delay": 10, "MaxAttempts": 360}  # an hour: a first deploy creates tables and an API
 
 
 def stack_name(stage: str) -> str:
-    return f"sms-gateway-{stage}"
+    return prefix(resource_names(stage))
 
 
 def default_bucket(account: str, region: str) -> str:
-    return f"sms-gateway-artifacts-{account}-{region}"
+    return artifacts_bucket(account, region)
 
 
 def ensure_bucket(s3: Any, bucket: str, region: str) -> None:

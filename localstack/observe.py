@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.resources import resource_names
+from infra.names import prefix
 from localstack.loggroups import GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,9 +87,10 @@ def entries(logs: Path, group: str = "all") -> Iterator[Entry]:
 
 
 def short_group(group: str) -> str:
-    """``sms-gateway-local-sender`` -> ``sender``."""
-    parts = group.split("-", 3)
-    return parts[3] if len(parts) == 4 else group
+    """``sms-gateway-local-sender`` -> ``sender``: the function without the stage's prefix
+    (``STAGE``, ``local`` by default)."""
+    names = resource_names(os.environ.get("STAGE", "local"))
+    return group.removeprefix(f"{prefix(names)}-")
 
 
 def render(entry: Entry) -> str:

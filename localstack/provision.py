@@ -20,6 +20,7 @@ import boto3
 
 from chalicelib.container import hash_api_key
 from chalicelib.settings import Settings
+from infra.names import resources_stack
 from infra.template import build
 
 DEMO_CLIENT_ID, DEMO_NAME, DEMO_API_KEY, DEMO_CREDIT_CENTS = "demo", "Demo client", "secret", 100_000
@@ -34,7 +35,7 @@ def _client(service: str, settings: Settings) -> Any:
 def provision(settings: Settings, timeout_s: float = 60.0) -> str:
     """Create (or leave as it is) the stage's CloudFormation stack; return its status."""
     cfn = _client("cloudformation", settings)
-    stack = f"sms-gateway-{settings.stage}-resources"
+    stack = resources_stack(settings.names)
     try:
         status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
         if status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.resources import ResourceNames, resource_names
+
 ROOT = Path(__file__).resolve().parent.parent
 
 MAX_BACKOFF_S = 5.0
@@ -76,10 +78,10 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 
 class Runner:
-    def __init__(self, app: Any, sqs: Any, prefix: str, region: str) -> None:
+    def __init__(self, app: Any, sqs: Any, names: ResourceNames, region: str) -> None:
         self.app = app
         self.sqs = sqs
-        self.prefix = prefix
+        self.names = names
         self.region = region
         self.stop = threading.Event()
 
@@ -109,7 +111,7 @@ class Runner:
 
     def _invoke(self, handler: Any, name: str, url: str, arn: str,
                 messages: list[dict[str, Any]]) -> None:
-        context = LambdaContext(f"{self.prefix}-{name}", str(uuid.uuid4()))
+        context = LambdaContext(self.names.function(name), str(uuid.uuid4()))
         try:
             response = handler(sqs_event(messages, arn, self.region), context) or {}
         except Exception as exc:  # noqa: BLE001 - as Lambda: the whole batch comes back
@@ -132,7 +134,7 @@ class Runner:
                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "region": self.region, "resources": [], "detail": {}}
             try:
-                handler(event, LambdaContext(f"{self.prefix}-{name}", str(uuid.uuid4())))
+                handler(event, LambdaContext(self.names.function(name), str(uuid.uuid4())))
             except Exception as exc:  # noqa: BLE001 - the next tick tries again
                 print(json.dumps({"level": "ERROR", "message": "schedule failed",
                                   "function": name, "error": repr(exc)[:300]}), flush=True)
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     sqs = boto3.session.Session().client("sqs", region_name=region)
-    runner = Runner(app, sqs, f"sms-gateway-{stage}", region)
+    runner = Runner(app, sqs, resource_names(stage), region)
     threads = []
     for source in app.event_sources:
         if isinstance(source, SQSEventConfig) and source.queue:

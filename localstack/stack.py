@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chalicelib.resources import resource_names
+from infra.names import prefix
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -158,7 +161,7 @@ class Stack:
 
     def _compose(self, *args: str) -> list[str]:
         compose = str(ROOT / "localstack" / "docker-compose.yml")
-        return ["docker", "compose", "-f", compose, "-p", f"sms-gateway-{self.stage}", *args]
+        return ["docker", "compose", "-f", compose, "-p", prefix(resource_names(self.stage)), *args]
 
     def _start_localstack(self) -> None:
         """LocalStack in Docker instead of moto (not exercised by the test suite)."""
