@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,18 @@ def schedule_period(expression: Any) -> float | None:
     return float(value) * {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}[unit]
 
 
+def apply_stage_defaults(stage: str, environ: MutableMapping[str, str]) -> None:
+    """Fill in from ``.chalice/config.json`` what ``environ`` leaves unset.
+
+    An explicit variable wins over the stage's value, as in the API
+    (``localstack/local_api.py``) and the admin CLI.
+    """
+    from chalicelib.settings import stage_environment
+
+    for name, value in stage_environment(stage, str(ROOT)).items():
+        environ.setdefault(name, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Feed the app's SQS and schedule handlers.")
     parser.add_argument("--worker-id", default="1")
@@ -155,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run @app.schedule handlers (one runner should)")
     args = parser.parse_args(argv)
     stage = os.environ.get("STAGE", "local")
-    from chalicelib.settings import stage_environment
-
-    # As Chalice does for the API: the stage's config wins over the shell.
-    os.environ.update(stage_environment(stage, str(ROOT)))
+    apply_stage_defaults(stage, os.environ)
 
     from localstack import loggroups
 

@@ -98,6 +98,11 @@ class Stack:
         return self.state_dir / "logs"
 
     def env(self) -> dict[str, str]:
+        """The processes' environment: this one's, ``extra_env`` over it, then the stack's own.
+
+        What is set here wins over the stage's defaults in ``.chalice/config.json``
+        (the API and the runners fill in only what is unset).
+        """
         env = dict(os.environ)
         env.update(self.extra_env)
         # The local stack never talks to a real account, whatever the shell has.
@@ -309,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  API        {stack.api_url}   (chalice local)")
         print(f"  emulator   {stack.endpoint}   (moto server; AWS_ENDPOINT_URL)")
         print(f"  logs       {stack.logs}/\n\nTry:\n  {CURL.format(port=stack.api_port)}")
+        if stack.emulator_port == 4566:  # the dev stage's AWS_ENDPOINT_URL (.chalice/config.json)
+            print("\nA second API on this stack, under Chalice's own server (stage dev, port 8000):\n"
+                  "  .venv/bin/chalice local --no-autoreload\n"
+                  "(without --no-autoreload it restarts whenever the stack writes its logs in .local/)")
         return 0
     if args.command == "down":
         stopped = stack.down()
