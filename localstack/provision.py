@@ -2,7 +2,9 @@
 
 The resources come from ``infra/template.py`` and are created through the
 emulator's CloudFormation, the same template ``make package`` ships to AWS.
-Both steps are idempotent.
+Both steps are idempotent. With ``EMULATOR=localstack`` the clients come from
+``localstack-client``, LocalStack's own client factory (its endpoint, dummy
+credentials); with moto, from boto3 at ``AWS_ENDPOINT_URL``.
 
     python -m localstack.provision [--seed-only]
 """
@@ -15,6 +17,7 @@ import os
 import sys
 import time
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 
@@ -26,7 +29,13 @@ from infra.template import build
 DEMO_CLIENT_ID, DEMO_NAME, DEMO_API_KEY, DEMO_CREDIT_CENTS = "demo", "Demo client", "secret", 100_000
 
 
-def _client(service: str, settings: Settings) -> Any:
+def aws_client(service: str, settings: Settings, emulator: str | None = None) -> Any:
+    """A client of ``service`` in the emulator (``EMULATOR``: ``moto`` or ``localstack``)."""
+    if (emulator or os.environ.get("EMULATOR", "moto")) == "localstack":
+        from localstack_client.session import Session
+
+        host = urlparse(settings.endpoint_url or "").netloc or None  # None: LOCALSTACK_HOST
+        return Session(region_name=settings.region, localstack_host=host).client(service)
     return boto3.session.Session().client(
         service, region_name=settings.region, endpoint_url=settings.endpoint_url
     )
@@ -34,7 +43,7 @@ def _client(service: str, settings: Settings) -> Any:
 
 def provision(settings: Settings, timeout_s: float = 60.0) -> str:
     """Create (or leave as it is) the stage's CloudFormation stack; return its status."""
-    cfn = _client("cloudformation", settings)
+    cfn = aws_client("cloudformation", settings)
     stack = resources_stack(settings.names)
     try:
         status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]

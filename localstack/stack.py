@@ -112,6 +112,7 @@ class Stack:
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
             "STAGE": self.stage,
+            "EMULATOR": self.emulator,  # provisioning builds its clients for it
             "PYTHONPATH": str(ROOT),
             "LOCAL_LOG_DIR": str(self.logs),  # the functions' log groups (loggroups.py)
         })

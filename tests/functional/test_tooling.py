@@ -54,3 +54,14 @@ def test_the_bench_launcher_times_each_handler_under_its_name() -> None:
     assert handlers["tooling_probe"]({"x": 1}, None) == {"seen": {"x": 1}}
     assert awscalls.snapshot()["invocations"]["tooling_probe"][0] == before + 1
 
+
+def test_localstack_mode_builds_clients_for_localstack(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localstack import provision
+
+    monkeypatch.setenv("EMULATOR", "localstack")
+    settings = provision.Settings.from_env({"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    client = provision.aws_client("sqs", settings)
+    assert client.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert client.meta.region_name == "us-east-1"
+    # localstack-client's own dummy credentials, not the environment's (test/test)
+    assert client._request_signer._credentials.access_key == "accesskey"
