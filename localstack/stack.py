@@ -153,17 +153,22 @@ class Stack:
             raise StackError(f"port {port} ({what}) is already in use by another program; "
                              f"stop it or choose another port with {variable}=...")
 
-    def start_emulator(self) -> None:
+    def start_emulator(self, wait: bool = True) -> None:
+        """Start the emulator (LocalStack's is always waited for); ``wait``: until it answers."""
         if self.emulator == "localstack":
             self._start_localstack()
             return
-        if self._pid("emulator"):
-            return
-        self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
-        self._start("emulator", [PYTHON, "-m", "localstack.emulator", "--host", "127.0.0.1",
-                                 "--port", str(self.emulator_port)],
-                    self.logs / "emulator.log")
-        self._wait_http(f"{self.endpoint}/moto-api/", "emulator", 30)
+        if not self._pid("emulator"):
+            self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
+            self._start("emulator", [PYTHON, "-m", "localstack.emulator", "--host", "127.0.0.1",
+                                     "--port", str(self.emulator_port)],
+                        self.logs / "emulator.log")
+        if wait:
+            self.wait_emulator()
+
+    def wait_emulator(self, timeout_s: float = 30) -> None:
+        if self.emulator == "moto":
+            self._wait_http(f"{self.endpoint}/moto-api/", "emulator", timeout_s)
 
     def _compose(self, *args: str) -> list[str]:
         compose = str(ROOT / "localstack" / "docker-compose.yml")
@@ -223,9 +228,12 @@ class Stack:
             self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
         if not self._pid("api"):
             self._check_port(self.api_port, "the API", "PORT")
-        self.start_emulator()
-        self.provision()
+        # The API imports the app (seconds) while the emulator starts and is provisioned;
+        # the runners start on provisioned queues.
+        self.start_emulator(wait=False)
         self.start_api()
+        self.wait_emulator()
+        self.provision()
         self.start_workers()
         self._wait_http(f"{self.api_url}/readyz", "API", timeout_s)
 
