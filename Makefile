@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BOOTSTRAP := .venv-bootstrap
+UV_VERSION := 0.13.9
 export PORT ?= 8080
 export EMULATOR_PORT ?= 4566
 export WORKERS ?= 1
@@ -12,31 +14,59 @@ export EMULATOR ?= moto
 LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
-.PHONY: help venv up down status seed client topup rotate-key clients redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
+.PHONY: help venv lock up down status seed client topup rotate-key clients redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
         test-functional test-e2e lint typecheck clean package deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
+# uv: the one on PATH, else uv==$(UV_VERSION) installed from PyPI into $(BOOTSTRAP) on
+# first use; $$uv is left empty when neither can be had.
+define find_uv
+uv="$$(command -v uv || true)"; \
+if [ -z "$$uv" ] && [ ! -x $(BOOTSTRAP)/bin/uv ]; then \
+	echo "uv is not on PATH: installing uv==$(UV_VERSION) into $(BOOTSTRAP)"; \
+	{ $(PYTHON) -m venv $(BOOTSTRAP) && \
+	  $(BOOTSTRAP)/bin/python -m pip install --quiet uv==$(UV_VERSION); } || true; \
+fi; \
+if [ -z "$$uv" ] && [ -x $(BOOTSTRAP)/bin/uv ]; then uv=$(BOOTSTRAP)/bin/uv; fi
+endef
+
+# The venv, exactly the hashed development lock: with uv in seconds; with python -m venv
+# and pip (about a minute) when uv cannot be had.
 $(STAMP): requirements.txt requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@$(find_uv); set -e; \
+	if [ -n "$$uv" ]; then \
+		test -x $(BIN)/python || "$$uv" venv --quiet --python $(PYTHON) $(VENV); \
+		"$$uv" pip sync --quiet --python $(BIN)/python requirements-dev.txt; \
+	else \
+		echo "no uv: building $(VENV) with pip"; \
+		test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+		$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.txt; \
+	fi
 	touch $(STAMP)
 
-venv: $(STAMP) ## Create .venv with the pinned packages
+venv: $(STAMP) ## Create .venv with the locked packages (uv, else pip)
+
+# The lock files: every package pinned with its hashes, compiled from the top-level pins in
+# requirements*.in (kept where they are unless UPGRADE=1). Commit the four files together.
+LOCK := pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
+lock: ## Recompile requirements*.txt (hashed locks) from requirements*.in (UPGRADE=1 to move pins)
+	@$(find_uv); test -n "$$uv" || { echo "make lock needs uv (pip install uv)"; exit 1; }; set -e; \
+	"$$uv" $(LOCK) $(if $(UPGRADE),--upgrade) requirements.in -o requirements.txt; \
+	"$$uv" $(LOCK) $(if $(UPGRADE),--upgrade) requirements-dev.in -o requirements-dev.txt
 
 up: $(STAMP) ## Start emulator (EMULATOR=moto|localstack), API (:$(PORT)) and runners; seed the demo client
-	$(BIN)/python localstack/stack.py up
+	$(BIN)/python -m localstack.stack up
 
 down: $(STAMP) ## Stop everything `make up` started
-	$(BIN)/python localstack/stack.py down
+	$(BIN)/python -m localstack.stack down
 
 status: $(STAMP) ## Processes, health, queue depths (incl. dead letters), messages by status
-	$(LOCAL_ENV) $(BIN)/python localstack/observe.py status
+	$(LOCAL_ENV) $(BIN)/python -m localstack.observe status
 
 seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
-	$(LOCAL_ENV) $(BIN)/python localstack/provision.py --seed-only
+	$(LOCAL_ENV) $(BIN)/python -m localstack.provision --seed-only
 
 ADMIN := $(LOCAL_ENV) $(BIN)/python -m chalicelib.cli
 
@@ -71,13 +101,13 @@ health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo
 
 logs: $(STAMP) ## Follow every function's log group (.local/logs/aws/lambda/*)
-	@$(BIN)/python localstack/observe.py logs
+	@$(BIN)/python -m localstack.observe logs
 
 logs-api: $(STAMP) ## Follow the API function's log group
-	@$(BIN)/python localstack/observe.py logs --group api
+	@$(BIN)/python -m localstack.observe logs --group api
 
 logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks and sweeper log groups
-	@$(BIN)/python localstack/observe.py logs --group worker
+	@$(BIN)/python -m localstack.observe logs --group worker
 
 test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP)
 	$(BIN)/python -m pytest
@@ -103,26 +133,26 @@ STAGE ?= prod
 BUILD := build/$(STAGE)
 
 package: $(STAMP) ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by default)
-	$(BIN)/python infra/package.py --stage $(STAGE) --out $(BUILD)
+	$(BIN)/python -m infra.package --stage $(STAGE) --out $(BUILD)
 
 deploy: package ## Deploy STAGE to the AWS account of your credentials (CloudFormation)
-	env -u AWS_ENDPOINT_URL $(BIN)/python infra/deploy.py --stage $(STAGE) --build $(BUILD) \
+	env -u AWS_ENDPOINT_URL $(BIN)/python -m infra.deploy --stage $(STAGE) --build $(BUILD) \
 		$(if $(BUCKET),--bucket $(BUCKET))
 
 .PHONY: trace stats
 trace: $(STAMP) ## One message's life across functions, in time order (ID=<message_id>)
 	@test -n "$(ID)" || { echo "usage: make trace ID=<message_id>"; exit 2; }
-	@$(BIN)/python localstack/observe.py trace $(ID)
+	@$(BIN)/python -m localstack.observe trace $(ID)
 
 stats: $(STAMP) ## The EMF metrics of the local stack: counts, rates, p50/p99 (SINCE=15m to narrow)
-	@$(BIN)/python localstack/observe.py stats $(if $(SINCE),--since $(SINCE))
+	@$(BIN)/python -m localstack.observe stats $(if $(SINCE),--since $(SINCE))
 
 .PHONY: test-reliability
 test-reliability: $(STAMP) ## Duplicates, crashes, concurrency, outage, hostile input, tenants; writes RELIABILITY.md
-	RELIABILITY_MD=RELIABILITY.md $(BIN)/python -m pytest tests/reliability -m "reliability or functional"
+	RELIABILITY_MD=RELIABILITY.md $(BIN)/python -m pytest --timeout 900 tests/reliability -m "reliability or functional"
 
 # Benchmark: a seeded workload against fresh local stacks (WORKERS=1 and 2), beside the
 # emulator's floor; prints a table, then one JSON line. LONG=1: 20,000 messages (decay ratio).
 .PHONY: bench
 bench: $(STAMP) ## Benchmark the local stack (LONG=1 for the 20,000-message decay run); see BENCHMARKS.md
-	$(BIN)/python bench/run.py $(if $(LONG),--long)
+	$(BIN)/python -m bench.run $(if $(LONG),--long)

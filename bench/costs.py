@@ -1,6 +1,6 @@
 """AWS requests and their price: read the counts the stack's processes dump, price them.
 
-The counts come from ``localstack/awscalls.py`` (one JSON file per process).
+The counts come from ``bench/awscalls.py`` (one JSON file per process).
 DynamoDB writes are priced with the write units their indexes add: an item in
 an ``ALL``-projected index costs a second unit on every write; a write that
 sets an index's key attribute adds one unit (two when it moves an existing
@@ -22,6 +22,7 @@ ROOT = HERE.parent
 PRICES = HERE / "prices.json"
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 READS = {"GetItem", "Query", "Scan"}
+PRICED_STAGE = "prod"  # the stage whose template and memory size are priced
 
 
 @dataclass
@@ -71,11 +72,17 @@ class Index:
     projects_all: bool
 
 
+def table_names(stage: str) -> dict[str, str]:
+    """Each table's logical id -> its name, from the template ``make package`` ships."""
+    from infra.template import build
+
+    return {logical: res["Properties"]["TableName"]
+            for logical, res in build(stage)["Resources"].items()
+            if res["Type"] == "AWS::DynamoDB::Table"}
+
+
 def table_indexes(stage: str) -> dict[str, list[Index]]:
     """Each table's global secondary indexes, from the template ``make package`` ships."""
-    import sys
-
-    sys.path.insert(0, str(ROOT))
     from infra.template import build
 
     out: dict[str, list[Index]] = {}
@@ -154,9 +161,15 @@ def lambda_memory_gb(stage: str = "prod") -> float:
     return float(memory) / 1024
 
 
-def dynamodb_units(counts: Counts, stage: str, item_wru: dict[str, int]) -> tuple[float, float]:
-    """(write units, read units) of every DynamoDB call in ``counts``."""
+def dynamodb_units(counts: Counts, stage: str, item_wru: dict[str, int],
+                   counted_stage: str) -> tuple[float, float]:
+    """(write units, read units) of every DynamoDB call in ``counts``.
+
+    The calls name ``counted_stage``'s tables; each is priced as ``stage``'s same table.
+    """
     indexes = table_indexes(stage)
+    priced = table_names(stage)
+    same_table = {name: priced[logical] for logical, name in table_names(counted_stage).items()}
     created: dict[str, frozenset[str]] = {}
     for key in counts.calls:
         parts = key.split(" ")
@@ -171,7 +184,7 @@ def dynamodb_units(counts: Counts, stage: str, item_wru: dict[str, int]) -> tupl
         if service != "dynamodb" or len(parts) < 3:
             continue
         table = parts[2]
-        logical = table.replace(f"-{stage_of(table)}-", f"-{stage}-", 1)
+        logical = same_table.get(table, table)
         if operation in WRITES:
             wru += n * write_units(operation, parts[-1], indexes.get(logical, []),
                                    item_wru.get(logical, 1), created.get(table, frozenset()))
@@ -182,20 +195,15 @@ def dynamodb_units(counts: Counts, stage: str, item_wru: dict[str, int]) -> tupl
     return wru, rru
 
 
-def stage_of(table: str) -> str:
-    """``sms-gateway-<stage>-messages`` -> ``<stage>``."""
-    rest = table.removeprefix("sms-gateway-")
-    return rest.split("-", 1)[0]
-
-
-def price(counts: Counts, messages: int, api_requests: int, stage: str = "prod",
-          item_wru: dict[str, int] | None = None) -> Bill:
-    """What ``counts`` would cost on AWS, per million messages."""
+def price(counts: Counts, messages: int, api_requests: int, stage: str = PRICED_STAGE,
+          item_wru: dict[str, int] | None = None, counted_stage: str = "local") -> Bill:
+    """What ``counts`` (made against ``counted_stage``'s tables) would cost on AWS as
+    ``stage``, per million messages."""
     p = load_prices()["prices"]
     per_million = 1_000_000 / messages
     ops = counts.by_operation()
     sqs = sum(n for op, n in ops.items() if op.startswith("sqs."))
-    wru, rru = dynamodb_units(counts, stage, item_wru or {})
+    wru, rru = dynamodb_units(counts, stage, item_wru or {}, counted_stage)
     invocations = sum(n for n, _ in counts.invocations.values())
     seconds = sum(s for _, s in counts.invocations.values())
     # Lambda bills each invocation's duration rounded up to the millisecond.

@@ -11,7 +11,7 @@ report's reference, conditional on its provider id) and the client's counters. O
 provider's default rates with the benchmark's retry settings. Plain boto3,
 its own fresh tables in the same emulator.
 
-    python bench/floor.py produce|consume ...   (started by bench/run.py)
+    python -m bench.floor produce|consume ...   (started by bench/run.py)
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "localstack"))
+from chalicelib.resources import resource_names
 
 SUCCESS, TEMP = 0.9, 0.07  # the mock provider's default rates; the rest is permanent
 MAX_ATTEMPTS, RETRY_MIN_S, RETRY_MAX_S = 4, 1.0, 2.0
@@ -40,10 +39,10 @@ TEXT = "Hello SMS Gateway! This is benchmark message number {:05d}."
 
 
 def names(stage: str) -> dict[str, str]:
-    base = f"sms-gateway-{stage}"
-    return {"clients": f"{base}-clients", "messages": f"{base}-messages",
-            "sends": f"{base}-mock-provider-sends", "send": f"{base}-send", "dlr": f"{base}-dlr",
-            "callbacks": f"{base}-callbacks"}
+    r = resource_names(stage)
+    return {"clients": r.clients_table, "messages": r.messages_table,
+            "sends": r.provider_sends_table, "send": r.send_queue, "dlr": r.dlr_queue,
+            "callbacks": r.callbacks_queue}
 
 
 def clients(service: str, endpoint: str) -> Any:
@@ -311,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=os.devnull)
     args = parser.parse_args(argv)
-    import awscalls
+    from bench import awscalls
 
     awscalls.install(f"floor-{args.role}")
     return produce(args) if args.role == "produce" else consume(args)

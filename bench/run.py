@@ -2,11 +2,12 @@
 what the emulator itself allows, the AWS calls and cost per message, cold start
 and package size.
 
-    python bench/run.py [--messages 2000] [--workers 1,2] [--long] [--no-floor]
+    python -m bench.run [--messages 2000] [--workers 1,2] [--long] [--no-floor]
 
 For each worker count: a fresh stack (emulator, ``chalice local``, runners) on
-free ports under ``.local/bench/``, with ``AWS_CALLS_DIR`` set so that every
-stack process counts its AWS calls (``localstack/awscalls.py``); 4 clients
+free ports under ``.local/bench/``, its API and runners started through
+``python -m bench.hooked`` with ``AWS_CALLS_DIR`` set, so that each counts its
+AWS calls and times its handlers (``bench/awscalls.py``); 4 clients
 send their share of the messages concurrently; the run ends when every
 message is final and every client's hold is back to zero. Then, against the
 same emulator, ``bench/floor.py`` replays the same calls with no app code.
@@ -34,13 +35,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "localstack"))
-sys.path.insert(0, str(ROOT))
+from bench import costs, startup
+from chalicelib.resources import resource_names
 
-import costs  # noqa: E402
-import startup  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CLIENTS = 4
 SEED = 20261128
@@ -148,7 +146,7 @@ class Books:
 
         self.ddb = boto3.session.Session().client("dynamodb", region_name="us-east-1",
                                                   endpoint_url=endpoint)
-        self.prefix = f"sms-gateway-{stage}"
+        self.names = resource_names(stage)
 
     def create_clients(self, n: int, tag: str) -> list[tuple[str, str]]:
         """``n`` clients with ample credit and a rate limit the workload never meets."""
@@ -165,14 +163,14 @@ class Books:
                     "rate_limit_rps": {"N": "10000"}, "rate_limit_burst": {"N": "10000"},
                     "callback_on_sent": {"BOOL": False}, "webhook_secret_version": {"N": "1"},
                     "created_at": {"N": now}}
-            self.ddb.put_item(TableName=f"{self.prefix}-clients", Item=item)
+            self.ddb.put_item(TableName=self.names.clients_table, Item=item)
             out.append((client_id, key))
         return out
 
     def held(self, client_ids: list[str]) -> int:
         total = 0
         for client_id in client_ids:
-            item = self.ddb.get_item(TableName=f"{self.prefix}-clients", ConsistentRead=True,
+            item = self.ddb.get_item(TableName=self.names.clients_table, ConsistentRead=True,
                                      Key={"client_id": {"S": client_id}})["Item"]
             total += int(item["held_cents"]["N"])
         return total
@@ -188,7 +186,7 @@ class Books:
 
     def messages(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": f"{self.prefix}-messages", "ConsistentRead": True}
+        kwargs: dict[str, Any] = {"TableName": self.names.messages_table, "ConsistentRead": True}
         while True:
             page = self.ddb.scan(**kwargs)
             items.extend(page["Items"])
@@ -218,6 +216,7 @@ class RunResult:
     counts: costs.Counts
     round_trips: int
     message_wru: int
+    stage: str  # the stack's: its tables are those the counts name
     floor: dict[str, Any] | None = None
 
     @property
@@ -245,11 +244,11 @@ class RunResult:
 
 
 def stack_for(state: Path, workers: int) -> Any:
-    from stack import Stack, free_port
+    from localstack.stack import Stack, free_port
 
     env = {**FAST, "AWS_CALLS_DIR": str(state / "awscalls")}
     return Stack(state_dir=state, emulator_port=free_port(), api_port=free_port(),
-                 workers=workers, extra_env=env)
+                 workers=workers, extra_env=env, launcher=[sys.executable, "-m", "bench.hooked"])
 
 
 def api_counts(state: Path) -> costs.Counts:
@@ -304,7 +303,7 @@ def run_app(workers: int, n_messages: int, state: Path, with_floor: bool) -> Run
         settled = [float(m["settled_at"]["N"]) for m in mine if "settled_at" in m]
         size = max(item_bytes(m) for m in mine)
         result = RunResult(workers, len(ids), load, final_at, statuses, settled, counts,
-                           round_trips, costs.item_write_units(size))
+                           round_trips, costs.item_write_units(size), stack.stage)
         if with_floor:
             for name in [p for p in stack.running() if p != "emulator"]:
                 stack.stop_process(name)
@@ -316,9 +315,8 @@ def run_app(workers: int, n_messages: int, state: Path, with_floor: bool) -> Run
 
 def run_floor(endpoint: str, workers: int, n_messages: int, state: Path) -> dict[str, Any]:
     """The floor driver against the same emulator, on its own fresh tables."""
-    import provision
-
     from chalicelib.settings import Settings
+    from localstack import provision
 
     stage = f"floor{workers}"
     settings = replace(Settings.from_env({}), stage=stage, endpoint_url=endpoint)
@@ -326,7 +324,7 @@ def run_floor(endpoint: str, workers: int, n_messages: int, state: Path) -> dict
     books = Books(endpoint, stage)
     client_ids = [c for c, _ in books.create_clients(CLIENTS, "floor")]
     env = {**stack_env(endpoint), "AWS_CALLS_DIR": str(state / "floor-calls")}
-    floor = [sys.executable, str(HERE / "floor.py")]
+    floor = [sys.executable, "-m", "bench.floor"]
     base = ["--endpoint", endpoint, "--stage", stage]
     consumers = [subprocess.Popen([*floor, "consume", *base], env=env, cwd=ROOT)
                  for _ in range(workers)]
@@ -365,8 +363,8 @@ def requests_per_message(run: RunResult) -> dict[str, Any]:
 
 
 def bill_for(run: RunResult) -> costs.Bill:
-    return costs.price(run.counts, run.messages, run.load.api_requests,
-                       item_wru={"sms-gateway-prod-messages": run.message_wru})
+    return costs.price(run.counts, run.messages, run.load.api_requests, counted_stage=run.stage,
+                       item_wru={resource_names(costs.PRICED_STAGE).messages_table: run.message_wru})
 
 
 def by_workers(runs: list[RunResult], value: Any) -> dict[str, Any]:

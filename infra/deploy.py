@@ -5,7 +5,7 @@ What ``aws cloudformation package`` + ``deploy`` do, with boto3 alone: upload
 point every function's ``CodeUri`` at the upload, then create and execute a
 change set (the template is SAM: it needs ``CAPABILITY_AUTO_EXPAND``).
 
-    python infra/deploy.py --stage prod --build build/prod [--bucket NAME] [--stack NAME]
+    python -m infra.deploy --stage prod --build build/prod [--bucket NAME] [--stack NAME]
 
 Credentials and region come from the usual AWS environment (``AWS_PROFILE``,
 ``AWS_REGION``...). ``AWS_ENDPOINT_URL`` must not point at the local emulator.
@@ -24,17 +24,20 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
+from chalicelib.resources import resource_names
+from infra.names import artifacts_bucket, prefix
+
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 WAIT = {"Delay": 10, "MaxAttempts": 360}  # an hour: a first deploy creates tables and an API
 
 
 def stack_name(stage: str) -> str:
-    return f"sms-gateway-{stage}"
+    return prefix(resource_names(stage))
 
 
 def default_bucket(account: str, region: str) -> str:
-    return f"sms-gateway-artifacts-{account}-{region}"
+    return artifacts_bucket(account, region)
 
 
 def ensure_bucket(s3: Any, bucket: str, region: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,8 +83,6 @@ def load_app(stage: str) -> Chalice:
     If it was already imported (for another stage, say), that import stands;
     ``functions`` refuses queues that are not the stage's.
     """
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     with _environment(stage_environment(stage, str(ROOT))):
         app: Chalice = importlib.import_module("app").app
     return app

@@ -8,7 +8,7 @@ policy (``infra/policies.py``), name and log group, and the alarms. The
 functions are read from the app, so a new one is covered without an edit
 here (``infra/policies.py`` refuses it until its grants are written).
 
-    python infra/package.py --stage prod --out build/prod
+    python -m infra.package --stage prod --out build/prod
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from chalice.config import Config
 
-from chalice.config import Config  # noqa: E402
-
-from chalicelib.resources import ResourceNames, resource_names  # noqa: E402
-from infra.functions import ROOT, LambdaFunction, functions, load_app, load_config  # noqa: E402
-from infra.policies import policy_document, policy_files, stack_arn, write_policy_files  # noqa: E402
-from infra.template import build  # noqa: E402
+from chalicelib.resources import ResourceNames, resource_names
+from infra.functions import ROOT, LambdaFunction, functions, load_app, load_config
+from infra.policies import policy_document, policy_files, stack_arn, write_policy_files
+from infra.template import build
 
 # Lambda's advice for SQS event sources (see infra/template.py).
 VISIBILITY_PER_TIMEOUT = 6

@@ -10,7 +10,7 @@ Two renderings of one document: ``.chalice/policy-<stage>-<function>.json``
 (what ``chalice deploy`` would use; region and account left open) and the
 packaged template's (``Fn::Sub`` pins them to the stack's own).
 
-    python infra/policies.py --stage prod     # rewrite the .chalice policy files
+    python -m infra.policies --stage prod     # rewrite the .chalice policy files
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from chalicelib.adapters.models import ClientModel, MessageModel  # noqa: E402
-from chalicelib.resources import ResourceNames, resource_names  # noqa: E402
-from infra.functions import ROOT, LambdaFunction, functions, load_app  # noqa: E402
+from chalicelib.adapters.models import ClientModel, MessageModel
+from chalicelib.resources import ResourceNames, resource_names
+from infra.functions import ROOT, LambdaFunction, functions, load_app
 
 # What Lambda's SQS event source mapping does with the function's role.
 CONSUME = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")

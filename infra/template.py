@@ -4,7 +4,7 @@ Tables come from the PynamoDB models (keys and indexes cannot drift), names
 from ``chalicelib.resources``. The local emulator is provisioned from this
 template, and ``make package`` merges it into Chalice's SAM template.
 
-    python infra/template.py --stage prod > resources.json
+    python -m infra.template --stage prod > resources.json
 """
 
 from __future__ import annotations
@@ -12,20 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pynamodb.attributes import TTLAttribute
 
-from pynamodb.attributes import TTLAttribute  # noqa: E402
-
-from chalicelib.adapters.models import (  # noqa: E402
+from chalicelib.adapters.models import (
     ClientModel,
     LedgerEntryModel,
     MessageModel,
     ProviderSendModel,
 )
-from chalicelib.resources import (  # noqa: E402
+from chalicelib.resources import (
     CALLBACK_MAX_RECEIVES,
     DLR_MAX_RECEIVES,
     SEND_MAX_RECEIVES,

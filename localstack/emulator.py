@@ -18,7 +18,7 @@ reads the one attribute it needs, and gives moto's SQS a cheaper clock (the
 same value, from ``time.time()`` instead of building datetimes). Real SQS
 does not slow down with depth, so neither should the emulator.
 
-    python localstack/emulator.py --host 127.0.0.1 --port 4566
+    python -m localstack.emulator --host 127.0.0.1 --port 4566
 """
 
 from __future__ import annotations

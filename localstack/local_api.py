@@ -1,6 +1,7 @@
 """``chalice local``, with API Gateway's greedy ``{proxy+}`` path matching.
 
-Three additions, all to make the local API behave like API Gateway:
+Three additions to make the local API behave like API Gateway, and one to
+make it take its environment as every other process does:
 
 Chalice's local route matcher only matches a path variable against one path
 segment, so ``/{proxy+}`` (the catch-all that answers unknown routes with a
@@ -8,16 +9,21 @@ JSON 404 on API Gateway) missed deeper paths locally and they got a 403.
 This launcher adds the greedy fallback. And the server's listen backlog is
 raised from socketserver's 5, which reset connections under 40 concurrent
 clients. And any method (TRACE, QUERY...) reaches the app, which answers a
-JSON 405, instead of http.server's HTML 501.
-Then it runs the real ``chalice local`` command with the given
+JSON 405, instead of http.server's HTML 501. And a variable set in the
+environment wins over the stage's value in ``.chalice/config.json``: Chalice
+itself copies the stage's variables over ``os.environ`` before it imports
+``app.py``, so ``PHONE_VALIDATION=strict make up`` would otherwise change
+nothing. Then it runs the real ``chalice local`` command with the given
 arguments.
 
-    python localstack/local_api.py --port 8080 --stage local
+    python -m localstack.local_api --port 8080 --stage local
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -53,20 +59,27 @@ def install() -> None:
     ChaliceRequestHandler.__getattr__ = _any_method
 
 
-def count_aws_calls() -> None:
-    """With ``AWS_CALLS_DIR`` set (``make bench``): count AWS calls and time each request."""
-    import awscalls
+def keep_explicit_environment(explicit: Mapping[str, str] | None = None) -> None:
+    """Let the stage's variables fill in only what ``explicit`` (the environment) leaves unset."""
+    from chalice.cli.factory import CLIFactory
 
-    if awscalls.install("api"):
-        from chalice.app import Chalice
+    given = set(os.environ if explicit is None else explicit)
+    load = CLIFactory.load_chalice_app
 
-        Chalice.__call__ = awscalls.timed("api", Chalice.__call__)  # type: ignore[method-assign]
+    def load_chalice_app(self: CLIFactory, environment_variables: Mapping[str, str] | None = None,
+                         validate_feature_flags: bool | None = True) -> Any:
+        if environment_variables is not None:
+            environment_variables = {k: v for k, v in environment_variables.items()
+                                     if k not in given}
+        return load(self, environment_variables, validate_feature_flags)
+
+    CLIFactory.load_chalice_app = load_chalice_app  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> int:
     install()
-    count_aws_calls()
-    import loggroups
+    keep_explicit_environment()
+    from localstack import loggroups
 
     loggroups.install("api")  # before chalice imports the app, which builds its logger
     from chalice.cli import main as chalice_main

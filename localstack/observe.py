@@ -1,9 +1,9 @@
 """Read the local log groups: follow them, trace one message, summarise metrics; stack status.
 
-    python localstack/observe.py logs [--group all|api|worker]   # make logs, logs-api, logs-worker
-    python localstack/observe.py trace <message_id>              # make trace ID=...
-    python localstack/observe.py stats [--since 15m]             # make stats
-    python localstack/observe.py status                          # make status
+    python -m localstack.observe logs [--group all|api|worker]   # make logs, logs-api, logs-worker
+    python -m localstack.observe trace <message_id>              # make trace ID=...
+    python -m localstack.observe stats [--since 15m]             # make stats
+    python -m localstack.observe status                          # make status
 
 The log groups are files ``<logs>/aws/lambda/<function>/<stream>.log`` (see
 ``loggroups.py``): Powertools JSON lines and EMF metric blobs, as CloudWatch
@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from chalicelib.resources import resource_names
+from infra.names import prefix
+from localstack.loggroups import GROUPS
 
-from loggroups import GROUPS  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_LOGS = ROOT / ".local" / "logs"
 API_SUFFIX = "-api-handler"
@@ -86,9 +87,10 @@ def entries(logs: Path, group: str = "all") -> Iterator[Entry]:
 
 
 def short_group(group: str) -> str:
-    """``sms-gateway-local-sender`` -> ``sender``."""
-    parts = group.split("-", 3)
-    return parts[3] if len(parts) == 4 else group
+    """``sms-gateway-local-sender`` -> ``sender``: the function without the stage's prefix
+    (``STAGE``, ``local`` by default)."""
+    names = resource_names(os.environ.get("STAGE", "local"))
+    return group.removeprefix(f"{prefix(names)}-")
 
 
 def render(entry: Entry) -> str:
@@ -234,10 +236,9 @@ def message_counts(container: Any) -> Counter[str]:
 
 
 def print_status() -> int:
-    from stack import from_env
-
     from chalicelib.container import Container
     from chalicelib.settings import Settings, stage_environment
+    from localstack.stack import from_env
 
     stack = from_env()
     state = stack.status()

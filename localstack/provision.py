@@ -2,9 +2,11 @@
 
 The resources come from ``infra/template.py`` and are created through the
 emulator's CloudFormation, the same template ``make package`` ships to AWS.
-Both steps are idempotent.
+Both steps are idempotent. With ``EMULATOR=localstack`` the clients come from
+``localstack-client``, LocalStack's own client factory (its endpoint, dummy
+credentials); with moto, from boto3 at ``AWS_ENDPOINT_URL``.
 
-    python localstack/provision.py [--stage local] [--seed-only]
+    python -m localstack.provision [--seed-only]
 """
 
 from __future__ import annotations
@@ -14,22 +16,26 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import boto3
 
-import boto3  # noqa: E402
-
-from chalicelib.container import hash_api_key  # noqa: E402
-from chalicelib.settings import Settings  # noqa: E402
-from infra.template import build  # noqa: E402
+from chalicelib.container import hash_api_key
+from chalicelib.settings import Settings
+from infra.names import resources_stack
+from infra.template import build
 
 DEMO_CLIENT_ID, DEMO_NAME, DEMO_API_KEY, DEMO_CREDIT_CENTS = "demo", "Demo client", "secret", 100_000
 
 
-def _client(service: str, settings: Settings) -> Any:
+def aws_client(service: str, settings: Settings, emulator: str | None = None) -> Any:
+    """A client of ``service`` in the emulator (``EMULATOR``: ``moto`` or ``localstack``)."""
+    if (emulator or os.environ.get("EMULATOR", "moto")) == "localstack":
+        from localstack_client.session import Session
+
+        host = urlparse(settings.endpoint_url or "").netloc or None  # None: LOCALSTACK_HOST
+        return Session(region_name=settings.region, localstack_host=host).client(service)
     return boto3.session.Session().client(
         service, region_name=settings.region, endpoint_url=settings.endpoint_url
     )
@@ -37,8 +43,8 @@ def _client(service: str, settings: Settings) -> Any:
 
 def provision(settings: Settings, timeout_s: float = 60.0) -> str:
     """Create (or leave as it is) the stage's CloudFormation stack; return its status."""
-    cfn = _client("cloudformation", settings)
-    stack = f"sms-gateway-{settings.stage}-resources"
+    cfn = aws_client("cloudformation", settings)
+    stack = resources_stack(settings.names)
     try:
         status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
         if status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status:

@@ -8,7 +8,7 @@ visibility timeout. With ``--schedules`` it also runs the ``schedule``
 handlers at their rate. Start several (``WORKERS=N``) to scale out as Lambda
 does.
 
-    python localstack/runner.py [--worker-id 1] [--schedules]
+    python -m localstack.runner [--worker-id 1] [--schedules]
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.resources import ResourceNames, resource_names
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 MAX_BACKOFF_S = 5.0
 
@@ -77,10 +79,10 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 
 class Runner:
-    def __init__(self, app: Any, sqs: Any, prefix: str, region: str) -> None:
+    def __init__(self, app: Any, sqs: Any, names: ResourceNames, region: str) -> None:
         self.app = app
         self.sqs = sqs
-        self.prefix = prefix
+        self.names = names
         self.region = region
         self.stop = threading.Event()
 
@@ -110,7 +112,7 @@ class Runner:
 
     def _invoke(self, handler: Any, name: str, url: str, arn: str,
                 messages: list[dict[str, Any]]) -> None:
-        context = LambdaContext(f"{self.prefix}-{name}", str(uuid.uuid4()))
+        context = LambdaContext(self.names.function(name), str(uuid.uuid4()))
         try:
             response = handler(sqs_event(messages, arn, self.region), context) or {}
         except Exception as exc:  # noqa: BLE001 - as Lambda: the whole batch comes back
@@ -133,7 +135,7 @@ class Runner:
                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "region": self.region, "resources": [], "detail": {}}
             try:
-                handler(event, LambdaContext(f"{self.prefix}-{name}", str(uuid.uuid4())))
+                handler(event, LambdaContext(self.names.function(name), str(uuid.uuid4())))
             except Exception as exc:  # noqa: BLE001 - the next tick tries again
                 print(json.dumps({"level": "ERROR", "message": "schedule failed",
                                   "function": name, "error": repr(exc)[:300]}), flush=True)
@@ -147,6 +149,18 @@ def schedule_period(expression: Any) -> float | None:
     return float(value) * {"MINUTES": 60, "HOURS": 3600, "DAYS": 86400}[unit]
 
 
+def apply_stage_defaults(stage: str, environ: MutableMapping[str, str]) -> None:
+    """Fill in from ``.chalice/config.json`` what ``environ`` leaves unset.
+
+    An explicit variable wins over the stage's value, as in the API
+    (``localstack/local_api.py``) and the admin CLI.
+    """
+    from chalicelib.settings import stage_environment
+
+    for name, value in stage_environment(stage, str(ROOT)).items():
+        environ.setdefault(name, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Feed the app's SQS and schedule handlers.")
     parser.add_argument("--worker-id", default="1")
@@ -154,16 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run @app.schedule handlers (one runner should)")
     args = parser.parse_args(argv)
     stage = os.environ.get("STAGE", "local")
-    from chalicelib.settings import stage_environment
+    apply_stage_defaults(stage, os.environ)
 
-    # As Chalice does for the API: the stage's config wins over the shell.
-    os.environ.update(stage_environment(stage, str(ROOT)))
-
-    import awscalls
-
-    awscalls.install(f"worker-{args.worker_id}")  # make bench only (AWS_CALLS_DIR)
-
-    import loggroups
+    from localstack import loggroups
 
     loggroups.install(f"worker-{args.worker_id}")  # before the app builds its logger
     import boto3
@@ -173,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     sqs = boto3.session.Session().client("sqs", region_name=region)
-    runner = Runner(app, sqs, f"sms-gateway-{stage}", region)
-    awscalls.time_handlers(app.handler_map)
+    runner = Runner(app, sqs, resource_names(stage), region)
     threads = []
     for source in app.event_sources:
         if isinstance(source, SQSEventConfig) and source.queue:

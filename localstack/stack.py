@@ -1,6 +1,6 @@
 """Start, stop and inspect the local stack: emulator, API, runners.
 
-    python localstack/stack.py up|down|status
+    python -m localstack.stack up|down|status
 
 Every process runs in its own session with its pid under ``.local/pids`` and
 its output under ``.local/logs``; ``down`` stops exactly those. The tests use
@@ -22,6 +22,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from chalicelib.resources import resource_names
+from infra.names import prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -72,6 +76,10 @@ class Stack:
     stage: str = "local"
     extra_env: dict[str, str] = field(default_factory=dict)
     emulator: str = "moto"  # or "localstack" (Docker)
+    # How the API and runner processes are started: a command that runs the Python
+    # module named by the argument after it, as ``python -m`` does (e.g. a wrapper
+    # that sets something up in the process first).
+    launcher: list[str] = field(default_factory=lambda: [PYTHON, "-m"])
 
     @property
     def endpoint(self) -> str:
@@ -90,6 +98,11 @@ class Stack:
         return self.state_dir / "logs"
 
     def env(self) -> dict[str, str]:
+        """The processes' environment: this one's, ``extra_env`` over it, then the stack's own.
+
+        What is set here wins over the stage's defaults in ``.chalice/config.json``
+        (the API and the runners fill in only what is unset).
+        """
         env = dict(os.environ)
         env.update(self.extra_env)
         # The local stack never talks to a real account, whatever the shell has.
@@ -99,6 +112,7 @@ class Stack:
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
             "STAGE": self.stage,
+            "EMULATOR": self.emulator,  # provisioning builds its clients for it
             "PYTHONPATH": str(ROOT),
             "LOCAL_LOG_DIR": str(self.logs),  # the functions' log groups (loggroups.py)
         })
@@ -139,21 +153,26 @@ class Stack:
             raise StackError(f"port {port} ({what}) is already in use by another program; "
                              f"stop it or choose another port with {variable}=...")
 
-    def start_emulator(self) -> None:
+    def start_emulator(self, wait: bool = True) -> None:
+        """Start the emulator (LocalStack's is always waited for); ``wait``: until it answers."""
         if self.emulator == "localstack":
             self._start_localstack()
             return
-        if self._pid("emulator"):
-            return
-        self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
-        self._start("emulator", [PYTHON, str(ROOT / "localstack" / "emulator.py"), "--host",
-                                 "127.0.0.1", "--port", str(self.emulator_port)],
-                    self.logs / "emulator.log")
-        self._wait_http(f"{self.endpoint}/moto-api/", "emulator", 30)
+        if not self._pid("emulator"):
+            self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
+            self._start("emulator", [PYTHON, "-m", "localstack.emulator", "--host", "127.0.0.1",
+                                     "--port", str(self.emulator_port)],
+                        self.logs / "emulator.log")
+        if wait:
+            self.wait_emulator()
+
+    def wait_emulator(self, timeout_s: float = 30) -> None:
+        if self.emulator == "moto":
+            self._wait_http(f"{self.endpoint}/moto-api/", "emulator", timeout_s)
 
     def _compose(self, *args: str) -> list[str]:
         compose = str(ROOT / "localstack" / "docker-compose.yml")
-        return ["docker", "compose", "-f", compose, "-p", f"sms-gateway-{self.stage}", *args]
+        return ["docker", "compose", "-f", compose, "-p", prefix(resource_names(self.stage)), *args]
 
     def _start_localstack(self) -> None:
         """LocalStack in Docker instead of moto (not exercised by the test suite)."""
@@ -177,7 +196,7 @@ class Stack:
         return True
 
     def provision(self) -> None:
-        result = subprocess.run([PYTHON, str(ROOT / "localstack" / "provision.py")], cwd=ROOT,
+        result = subprocess.run([PYTHON, "-m", "localstack.provision"], cwd=ROOT,
                                 env=self.env(), capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise StackError(f"provisioning failed:\n{result.stdout}{result.stderr}")
@@ -187,7 +206,7 @@ class Stack:
         if self._pid("api"):
             return
         self._check_port(self.api_port, "the API", "PORT")
-        self._start("api", [PYTHON, str(ROOT / "localstack" / "local_api.py"), "--no-autoreload",
+        self._start("api", [*self.launcher, "localstack.local_api", "--no-autoreload",
                             "--host", "127.0.0.1", "--port", str(self.api_port),
                             "--stage", self.stage],
                     self.logs / "api.log")
@@ -197,7 +216,7 @@ class Stack:
             name = f"worker-{i}"
             if self._pid(name):
                 continue
-            argv = [PYTHON, str(ROOT / "localstack" / "runner.py"), "--worker-id", str(i)]
+            argv = [*self.launcher, "localstack.runner", "--worker-id", str(i)]
             if i == 1:
                 argv.append("--schedules")
             self._start(name, argv, self.logs / f"{name}.log")
@@ -209,9 +228,12 @@ class Stack:
             self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
         if not self._pid("api"):
             self._check_port(self.api_port, "the API", "PORT")
-        self.start_emulator()
-        self.provision()
+        # The API imports the app (seconds) while the emulator starts and is provisioned;
+        # the runners start on provisioned queues.
+        self.start_emulator(wait=False)
         self.start_api()
+        self.wait_emulator()
+        self.provision()
         self.start_workers()
         self._wait_http(f"{self.api_url}/readyz", "API", timeout_s)
 
@@ -255,7 +277,7 @@ class Stack:
             order.append("localstack")
         return order
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:
         procs = self.running()
         ready = None
         try:
@@ -301,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  API        {stack.api_url}   (chalice local)")
         print(f"  emulator   {stack.endpoint}   (moto server; AWS_ENDPOINT_URL)")
         print(f"  logs       {stack.logs}/\n\nTry:\n  {CURL.format(port=stack.api_port)}")
+        if stack.emulator_port == 4566:  # the dev stage's AWS_ENDPOINT_URL (.chalice/config.json)
+            print("\nA second API on this stack, under Chalice's own server (stage dev, port 8000):\n"
+                  "  .venv/bin/chalice local --no-autoreload\n"
+                  "(without --no-autoreload it restarts whenever the stack writes its logs in .local/)")
         return 0
     if args.command == "down":
         stopped = stack.down()

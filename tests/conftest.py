@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -11,9 +10,6 @@ from typing import Any
 import pytest
 
 from tests.support.paths import ROOT
-
-sys.path.insert(0, str(ROOT / "localstack"))  # provision.py, stack.py, runner.py
-sys.path.insert(0, str(ROOT))
 
 for _name, _value in {
     "AWS_ACCESS_KEY_ID": "test",
@@ -54,8 +50,9 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 @pytest.fixture
 def aws(settings: Settings) -> Iterator[Container]:
     """moto in-process with the stage's resources provisioned from infra/."""
-    import provision
     from moto import mock_aws
+
+    from localstack import provision
 
     with mock_aws():
         provision.provision(settings)
@@ -68,10 +65,10 @@ def aws(settings: Settings) -> Iterator[Container]:
 @pytest.fixture
 def api(aws: Container) -> Iterator[Any]:
     """Chalice's test client over the app, against moto."""
-    import local_api
     from chalice.test import Client
 
     from app import app
+    from localstack import local_api
 
     local_api.install()
 

@@ -20,7 +20,7 @@ FAST = {**FAST_TIMERS, "MOCK_DLR_FAIL_RATE": "0.05"}
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from stack import Stack, free_port
+    from localstack.stack import Stack, free_port
 
     state = Path(tmp_path_factory.mktemp("stack"))
     s = Stack(state_dir=state, emulator_port=free_port(), api_port=free_port(), workers=2,

@@ -18,12 +18,12 @@ from tests.support.outcomes import key_with_outcomes
 from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.e2e
-OBSERVE = ROOT / "localstack" / "observe.py"
+OBSERVE = ["-m", "localstack.observe"]  # run from ROOT
 
 
 def observe(stack: Any, *args: str) -> str:
     """Run the script behind `make trace` / `make stats` on the stack's logs."""
-    result = subprocess.run([sys.executable, str(OBSERVE), "--logs", str(stack.logs), *args],
+    result = subprocess.run([sys.executable, *OBSERVE, "--logs", str(stack.logs), *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=60, check=True)
     return result.stdout
 

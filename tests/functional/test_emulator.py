@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import boto3
 import pytest
@@ -12,9 +10,7 @@ from moto import mock_aws
 from moto.core.utils import unix_time_millis
 from moto.sqs.models import sqs_backends
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "localstack"))
-
-import emulator  # noqa: E402
+from localstack import emulator
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 

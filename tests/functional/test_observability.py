@@ -96,7 +96,7 @@ def hook() -> Iterator[Hook]:
 
 def deliver(api: Any, aws: Container, function: str, queue: str) -> dict[str, Any]:
     """Receive what ``queue`` holds (with attributes) and invoke ``function`` on it."""
-    from runner import sqs_event
+    from localstack.runner import sqs_event
 
     url = aws.queue(queue).url()
     got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],

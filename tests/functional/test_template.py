@@ -58,7 +58,7 @@ MAX_ZIP_BYTES = 15 * 1024 * 1024
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("package") / STAGE
     done = subprocess.run(
-        [sys.executable, str(ROOT / "infra" / "package.py"), "--stage", STAGE, "--out", str(out)],
+        [sys.executable, "-m", "infra.package", "--stage", STAGE, "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return out

@@ -44,7 +44,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture
 def own_stack(tmp_path: Path) -> Iterator[Any]:
     """A private stack for one test (about 5 s to start): kill what you like."""
-    from stack import Stack, free_port
+    from localstack.stack import Stack, free_port
 
     s = Stack(state_dir=tmp_path / "stack", emulator_port=free_port(), api_port=free_port(),
               workers=2, extra_env=RELIABLE)

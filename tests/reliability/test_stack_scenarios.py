@@ -76,7 +76,7 @@ def kill(stack: Any, name: str) -> None:
 
 def restart_api(stack: Any) -> None:
     """Start the API again once its port is free (a killed server's socket lingers briefly)."""
-    from stack import StackError
+    from localstack.stack import StackError
 
     deadline = time.monotonic() + 30
     while True:
@@ -211,10 +211,10 @@ def test_api_killed_mid_request_client_retries_with_its_key(
 
 # -- 3. concurrency ---------------------------------------------------------
 def start_second_api(stack: Any) -> str:
-    from stack import free_port
+    from localstack.stack import free_port
 
     port = free_port()
-    stack._start("api-2", [sys.executable, str(ROOT / "localstack" / "local_api.py"),
+    stack._start("api-2", [sys.executable, "-m", "localstack.local_api",
                            "--no-autoreload", "--host", "127.0.0.1", "--port", str(port),
                            "--stage", "local"], stack.logs / "api-2.log")
     url = f"http://127.0.0.1:{port}"

@@ -6,9 +6,9 @@ import json
 import logging
 
 import pytest
-from observe import metric_values, percentile, stats_table
 
 from chalicelib.observability import PrivateFormatter, mask_phone, scrub
+from localstack.observe import metric_values, percentile, stats_table
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,7 @@
 """Count this process's AWS calls and handler durations, for ``make bench``.
 
+Switched on by the bench alone: ``bench/hooked.py`` (the launcher of the
+stacks' API and runner processes) and ``bench/floor.py`` call ``install``.
 Off unless ``AWS_CALLS_DIR`` is set. Then every botocore session made in the
 process (boto3's and PynamoDB's alike) gets a ``before-call`` hook, and the
 counts are written to ``$AWS_CALLS_DIR/<role>-<pid>.json`` twice a second

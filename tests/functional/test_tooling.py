@@ -1,0 +1,67 @@
+"""The local tooling: one environment precedence, the bench's launcher (no AWS, no stack)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.functional
+
+
+def test_the_runner_fills_in_only_what_the_environment_leaves_unset() -> None:
+    from localstack.runner import apply_stage_defaults
+
+    environ = {"PHONE_VALIDATION": "strict"}
+    apply_stage_defaults("local", environ)
+    assert environ["PHONE_VALIDATION"] == "strict"  # explicit: kept
+    assert environ["STAGE"] == "local"  # from .chalice/config.json
+    assert environ["POWERTOOLS_SERVICE_NAME"] == "sms-gateway"
+
+
+def test_chalice_local_keeps_an_explicit_variable_over_the_stages(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalice.cli.factory import CLIFactory
+
+    from localstack import local_api
+
+    monkeypatch.setattr(CLIFactory, "load_chalice_app", CLIFactory.load_chalice_app)
+    environ = {"PHONE_VALIDATION": "strict"}
+    local_api.keep_explicit_environment(explicit=environ)
+    factory = CLIFactory(str(ROOT), environ=environ)
+    factory.load_chalice_app({"PHONE_VALIDATION": "e164", "STAGE": "local"})
+    assert environ == {"PHONE_VALIDATION": "strict", "STAGE": "local"}
+
+
+@pytest.mark.parametrize(("argv", "role"), [
+    (["localstack.local_api", "--port", "8080"], "api"),
+    (["localstack.runner", "--worker-id", "2", "--schedules"], "worker-2"),
+    (["bench.floor", "consume"], "floor"),
+])
+def test_the_bench_launcher_files_counts_by_process(argv: list[str], role: str) -> None:
+    from bench.hooked import role as role_of
+
+    assert role_of(argv[0], argv[1:]) == role
+
+
+def test_the_bench_launcher_times_each_handler_under_its_name() -> None:
+    from bench import awscalls
+    from bench.hooked import TimedHandlers
+
+    handlers = TimedHandlers()
+    handlers["tooling_probe"] = lambda event, context: {"seen": event}
+    before = awscalls.snapshot()["invocations"].get("tooling_probe", [0, 0.0])[0]
+    assert handlers["tooling_probe"]({"x": 1}, None) == {"seen": {"x": 1}}
+    assert awscalls.snapshot()["invocations"]["tooling_probe"][0] == before + 1
+
+
+def test_localstack_mode_builds_clients_for_localstack(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localstack import provision
+
+    monkeypatch.setenv("EMULATOR", "localstack")
+    settings = provision.Settings.from_env({"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    client = provision.aws_client("sqs", settings)
+    assert client.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert client.meta.region_name == "us-east-1"
+    # localstack-client's own dummy credentials, not the environment's (test/test)
+    assert client._request_signer._credentials.access_key == "accesskey"
