@@ -31,8 +31,19 @@ class ResourceNames:
 
     stage: str
 
+    @property
+    def prefix(self) -> str:
+        """``sms-gateway-<stage>``: what every name of the stage starts with; also the
+        stage's deployed CloudFormation stack and its LocalStack Compose project."""
+        return f"{PROJECT}-{self.stage}"
+
     def _name(self, what: str) -> str:
-        return f"{PROJECT}-{self.stage}-{what}"
+        return f"{self.prefix}-{what}"
+
+    @property
+    def resources_stack(self) -> str:
+        """The CloudFormation stack that provisions the tables and queues in the emulator."""
+        return self._name("resources")
 
     @property
     def clients_table(self) -> str:
@@ -86,6 +97,11 @@ class ResourceNames:
         """Each work queue and its dead-letter queue."""
         return {self.send_queue: self.send_dlq, self.dlr_queue: self.dlr_dlq,
                 self.callbacks_queue: self.callbacks_dlq}
+
+
+def artifacts_bucket(account: str, region: str) -> str:
+    """The S3 bucket ``make deploy`` uploads packages to, one per account and region."""
+    return f"{PROJECT}-artifacts-{account}-{region}"
 
 
 def resource_names(stage: str) -> ResourceNames:

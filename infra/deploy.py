@@ -24,8 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-from chalicelib.resources import resource_names
-from infra.names import artifacts_bucket, prefix
+from chalicelib.resources import artifacts_bucket, resource_names
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
@@ -33,7 +32,7 @@ WAIT = {"Delay": 10, "MaxAttempts": 360}  # an hour: a first deploy creates tabl
 
 
 def stack_name(stage: str) -> str:
-    return prefix(resource_names(stage))
+    return resource_names(stage).prefix
 
 
 def default_bucket(account: str, region: str) -> str:

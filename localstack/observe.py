@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.resources import resource_names
-from infra.names import prefix
 from localstack.loggroups import GROUPS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +89,7 @@ def short_group(group: str) -> str:
     """``sms-gateway-local-sender`` -> ``sender``: the function without the stage's prefix
     (``STAGE``, ``local`` by default)."""
     names = resource_names(os.environ.get("STAGE", "local"))
-    return group.removeprefix(f"{prefix(names)}-")
+    return group.removeprefix(f"{names.prefix}-")
 
 
 def render(entry: Entry) -> str:

@@ -23,7 +23,6 @@ import boto3
 
 from chalicelib.container import hash_api_key
 from chalicelib.settings import Settings
-from infra.names import resources_stack
 from infra.template import build
 
 DEMO_CLIENT_ID, DEMO_NAME, DEMO_API_KEY, DEMO_CREDIT_CENTS = "demo", "Demo client", "secret", 100_000
@@ -44,7 +43,7 @@ def aws_client(service: str, settings: Settings, emulator: str | None = None) ->
 def provision(settings: Settings, timeout_s: float = 60.0) -> str:
     """Create (or leave as it is) the stage's CloudFormation stack; return its status."""
     cfn = aws_client("cloudformation", settings)
-    stack = resources_stack(settings.names)
+    stack = settings.names.resources_stack
     try:
         status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
         if status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status:

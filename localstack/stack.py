@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.resources import resource_names
-from infra.names import prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -172,7 +171,7 @@ class Stack:
 
     def _compose(self, *args: str) -> list[str]:
         compose = str(ROOT / "localstack" / "docker-compose.yml")
-        return ["docker", "compose", "-f", compose, "-p", prefix(resource_names(self.stage)), *args]
+        return ["docker", "compose", "-f", compose, "-p", resource_names(self.stage).prefix, *args]
 
     def _start_localstack(self) -> None:
         """LocalStack in Docker instead of moto (not exercised by the test suite)."""
