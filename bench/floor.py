@@ -31,7 +31,7 @@ from typing import Any
 
 from chalicelib.resources import resource_names
 
-SUCCESS, TEMP = 0.9, 0.07  # the mock provider's default rates; the rest is permanent
+SUCCESS, TEMP = 0.9, 0.07  # the bench's mock rates (bench/run.py FAST); the rest is permanent
 MAX_ATTEMPTS, RETRY_MIN_S, RETRY_MAX_S = 4, 1.0, 2.0
 PRICE_CENTS = 5
 DLR_DELAY_S = 1  # the mock provider's default
