@@ -25,11 +25,6 @@ from chalicelib.settings import Settings  # noqa: E402
 from tests.support.settings import changed  # noqa: E402
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "settings(mock=None, **changes): the settings this test's "
-                            "container is built with (tests/support/settings.py)")
-
-
 @pytest.fixture
 def settings(request: pytest.FixtureRequest) -> Settings:
     """Fast settings for functional tests (stage ``local``, no endpoint: moto in-process).

@@ -33,7 +33,6 @@ class DlrService:
         queue's maxReceiveCount sends it to the dead-letter queue.
         """
         message_id = report.reference
-        self._telemetry.correlate(message_id=message_id)
         if report.delivered:
             settled = self._ledger.settle(message_id, Status.DELIVERED,
                                           provider_message_id=report.provider_message_id)
@@ -46,13 +45,15 @@ class DlrService:
         current = self._messages.get(message_id)
         if current is None or current.status not in FINAL:
             # Not ours, or SENT (with this provider id) is not written yet.
+            # Logged by its reference, not as the message's: no client is known yet.
             self._telemetry.count("DlrUnmatched")
             log.warning("delivery report matches no message (yet); it comes back",
-                        extra={"receives": receives,
+                        extra={"receives": receives, "reference": message_id,
                                "provider_message_id": report.provider_message_id})
             return RetryAfter(report_backoff(receives))
-        log.info("duplicate or late delivery report ignored",
-                 extra={"message_id": message_id, "dlr_status": report.status})
+        self._telemetry.correlate(message_id=message_id, client_id=current.client_id,
+                                  request_id=current.request_id)
+        log.info("duplicate or late delivery report ignored", extra={"dlr_status": report.status})
         return DONE
 
 

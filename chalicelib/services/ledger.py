@@ -53,7 +53,8 @@ class Ledger:
         if msg is None:
             self._recover_callback(message_id)
             return None
-        self._telemetry.correlate(client_id=msg.client_id, request_id=msg.request_id)
+        self._telemetry.correlate(message_id=msg.message_id, client_id=msg.client_id,
+                                  request_id=msg.request_id)
         into = "spent" if hold is HoldState.CAPTURED else "available"
         self._accounts.move(msg.client_id, msg.cost_cents, into=into)
         log.info(

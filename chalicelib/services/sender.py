@@ -103,6 +103,7 @@ class SenderService:
         if current is None:
             log.warning("send record for an unknown message", extra={"message_id": message_id})
             return DONE
+        self._telemetry.correlate(client_id=current.client_id, request_id=current.request_id)
         if current.status is Status.FAILED_TEMP and current.retry_at and current.retry_at > now:
             # An early duplicate of a record that is waiting out its backoff.
             return RetryAfter(current.retry_at - now)
@@ -110,5 +111,5 @@ class SenderService:
         # worker dies, the sweeper re-enqueues the message).
         if self._notifier:
             self._notifier.ensure_final_notified(current)
-        log.info("send record skipped", extra={"message_id": message_id, "status": current.status.value})
+        log.info("send record skipped", extra={"status": current.status.value})
         return DONE

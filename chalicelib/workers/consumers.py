@@ -66,7 +66,9 @@ def _keys(record: Any) -> dict[str, Any]:
         return keys
     if isinstance(body, dict):
         event = body.get("event")
-        keys["message_id"] = body.get("message_id") or body.get("reference") or (
+        # A report's reference is set by the DLR service once it knows the client too:
+        # every record that names a message names its client.
+        keys["message_id"] = body.get("message_id") or (
             event.get("message_id") if isinstance(event, dict) else None)
         keys["client_id"] = body.get("client_id")
     return keys
