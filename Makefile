@@ -109,8 +109,11 @@ logs-api: $(STAMP) ## Follow the API function's log group
 logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks and sweeper log groups
 	@$(BIN)/python -m localstack.observe logs --group worker
 
-test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP)
-	$(BIN)/python -m pytest
+# Two pytest workers (pytest-xdist): the tests of the shared e2e stack stay together in
+# one (tests/conftest.py), the rest spread over both. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP); TEST_WORKERS=2
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/python -m pytest -m unit

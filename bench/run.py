@@ -435,7 +435,9 @@ def table(runs: list[RunResult], result: dict[str, Any], cold: dict[str, float])
                     for name, (n, s) in sorted(ref.counts.invocations.items()))
     lines += ["", f"Handler invocations (mean duration): {inv}",
               f"Cold start: `import app` {cold['app_ms']:.0f} ms, `import boto3` "
-              f"{cold['boto3_ms']:.0f} ms (median of 5)", ""]
+              f"{cold['boto3_ms']:.0f} ms (medians of {cold['pairs']:.0f} interleaved pairs); "
+              f"ratio {cold['ratio']:.2f} (median of the pairwise ratios, interquartile "
+              f"range {cold['spread']:.2f})", ""]
     return "\n".join(lines)
 
 
@@ -446,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true",
                         help="20,000 messages, workers=2, no floor: the decay ratio")
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--cold-start-pairs", type=int, default=startup.PAIRS,
+                        help="interleaved app/boto3 import pairs (the smoke test takes 3)")
     parser.add_argument("--state", default=str(ROOT / ".local" / "bench"))
     args = parser.parse_args(argv)
     # A TERM (kill, timeout) unwinds like Ctrl-C, so each stack's `finally` stops it:
@@ -467,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         r = runs[-1]
         print(f"#   accepted {r.accepted_per_s:.1f}/s, final {r.final_per_s:.1f}/s"
               + (f", floor {r.floor['final_per_s']:.1f}/s" if r.floor else ""), flush=True)
-    cold = startup.cold_start()
+    cold = startup.cold_start(args.cold_start_pairs)
     package_mb = startup.package_mb()
     result = summary(runs, cold["ratio"], package_mb, args.long)
     print(table(runs, result, cold))

@@ -46,7 +46,8 @@ def cold_start(pairs: int = PAIRS) -> dict[str, float]:
     ratios = sorted(a / b for a, b in zip(apps, botos, strict=True))
     quartiles = statistics.quantiles(ratios, n=4)
     return {"app_ms": statistics.median(apps), "boto3_ms": statistics.median(botos),
-            "ratio": statistics.median(ratios), "spread": quartiles[2] - quartiles[0]}
+            "ratio": statistics.median(ratios), "spread": quartiles[2] - quartiles[0],
+            "pairs": float(pairs)}
 
 
 def package_mb() -> float:

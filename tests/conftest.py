@@ -72,3 +72,11 @@ def api(aws: Container) -> Iterator[Any]:
     with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
         client._http_client = CheckedHttp(client.http)  # every answer meets the OpenAPI document
         yield client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (``make test``), the tests of the shared e2e stack run in one worker, so
+    one stack serves them all; every other test goes wherever a worker is free."""
+    for item in items:
+        if {"stack", "gateway"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("stack"))

@@ -20,7 +20,7 @@ KEYS = ["accepted_per_s", "api_p50_ms", "api_p99_ms", "final_per_s", "floor_per_
 def test_bench_prints_its_json_line_and_every_message_ends_final(tmp_path: object) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--messages", "50", "--workers", "1",
-         "--no-floor", "--state", str(tmp_path)],
+         "--no-floor", "--cold-start-pairs", "3", "--state", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
