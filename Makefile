@@ -113,7 +113,7 @@ logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks and sweeper log group
 # one (tests/conftest.py), the rest spread over both. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP); TEST_WORKERS=2
-	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/python -m pytest -m unit

@@ -74,9 +74,24 @@ def api(aws: Container) -> Iterator[Any]:
         yield client
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist (``make test``), the tests of the shared e2e stack run in one worker, so
-    one stack serves them all; every other test goes wherever a worker is free."""
-    for item in items:
-        if {"stack", "gateway"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("stack"))
+
+# End-to-end modules that start stacks of their own; every other e2e module shares the
+# session's stack (tests/e2e/conftest.py).
+OWN_STACKS = ("tests/e2e/test_bench_smoke.py", "tests/e2e/test_precedence.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under xdist (``make test``): the tests of the shared e2e stack go to one worker, so
+    one stack serves them all; every other test goes to whichever worker is free.
+
+    pytest-xdist's own ``loadgroup`` renames node ids in a way pytest 9 ignores, so
+    the grouping is this scheduler's scope instead.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedStackScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            shared = nodeid.startswith("tests/e2e/") and not nodeid.startswith(OWN_STACKS)
+            return "shared-e2e-stack" if shared else nodeid
+
+    return SharedStackScheduling(config, log)
