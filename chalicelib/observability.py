@@ -238,21 +238,17 @@ def request_id_attributes(request_id: str | None) -> dict[str, str] | None:
     return {REQUEST_ID_ATTRIBUTE: request_id} if request_id else None
 
 
-def traced_records(handler: Callable[[Any], None], keys_of: Callable[[Any], dict[str, Any]],
-                   expected: tuple[type[BaseException], ...] = ()) -> Callable[[Any], None]:
-    """Run ``handler`` per record under ``keys_of(record)``; log unexpected errors."""
-
-    def run(record: Any) -> None:
-        with scope(**keys_of(record)):
-            try:
-                handler(record)
-            except expected:
-                raise
-            except Exception:
-                logger.exception("record failed; it comes back")
-                raise
-
-    return run
+def traced(work: Callable[[], None], keys: dict[str, Any],
+           expected: tuple[type[BaseException], ...] = ()) -> None:
+    """Run one record's ``work`` under its correlation ``keys``; log unexpected errors."""
+    with scope(**keys):
+        try:
+            work()
+        except expected:
+            raise
+        except Exception:
+            logger.exception("record failed; it comes back")
+            raise
 
 
 class Telemetry:

@@ -47,6 +47,11 @@ class DeliveryReport:
     def delivered(self) -> bool:
         return self.status == DELIVERED
 
+    def log_keys(self) -> dict[str, Any]:
+        # Not the message's id yet: the DLR service names the message in the logs once
+        # it knows its client too (an unmatched report has none).
+        return {}
+
     def body(self) -> dict[str, Any]:
         return {"provider": self.provider, "reference": self.reference,
                 "provider_message_id": self.provider_message_id, "status": self.status,

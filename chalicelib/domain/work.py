@@ -50,6 +50,9 @@ class SendJob:
     def body(self) -> dict[str, Any]:
         return {"message_id": self.message_id}
 
+    def log_keys(self) -> dict[str, Any]:
+        return {"message_id": self.message_id}
+
     @classmethod
     def parse(cls, body: Any) -> SendJob:
         if not isinstance(body, dict) or not isinstance(body.get("message_id"), str):
@@ -72,6 +75,9 @@ class CallbackJob:
     def message_id(self) -> str | None:
         value = self.event.get("message_id")
         return value if isinstance(value, str) else None
+
+    def log_keys(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "message_id": self.message_id}
 
     @classmethod
     def parse(cls, body: Any) -> CallbackJob:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from chalice import Blueprint, Rate
 
@@ -28,6 +29,13 @@ from chalicelib.resources import resource_names
 NAMES = resource_names(os.environ.get("STAGE", "local"))
 
 workers = Blueprint(__name__)
+
+
+class Job(Protocol):
+    def log_keys(self) -> dict[str, Any]: ...
+
+
+J = TypeVar("J", bound=Job)
 
 
 class RetryLaterError(Exception):
@@ -57,21 +65,22 @@ def job_body(record: Any) -> Any:
         raise JobError("the record's body is not JSON") from exc
 
 
-def _keys(record: Any) -> dict[str, Any]:
-    """Log correlation of a record: its request_id attribute and its job's ids."""
-    keys: dict[str, Any] = {"request_id": observability.request_id_of(record)}
-    try:
-        body = json.loads(record.body)
-    except ValueError:
-        return keys
-    if isinstance(body, dict):
-        event = body.get("event")
-        # A report's reference is set by the DLR service once it knows the client too:
-        # every record that names a message names its client.
-        keys["message_id"] = body.get("message_id") or (
-            event.get("message_id") if isinstance(event, dict) else None)
-        keys["client_id"] = body.get("client_id")
-    return keys
+def consumer(parse: Callable[[Any], J], handle: Callable[[J, Any], None]) -> Callable[[Any], None]:
+    """A record handler: parse the record's job once, then ``handle(job, record)`` under the
+    job's log keys. A record that is not a job is logged and comes back (then dead-letters)."""
+
+    def record_handler(record: Any) -> None:
+        request_id = observability.request_id_of(record)
+        try:
+            job = parse(job_body(record))
+        except JobError:
+            observability.logger.exception("not a job; it comes back",
+                                           extra={"request_id": request_id})
+            raise
+        keys = {"request_id": request_id, **job.log_keys()}
+        observability.traced(lambda: handle(job, record), keys, EXPECTED_FAILURES)
+
+    return record_handler
 
 
 def _processor() -> Any:
@@ -82,37 +91,38 @@ def _processor() -> Any:
     return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def _run_batch(event: Any, record_handler: Any) -> dict[str, Any]:
+def _run_batch(event: Any, record_handler: Callable[[Any], None]) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
-    traced = observability.traced_records(record_handler, _keys, expected=EXPECTED_FAILURES)
     result = process_partial_response(
-        event=event.to_dict(), record_handler=traced, processor=_processor(),
+        event=event.to_dict(), record_handler=record_handler, processor=_processor(),
         context=event.context,
     )
     return dict(result)
 
 
-def send_record(record: Any) -> None:
+def send(job: SendJob, record: Any) -> None:
     """One send job: one attempt at the provider."""
     container = get_container()
-    job = SendJob.parse(job_body(record))
     settle_record(container.sender.handle(job.message_id), container.send_queue, record)
 
 
-def dlr_record(record: Any) -> None:
-    """One delivery report."""
+def apply_report(report: DeliveryReport, record: Any) -> None:
+    """One delivery report: capture or release."""
     container = get_container()
-    report = DeliveryReport.parse(job_body(record))
     settle_record(container.dlr.apply(report, receives(record)), container.dlr_queue, record)
 
 
-def callback_record(record: Any) -> None:
+def deliver_callback(job: CallbackJob, record: Any) -> None:
     """One client callback: POST it; if the client did not answer 2xx, back off."""
     container = get_container()
-    job = CallbackJob.parse(job_body(record))
     settle_record(container.callbacks.deliver(job, receives(record)), container.callbacks_queue,
                   record)
+
+
+send_record = consumer(SendJob.parse, send)
+dlr_record = consumer(DeliveryReport.parse, apply_report)
+callback_record = consumer(CallbackJob.parse, deliver_callback)
 
 
 @workers.on_sqs_message(queue=NAMES.send_queue, batch_size=10, name="sender")
