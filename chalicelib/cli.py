@@ -44,6 +44,13 @@ def _secret(container: Container, client_id: str) -> str:
 def _settings_from(args: argparse.Namespace) -> dict[str, object]:
     if args.callback_url and url_problem(args.callback_url):
         raise CliError(f"--callback-url {url_problem(args.callback_url)}")
+    for option, value, low in (("--rate-limit-rps", args.rate_limit_rps, 0.0),
+                               ("--rate-limit-burst", args.rate_limit_burst, 0),
+                               ("--max-parts", args.max_parts, 0)):
+        if value is not None and not value > low:
+            raise CliError(f"{option} must be greater than 0")
+    if args.price_per_part_cents is not None and args.price_per_part_cents < 0:
+        raise CliError("--price-per-part-cents must be 0 or more")
     chosen = {"rate_limit_rps": args.rate_limit_rps, "rate_limit_burst": args.rate_limit_burst,
               "price_per_part_cents": args.price_per_part_cents,
               "callback_url": args.callback_url, "max_parts": args.max_parts,

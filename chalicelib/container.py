@@ -41,8 +41,7 @@ class Container:
 
     def _boto_client(self, service: str, **config: Any) -> Any:
         options = {"connect_timeout": 2, "read_timeout": 5, "retries": {"max_attempts": 2}, **config}
-        return boto_client(service, self.settings.region, self.settings.endpoint_url,
-                           tuple(sorted((k, repr(v)) for k, v in options.items())), options)
+        return boto_client(service, self.settings.region, self.settings.endpoint_url, options)
 
     # -- adapters ----------------------------------------------------------------
     @cached_property
@@ -180,11 +179,12 @@ class Container:
 
 _container: Container | None = None
 _lock = threading.Lock()
-_clients: dict[tuple[str, str, str | None, tuple[tuple[str, str], ...]], Any] = {}
+_clients: dict[tuple[str, str, str | None, str], Any] = {}
+_clients_lock = threading.Lock()  # not the container's: building a client takes a while
 
 
 def boto_client(service: str, region: str, endpoint_url: str | None,
-                key: tuple[tuple[str, str], ...], options: dict[str, Any]) -> Any:
+                options: dict[str, Any]) -> Any:
     """One boto3 client per (service, region, endpoint, options) and process.
 
     Building a client loads its service model (tens of milliseconds); boto3
@@ -193,8 +193,8 @@ def boto_client(service: str, region: str, endpoint_url: str | None,
     import boto3  # deferred: keeps the import off cold paths that never need it
     from botocore.config import Config
 
-    cache_key = (service, region, endpoint_url, key)
-    with _lock:
+    cache_key = (service, region, endpoint_url, repr(sorted(options.items())))
+    with _clients_lock:
         if cache_key not in _clients:
             _clients[cache_key] = boto3.session.Session().client(
                 service, region_name=region, endpoint_url=endpoint_url, config=Config(**options))

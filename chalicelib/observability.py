@@ -59,6 +59,7 @@ _PHONE = re.compile(r"(?<![\w.+])\+?\d{7,15}(?![\w.])")
 _VERBATIM = frozenset({
     "level", "location", "timestamp", "service", "sampling_rate", "cold_start", "xray_trace_id",
     "function_name", "function_request_id", *CORRELATION_KEYS, "provider_message_id", "event_id",
+    "reference",
 })
 _TEXT_KEYS = frozenset({"text", "message_text", "sms_text"})
 _PHONE_KEYS = frozenset({"to", "phone", "phone_number", "msisdn", "recipient"})
@@ -133,9 +134,6 @@ def correlate(**keys: Any) -> None:
         logger.thread_safe_append_keys(**values)
 
 
-def correlation(key: str) -> Any:
-    """The value of a correlation key on this thread, or None."""
-    return logger.thread_safe_get_current_keys().get(key)
 
 
 @contextmanager
@@ -212,9 +210,6 @@ def record_ms(name: str, milliseconds: float) -> None:
     _add(name, MetricUnit.Milliseconds, round(max(0.0, milliseconds), 3))
 
 
-def since_ms(epoch_s: float) -> float:
-    """Milliseconds from ``epoch_s`` until now."""
-    return (time.time() - epoch_s) * 1000
 
 
 def flush_metrics() -> None:
@@ -233,9 +228,6 @@ def request_id_of(record: Any) -> str | None:
     return attribute.string_value if attribute is not None and attribute.string_value else None
 
 
-def request_id_attributes(request_id: str | None) -> dict[str, str] | None:
-    """SQS message attributes that carry ``request_id`` on to the next function."""
-    return {REQUEST_ID_ATTRIBUTE: request_id} if request_id else None
 
 
 def traced(work: Callable[[], None], keys: dict[str, Any],

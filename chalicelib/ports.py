@@ -54,7 +54,7 @@ class MessageStore(Protocol):
 
     def mark_callback_queued(self, message_id: str) -> None: ...
 
-    def due_for_sweep(self, lane: SweepLane, now: float) -> list[tuple[str, float]]:
+    def due_for_sweep(self, lane: SweepLane, now: float) -> Iterable[tuple[str, float]]:
         """(message id, sweep time) of the lane's messages whose sweep time has come."""
         ...
 

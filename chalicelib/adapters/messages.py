@@ -234,17 +234,16 @@ class DynamoMessages:
                 condition=MessageModel.message_id.exists(),
             )
 
-    def due_for_sweep(self, lane: SweepLane, now: float, limit: int = 100) -> list[tuple[str, float]]:
+    def due_for_sweep(self, lane: SweepLane, now: float, limit: int = 100) -> Iterator[tuple[str, float]]:
         """(message id, sweep_at) of the lane's unfinished messages whose sweep time has come
-        (up to ``limit`` per shard)."""
-        with dynamodb_errors("sweep index query"):
-            return [
-                (str(item.message_id), float(item.sweep_at))
-                for shard in lane_shards(lane)
-                for item in self._model.sweep_index.query(
-                    shard, MessageModel.sweep_at <= now, limit=limit
-                )
-            ]
+        (up to ``limit`` per shard), read shard by shard as the caller goes: a shard
+        that cannot be read does not undo the work on those before it."""
+        for shard in lane_shards(lane):
+            with dynamodb_errors("sweep index query"):
+                found = [(str(item.message_id), float(item.sweep_at))
+                         for item in self._model.sweep_index.query(
+                             shard, MessageModel.sweep_at <= now, limit=limit)]
+            yield from found
 
     def postpone_sweep(self, message_id: str, seen_at: float, next_at: float,
                        lane: SweepLane | None = None) -> bool:

@@ -71,5 +71,8 @@ class BackendUnavailableError(GatewayError):
     """A store, a queue or a required secret is unavailable; trying later can help."""
 
 
-class CallbackRefusedError(GatewayError):
-    """A callback URL may never be called: bad shape, or a non-public address."""
+class CallbackRefusedError(Exception):
+    """A callback URL may never be called: bad shape, or a non-public address.
+
+    Not a ``GatewayError``: no caller is answered with it; the callbacks worker
+    drops the event and logs why."""

@@ -32,14 +32,18 @@ class ClientPolicy:
 
     @classmethod
     def resolve(cls, client: Client, defaults: PolicyDefaults) -> ClientPolicy:
-        """The client's value wherever it set one (0 included), else the default."""
+        """The client's value wherever it set one, else the default.
+
+        A price of 0 is a price (the client pays nothing); a rate, burst or part
+        limit must be positive to mean anything, so a stored 0 counts as unset.
+        """
         return cls(
             rate_limit=RateLimit(
-                rate_per_s=_own(client.rate_limit_rps, defaults.rate_limit_rps),
-                burst=_own(client.rate_limit_burst, defaults.rate_limit_burst),
+                rate_per_s=_own(_positive(client.rate_limit_rps), defaults.rate_limit_rps),
+                burst=_own(_positive(client.rate_limit_burst), defaults.rate_limit_burst),
             ),
             price_per_part_cents=_own(client.price_per_part_cents, defaults.price_per_part_cents),
-            max_parts=_own(client.max_parts, defaults.max_parts),
+            max_parts=_own(_positive(client.max_parts), defaults.max_parts),
             allowed_senders=client.allowed_senders,
             callback_url=client.callback_url,
             callback_on_sent=client.callback_on_sent,
@@ -55,3 +59,10 @@ T = TypeVar("T")
 
 def _own(value: T | None, default: T) -> T:
     return default if value is None else value
+
+
+N = TypeVar("N", int, float)
+
+
+def _positive(value: N | None) -> N | None:
+    return value if value is not None and value > 0 else None

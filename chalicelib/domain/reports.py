@@ -48,9 +48,9 @@ class DeliveryReport:
         return self.status == DELIVERED
 
     def log_keys(self) -> dict[str, Any]:
-        # Not the message's id yet: the DLR service names the message in the logs once
-        # it knows its client too (an unmatched report has none).
-        return {}
+        # ``reference``, not yet ``message_id``: the DLR service names the message in
+        # the logs once it knows its client too (an unmatched report has none).
+        return {"reference": self.reference}
 
     def body(self) -> dict[str, Any]:
         return {"provider": self.provider, "reference": self.reference,

@@ -48,7 +48,7 @@ class DlrService:
             # Logged by its reference, not as the message's: no client is known yet.
             self._telemetry.count("DlrUnmatched")
             log.warning("delivery report matches no message (yet); it comes back",
-                        extra={"receives": receives, "reference": message_id,
+                        extra={"receives": receives,
                                "provider_message_id": report.provider_message_id})
             return RetryAfter(report_backoff(receives))
         self._telemetry.correlate(message_id=message_id, client_id=current.client_id,

@@ -53,3 +53,10 @@ def test_a_client_without_settings_gets_every_default() -> None:
     assert (policy.price_per_part_cents, policy.max_parts, policy.rate_limit.burst,
             policy.rate_limit.rate_per_s) == (5, 10, 200, 100.0)
     assert policy.allows_sender("ANY")
+
+
+@pytest.mark.parametrize("own", [{"rate_limit_rps": 0.0}, {"rate_limit_burst": 0}, {"max_parts": 0}])
+def test_a_stored_zero_limit_means_unset_not_a_client_that_can_never_send(
+        own: dict[str, object]) -> None:
+    policy = ClientPolicy.resolve(Client("c", "n", **own), DEFAULTS)  # type: ignore[arg-type]
+    assert (policy.rate_limit.rate_per_s, policy.rate_limit.burst, policy.max_parts) == (100.0, 200, 10)
