@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 
-class _Done:
+class Done:
     """The unit of work is finished (or can never be done); drop its record."""
 
     def __repr__(self) -> str:
         return "DONE"
 
 
-DONE: Final = _Done()
+DONE: Final = Done()
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class RetryAfter:
             raise ValueError(f"a retry delay must be finite and >= 0, got {self.seconds}")
 
 
-Step = _Done | RetryAfter
+Step = Done | RetryAfter
 
 
 class JobError(ValueError):
@@ -87,6 +87,11 @@ class CallbackJob:
         if not isinstance(client_id, str) or not isinstance(url, str) or not isinstance(event, dict):
             raise JobError("a callback job names client_id, url and event")
         return cls(client_id, url, event)
+
+
+def request_attributes(request_id: str | None) -> dict[str, str] | None:
+    """The queue message attributes that carry a request's id on to the next function."""
+    return {"request_id": request_id} if request_id else None
 
 
 def report_backoff(receives: int) -> float:

@@ -24,6 +24,7 @@ from chalicelib.domain.errors import MalformedJsonError, UnauthorizedError, Vali
 from chalicelib.domain.provider_errors import Outcome, SubmitResult, mock_outcome, unit_draw
 from chalicelib.domain.reports import DeliveryReport, OutboundSms, report_problem
 from chalicelib.domain.signing import verify
+from chalicelib.domain.work import request_attributes
 from chalicelib.ports import WorkQueue
 from chalicelib.settings import MockProviderSettings
 
@@ -110,5 +111,5 @@ class MockProvider:
                              "UNDELIVERED" if failed else None).body(),
             "occurred_at": time.time(),
         }
-        attributes = {"request_id": sms.request_id} if sms.request_id else None
-        self._dlr_queue.send(report, delay_s=self._s.dlr_delay_s, attributes=attributes)
+        self._dlr_queue.send(report, delay_s=self._s.dlr_delay_s,
+                             attributes=request_attributes(sms.request_id))

@@ -36,7 +36,7 @@ from chalicelib.domain.pricing import price_cents
 from chalicelib.domain.ratelimit import Decision
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.validation import parse_send_request
-from chalicelib.domain.work import SendJob
+from chalicelib.domain.work import SendJob, request_attributes
 from chalicelib.ports import AccountStore, Clock, MessageStore, Telemetry, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -191,9 +191,9 @@ class AcceptService:
         return existing
 
     def _enqueue(self, message: Message) -> None:
-        attributes = {"request_id": message.request_id} if message.request_id else None
         try:
-            self._send_queue.send(SendJob(message.message_id).body(), attributes=attributes)
+            self._send_queue.send(SendJob(message.message_id).body(),
+                                  attributes=request_attributes(message.request_id))
         except BackendUnavailableError:
             # The message and its hold are stored; the sweeper enqueues it once
             # it has waited STUCK_AFTER. Answering 202 is true: it will be sent.

@@ -11,7 +11,7 @@ from chalicelib.domain.errors import BackendUnavailableError, CallbackRefusedErr
 from chalicelib.domain.message import Message
 from chalicelib.domain.signing import derive_secret, signature_headers
 from chalicelib.domain.status import Status
-from chalicelib.domain.work import DONE, CallbackJob, RetryAfter, Step
+from chalicelib.domain.work import DONE, CallbackJob, RetryAfter, Step, request_attributes
 from chalicelib.ports import AccountStore, Clock, MessageStore, Telemetry, WebhookPoster, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,7 @@ class CallbackService:
         job = CallbackJob(message.client_id, message.callback_url,
                           event_body(message, message.updated_at))
         try:
-            self._queue.send(job.body(), attributes=(
-                {"request_id": message.request_id} if message.request_id else None))
+            self._queue.send(job.body(), attributes=request_attributes(message.request_id))
         except BackendUnavailableError:
             log.warning("callback not queued", extra={"message_id": message.message_id})
             if message.status in FINAL_EVENTS:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.status import Status, SweepLane
-from chalicelib.domain.work import SendJob
+from chalicelib.domain.work import SendJob, request_attributes
 from chalicelib.ports import Clock, MessageStore, Telemetry, WorkQueue
 from chalicelib.services.ledger import Ledger
 
@@ -117,6 +117,6 @@ class Sweeper:
                                              SweepLane.QUEUED):
             return  # another sweeper took this turn
         self._send_queue.send(SendJob(message_id).body(),
-                              attributes={"request_id": msg.request_id} if msg.request_id else None)
+                              attributes=request_attributes(msg.request_id))
         report.reenqueued.append(message_id)
         log.info("re-enqueued", extra={"status": msg.status.value})
