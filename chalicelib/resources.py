@@ -89,6 +89,24 @@ class ResourceNames:
     def alarm_topic(self) -> str:
         return self._name("alarms")
 
+    @property
+    def sms_events_topic(self) -> str:
+        """The SNS topic AWS End User Messaging SMS publishes delivery events to; the DLR
+        queue is subscribed to it (raw delivery)."""
+        return self._name("sms-events")
+
+    @property
+    def configuration_set(self) -> str:
+        """The AWS End User Messaging SMS configuration set whose event destination is
+        ``sms_events_topic``."""
+        return self._name("sms")
+
+    @property
+    def settings_path(self) -> str:
+        """The SSM Parameter Store path of the stage's stored settings, each named like its
+        setting (``PROVIDER``, ``TWILIO_AUTH_TOKEN``...); secrets are SecureString."""
+        return f"/{PROJECT}/{self.stage}/"
+
     def function(self, name: str) -> str:
         """The Lambda function that Chalice knows as ``name`` (``api_handler``, ``sender``...)."""
         return self._name(name.replace("_", "-"))

@@ -103,6 +103,61 @@ class MockProviderSettings:
     dlr_fail_rate: float = 0.0
 
 
+PROVIDER_NAMES = ("mock", "aws-sms", "twilio")
+MESSAGE_TYPES = ("TRANSACTIONAL", "PROMOTIONAL")
+# What a deployed stage may read from SSM Parameter Store: parameters of these names
+# under ``SETTINGS_PATH`` fill the settings the environment does not set. The
+# secrets are SecureString parameters; ``make deploy`` writes both kinds.
+SECRET_SETTINGS = ("DLR_SECRETS", "WEBHOOK_MASTER_SECRET", "TWILIO_AUTH_TOKEN",
+                   "TWILIO_API_KEY_SECRET")
+STORED_SETTINGS = SECRET_SETTINGS + (
+    "PROVIDER", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_API_KEY_SID", "TWILIO_FROM",
+    "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_MAX_PRICE", "AWS_SMS_ORIGINATION_IDENTITY",
+    "AWS_SMS_CONFIGURATION_SET", "AWS_SMS_MESSAGE_TYPE", "AWS_SMS_MAX_PRICE")
+
+
+@dataclass(frozen=True)
+class AwsSmsSettings:
+    """AWS End User Messaging SMS (``pinpoint-sms-voice-v2``)."""
+
+    origination_identity: str = ""  # a pool, phone number or sender ID (id or ARN)
+    configuration_set: str = ""  # default: the stage's (``ResourceNames.configuration_set``)
+    message_type: str = "TRANSACTIONAL"
+    max_price_per_part: str = ""  # USD, as AWS takes it; empty: no cap
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    """Twilio Programmable Messaging."""
+
+    api_base: str = "https://api.twilio.com"
+    account_sid: str = ""
+    auth_token: str = ""  # also what Twilio signs its callbacks with
+    api_key_sid: str = ""  # an API key pair, if you would rather not send with the token
+    api_key_secret: str = ""
+    from_number: str = ""
+    messaging_service_sid: str = ""
+    max_price: str = ""  # USD per message; empty: no cap
+    timeout_s: float = 10.0
+
+
+def _choice(name: str, text: str, allowed: tuple[str, ...]) -> str:
+    if text not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {text!r}")
+    return text
+
+
+def _price(name: str, text: str) -> str:
+    if text:
+        try:
+            if not float(text) > 0:
+                raise ValueError
+        except ValueError:
+            raise SettingsError(f"{name} must be a price in USD above 0, got {text!r}") from None
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of the gateway, parsed and validated."""
@@ -131,6 +186,12 @@ class Settings:
     callback_allow_private: bool = False
     callback_timeout_s: float = 5.0
     mock: MockProviderSettings = field(default_factory=MockProviderSettings)
+    provider: str = "mock"
+    public_base_url: str = ""  # how providers reach the API, stage path included
+    settings_path: str = ""  # SSM path of STORED_SETTINGS; empty: the environment only
+    settings_max_age_s: float = 300.0
+    aws_sms: AwsSmsSettings = field(default_factory=AwsSmsSettings)
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
 
     @property
     def names(self) -> ResourceNames:
@@ -206,4 +267,29 @@ class Settings:
             callback_allow_private=_bool(g("CALLBACK_ALLOW_PRIVATE", "false")),
             callback_timeout_s=parse_duration(g("CALLBACK_TIMEOUT", "5s")),
             mock=mock,
+            provider=_choice("PROVIDER", g("PROVIDER", d.provider).strip().lower(),
+                             PROVIDER_NAMES),
+            public_base_url=g("PUBLIC_BASE_URL", "").strip().rstrip("/"),
+            settings_path=g("SETTINGS_PATH", "").strip(),
+            settings_max_age_s=parse_duration(g("SETTINGS_MAX_AGE", "5m")),
+            aws_sms=AwsSmsSettings(
+                origination_identity=g("AWS_SMS_ORIGINATION_IDENTITY", "").strip(),
+                configuration_set=g("AWS_SMS_CONFIGURATION_SET", "").strip(),
+                message_type=_choice("AWS_SMS_MESSAGE_TYPE",
+                                     g("AWS_SMS_MESSAGE_TYPE", "TRANSACTIONAL").strip().upper(),
+                                     MESSAGE_TYPES),
+                max_price_per_part=_price("AWS_SMS_MAX_PRICE", g("AWS_SMS_MAX_PRICE", "").strip()),
+                timeout_s=parse_duration(g("AWS_SMS_TIMEOUT", "5s")),
+            ),
+            twilio=TwilioSettings(
+                api_base=g("TWILIO_API_BASE", "https://api.twilio.com").strip().rstrip("/"),
+                account_sid=g("TWILIO_ACCOUNT_SID", "").strip(),
+                auth_token=g("TWILIO_AUTH_TOKEN", "").strip(),
+                api_key_sid=g("TWILIO_API_KEY_SID", "").strip(),
+                api_key_secret=g("TWILIO_API_KEY_SECRET", "").strip(),
+                from_number=g("TWILIO_FROM", "").strip(),
+                messaging_service_sid=g("TWILIO_MESSAGING_SERVICE_SID", "").strip(),
+                max_price=_price("TWILIO_MAX_PRICE", g("TWILIO_MAX_PRICE", "").strip()),
+                timeout_s=parse_duration(g("TWILIO_TIMEOUT", "10s")),
+            ),
         )
