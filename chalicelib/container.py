@@ -17,9 +17,13 @@ from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import Tables, bind_tables
 from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.webhooks import WebhookSender
+from chalicelib.domain.reports import DeliveryReport
 from chalicelib.observability import ObservabilityConfig, Telemetry
 from chalicelib.ports import Provider, ReportSource
+from chalicelib.providers import aws_sms
+from chalicelib.providers.aws_sms import AwsSmsProvider
 from chalicelib.providers.mock import MockProvider
+from chalicelib.providers.twilio import TwilioProvider
 from chalicelib.services.accept import AcceptService
 from chalicelib.services.auth import Authenticator, hash_api_key
 from chalicelib.services.callbacks import CallbackService
@@ -28,7 +32,7 @@ from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import MessageManager
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, SettingsError
 
 __all__ = ["Container", "get_container", "hash_api_key", "reset_container"]
 
@@ -97,14 +101,65 @@ class Container:
                             dict(s.dlr_secrets).get(MockProvider.name))
 
     @cached_property
+    def aws_sms_provider(self) -> AwsSmsProvider:
+        s = self.settings
+        # One attempt per send: botocore's retry of a request whose answer was lost
+        # would be a second SMS (AWS takes no idempotency key on SendTextMessage).
+        client = self._boto_client("pinpoint-sms-voice-v2", read_timeout=s.aws_sms.timeout_s,
+                                   retries={"total_max_attempts": 1})
+        return AwsSmsProvider(client, s.aws_sms, s.names.configuration_set)
+
+    @cached_property
+    def twilio_provider(self) -> TwilioProvider:
+        return TwilioProvider(self.settings.twilio, self.settings.public_base_url)
+
+    @cached_property
     def provider(self) -> Provider:
+        """``PROVIDER``'s adapter, refused at once if its settings are incomplete."""
+        s = self.settings
+        if s.provider == aws_sms.NAME:
+            return self.aws_sms_provider
+        if s.provider == TwilioProvider.name:
+            t = s.twilio
+            missing = [name for name, value in (
+                ("TWILIO_ACCOUNT_SID", t.account_sid), ("TWILIO_AUTH_TOKEN", t.auth_token),
+                ("PUBLIC_BASE_URL", s.public_base_url)) if not value]
+            if t.api_key_sid and not t.api_key_secret:
+                missing.append("TWILIO_API_KEY_SECRET")
+            if missing:
+                raise SettingsError(f"PROVIDER=twilio needs {', '.join(missing)}")
+            return self.twilio_provider
         return self.mock_provider
 
     @cached_property
     def report_sources(self) -> dict[str, ReportSource]:
-        """Providers that may post reports to the DLR webhook: those with a secret."""
-        secrets = dict(self.settings.dlr_secrets)
-        return {p.name: p for p in (self.mock_provider,) if p.name in secrets}
+        """Providers that may post reports to the DLR webhook: those that can verify them
+        (the mock with its ``DLR_SECRETS`` secret, Twilio with its auth token).
+
+        AWS End User Messaging has no webhook: its events reach the DLR queue from
+        SNS (``queued_report``)."""
+        s = self.settings
+        sources: dict[str, ReportSource] = {}
+        if MockProvider.name in dict(s.dlr_secrets):
+            sources[MockProvider.name] = self.mock_provider
+        if s.twilio.auth_token and s.twilio.account_sid and s.public_base_url:
+            sources[TwilioProvider.name] = self.twilio_provider
+        return sources
+
+    @property
+    def send_budget_s(self) -> float:
+        """The longest one provider call may take (its timeout)."""
+        s = self.settings
+        return {aws_sms.NAME: s.aws_sms.timeout_s, TwilioProvider.name: s.twilio.timeout_s
+                }.get(s.provider, s.mock.latency_ms / 1000 + 1)
+
+    @staticmethod
+    def queued_report(body: Any) -> DeliveryReport:
+        """A DLR-queue record: an AWS End User Messaging event (from SNS), or a report
+        in the gateway's shape (from the webhook or the mock)."""
+        if aws_sms.is_event(body):
+            return aws_sms.parse_event(body)
+        return DeliveryReport.parse(body)
 
     # -- services ----------------------------------------------------------------
     @cached_property

@@ -48,8 +48,15 @@ class MessageStore(Protocol):
     def settle(self, message_id: str, target: Status, hold: HoldState, now: float,
                code: str | None = None, reason: str | None = None, attempt: int | None = None,
                due_by: float | None = None,
-               provider_message_id: str | None = None) -> Message | None:
+               provider_message_id: str | None = None,
+               provider_cost: str | None = None) -> Message | None:
         """Move to a final status and settle the hold, in one write; None if it lost."""
+        ...
+
+    def record_event(self, message_id: str, provider_message_id: str, status: str,
+                     at: float) -> bool:
+        """Put a progress report on the timeline of the message known by that provider
+        id; False when there is none (yet)."""
         ...
 
     def mark_callback_queued(self, message_id: str) -> None: ...
@@ -130,11 +137,13 @@ class ReportSource(Protocol):
 
     name: str
 
-    def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float) -> DeliveryReport:
+    def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float,
+                     query: Mapping[str, str]) -> DeliveryReport:
         """Verify the request came from the provider, then read its report.
 
-        Raises ``UnauthorizedError`` for a bad signature and ``ValidationError``
-        or ``MalformedJsonError`` for a body that is not a report.
+        ``headers`` have lower-case names; ``query`` is the URL's query string.
+        Raises ``UnauthorizedError`` or ``ForbiddenError`` for a bad signature and
+        ``ValidationError`` or ``MalformedJsonError`` for a body that is not a report.
         """
         ...
 

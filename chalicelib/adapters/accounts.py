@@ -46,6 +46,8 @@ def _client(item: ClientModel) -> Client:
         webhook_secret_version=int(item.webhook_secret_version or 1),
         allowed_senders=frozenset(item.allowed_senders or ()),
         max_parts=_int_or_none(item.max_parts),
+        message_type=item.message_type,
+        test_mode=bool(item.test_mode),
     )
 
 
@@ -243,7 +245,8 @@ class DynamoAccounts:
             "callback_url": ClientModel.callback_url,
             "callback_on_sent": ClientModel.callback_on_sent,
             "allowed_senders": ClientModel.allowed_senders, "max_parts": ClientModel.max_parts,
-            "api_key_hash": ClientModel.api_key_hash,
+            "api_key_hash": ClientModel.api_key_hash, "message_type": ClientModel.message_type,
+            "test_mode": ClientModel.test_mode,
         }
         actions: list[Action] = []
         for key, value in settings.items():

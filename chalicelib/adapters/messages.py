@@ -11,13 +11,15 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import LANE_NUMBER, SWEEP_SHARDS, MessageModel
-from chalicelib.domain.message import Message
+from chalicelib.domain.message import Message, ProviderEvent
 from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
+
+MAX_EVENTS = 20
 
 
 def sweep_shard(message_id: str, lane: SweepLane) -> int:
@@ -57,6 +59,13 @@ def to_message(item: MessageModel) -> Message:
         callback_state=item.callback_state,
         send_at=float(item.send_at) if item.send_at is not None else None,
         sent_at=float(item.sent_at) if item.sent_at is not None else None,
+        provider=item.provider,
+        provider_cost=item.provider_cost,
+        sender_owned=bool(item.sender_owned),
+        message_type=item.message_type or "TRANSACTIONAL",
+        test_mode=bool(item.test_mode),
+        events=tuple(ProviderEvent.parse(str(e)) for e in item.events or ()),
+        claimed_from=item.claimed_from,
     )
 
 
@@ -99,6 +108,9 @@ class DynamoMessages:
             callback_url=msg.callback_url,
             callback_on_sent=msg.callback_on_sent or None,
             send_at=msg.send_at,
+            sender_owned=msg.sender_owned or None,
+            message_type=msg.message_type,
+            test_mode=msg.test_mode or None,
             created_at=msg.created_at,
             updated_at=msg.updated_at,
             # A scheduled message is the sweeper's to enqueue, at its time.
@@ -142,6 +154,8 @@ class DynamoMessages:
         return self._update(
             message_id,
             [
+                # Operands read the item as it was: this records the status left.
+                m.claimed_from.set(m.status),
                 m.status.set(Status.SENDING.value),
                 m.attempts.add(1),
                 m.claimed_at.set(now),
@@ -198,6 +212,7 @@ class DynamoMessages:
         attempt: int | None = None,
         due_by: float | None = None,
         provider_message_id: str | None = None,
+        provider_cost: str | None = None,
     ) -> Message | None:
         """Move to a final status and settle the hold, in one write.
 
@@ -215,6 +230,8 @@ class DynamoMessages:
         ]
         if code is not None:
             actions += [m.error_code.set(code), m.error.set(reason or code)]
+        if provider_cost is not None:
+            actions.append(m.provider_cost.set(provider_cost))
         condition = _status_in(sources_of(target)) & (m.hold_state == HoldState.HELD.value)
         if attempt is not None:
             condition = condition & (m.attempts == attempt)
@@ -225,6 +242,20 @@ class DynamoMessages:
             # A delivery report settles only the message the provider knows by that id.
             condition = condition & (m.provider_message_id == provider_message_id)
         return self._update(message_id, actions, condition)
+
+    def record_event(self, message_id: str, provider_message_id: str, status: str,
+                     at: float) -> bool:
+        """Add a provider's progress report to the timeline of the message it knows by
+        ``provider_message_id``; False when no such message (yet). Capped: a provider
+        that repeats itself cannot grow the item without bound."""
+        m = MessageModel
+        event = ProviderEvent(at, status).key()
+        condition = ((m.provider_message_id == provider_message_id)
+                     & (m.status == Status.SENT.value)
+                     & (m.events.does_not_exist()
+                        | ((size(m.events) < MAX_EVENTS) & ~m.events.contains(event))))
+        return self._update(message_id, [m.events.set((m.events | []).append([event]))],
+                            condition) is not None
 
     def mark_callback_queued(self, message_id: str) -> None:
         """Record that the final event is on the callbacks queue."""

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
@@ -77,6 +78,8 @@ class ClientModel(Model):
     webhook_secret_version = NumberAttribute(default=1)
     allowed_senders = UnicodeSetAttribute(null=True)  # empty: any sender ID
     max_parts = NumberAttribute(null=True)
+    message_type = UnicodeAttribute(null=True)  # TRANSACTIONAL | PROMOTIONAL
+    test_mode = BooleanAttribute(null=True)
     created_at = NumberAttribute(default=0)
 
     api_key_index = ApiKeyIndex()
@@ -152,6 +155,16 @@ class MessageModel(Model):
     sweep_at = NumberAttribute(null=True)
 
     send_at = NumberAttribute(null=True)  # scheduled send, epoch seconds
+    # How the client asked for it to go out (its settings when it was accepted).
+    sender_owned = BooleanAttribute(null=True)
+    message_type = UnicodeAttribute(null=True)
+    test_mode = BooleanAttribute(null=True)
+    # The status a claim took the message from: SENDING means a worker died mid-attempt.
+    claimed_from = UnicodeAttribute(null=True)
+    provider_cost = UnicodeAttribute(null=True)  # USD, as the provider's report gave it
+    # Reports that settled nothing, "<epoch s> <provider status>" each (a string, so a
+    # redelivered report is found with ``contains`` and not added twice); capped.
+    events = ListAttribute(of=UnicodeAttribute, null=True)
 
     client_index = ClientIndex()
     sweep_index = SweepIndex()

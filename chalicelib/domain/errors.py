@@ -30,6 +30,10 @@ class UnauthorizedError(GatewayError):
     """No credentials, unknown credentials, or a bad signature."""
 
 
+class ForbiddenError(GatewayError):
+    """A caller that must prove who it is did not (a provider's callback signature)."""
+
+
 class InsufficientCreditError(GatewayError):
     """The client's available credit does not cover the hold."""
 

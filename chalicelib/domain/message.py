@@ -15,6 +15,26 @@ def rfc3339(epoch_s: float) -> str:
 
 
 @dataclass(frozen=True)
+class ProviderEvent:
+    """A provider's report that did not end the message (``sent``, ``TEXT_SUCCESSFUL``)."""
+
+    at: float
+    status: str
+
+    def public(self) -> dict[str, str]:
+        return {"at": rfc3339(self.at), "status": self.status}
+
+    def key(self) -> str:
+        """How it is stored: ``"<epoch seconds> <status>"``."""
+        return f"{self.at:.3f} {self.status}"
+
+    @classmethod
+    def parse(cls, key: str) -> ProviderEvent:
+        at, _, status = key.partition(" ")
+        return cls(float(at), status)
+
+
+@dataclass(frozen=True)
 class Message:
     """One SMS with its status and the state of its credit hold."""
 
@@ -43,6 +63,19 @@ class Message:
     callback_state: str | None = None
     send_at: float | None = None
     sent_at: float | None = None
+    provider: str | None = None
+    provider_cost: str | None = None  # what the provider reported charging, USD decimal
+    sender_owned: bool = False
+    message_type: str = "TRANSACTIONAL"
+    test_mode: bool = False
+    events: tuple[ProviderEvent, ...] = ()  # the provider's reports that settled nothing
+    claimed_from: str | None = None  # the status the last claim took it from
+
+    @property
+    def taken_over(self) -> bool:
+        """Its last claim took it from a worker that died mid-attempt (after its submit
+        may have begun): the one case where the provider can get it twice."""
+        return self.claimed_from == Status.SENDING.value
 
     def public(self) -> dict[str, object]:
         """The JSON body of ``GET /v1/messages/{id}``."""
@@ -60,7 +93,11 @@ class Message:
             "encoding": self.encoding,
             "client_reference": self.client_reference,
             "error": None,
+            "provider": self.provider,
             "provider_message_id": self.provider_message_id,
+            "provider_cost": ({"amount": self.provider_cost, "currency": "USD"}
+                              if self.provider_cost is not None else None),
+            "provider_events": [event.public() for event in self.events],
             "send_at": rfc3339(self.send_at) if self.send_at else None,
         }
         if self.error_code or self.error:
@@ -98,3 +135,5 @@ class Client:
     webhook_secret_version: int = 1
     allowed_senders: frozenset[str] = frozenset()
     max_parts: int | None = None
+    message_type: str | None = None  # TRANSACTIONAL or PROMOTIONAL; None: the provider default
+    test_mode: bool = False  # its messages are checked by the provider, never sent or charged

@@ -29,6 +29,8 @@ class ClientPolicy:
     allowed_senders: frozenset[str]
     callback_url: str | None
     callback_on_sent: bool
+    message_type: str = "TRANSACTIONAL"
+    test_mode: bool = False
 
     @classmethod
     def resolve(cls, client: Client, defaults: PolicyDefaults) -> ClientPolicy:
@@ -47,11 +49,18 @@ class ClientPolicy:
             allowed_senders=client.allowed_senders,
             callback_url=client.callback_url,
             callback_on_sent=client.callback_on_sent,
+            message_type=client.message_type or "TRANSACTIONAL",
+            test_mode=client.test_mode,
         )
 
     def allows_sender(self, sender: str) -> bool:
         """An empty list of sender IDs allows any."""
         return not self.allowed_senders or sender in self.allowed_senders
+
+    def owns_sender(self, sender: str) -> bool:
+        """The sender ID is one the operator registered for this client: providers send
+        from it; any other ``from`` goes out from the provider's default identity."""
+        return sender in self.allowed_senders
 
 
 T = TypeVar("T")

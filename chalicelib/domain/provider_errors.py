@@ -45,6 +45,7 @@ class SubmitResult:
     provider_message_id: str | None = None
     error_code: str | None = None
     reason: str | None = None
+    dry_run: bool = False  # accepted as valid, not sent (the client is in test mode)
 
     @classmethod
     def failed(cls, code: str) -> SubmitResult:
@@ -75,10 +76,14 @@ def mock_outcome(draw: float, success: float, temp: float, perm: float) -> Outco
     return Outcome.ACCEPTED
 
 
+# A test-mode client's message, checked by the provider and not sent: it ends
+# FAILED_PERM with this code and its hold released (never charged).
+TEST_MODE = "TEST_MODE"
+
 # Reasons a failure may be counted under, beside the provider codes above; any
 # other code is OTHER (a provider's report could name any string, and a metric
 # dimension must stay small).
-GATEWAY_REASONS = frozenset({"MAX_ATTEMPTS", "DLR_TIMEOUT", "CANCELLED"})
+GATEWAY_REASONS = frozenset({"MAX_ATTEMPTS", "DLR_TIMEOUT", "CANCELLED", TEST_MODE})
 
 
 def failure_reason(code: str | None) -> str:

@@ -9,6 +9,9 @@ from chalicelib.domain.work import JobError
 
 DELIVERED = "DELIVERED"
 FAILED_REPORTS = frozenset({"UNDELIVERED", "REJECTED", "FAILED", "EXPIRED"})
+# A report on the way (the carrier took it, the handset has not answered yet):
+# it settles nothing, it only goes on the message's timeline.
+PROGRESS = "PROGRESS"
 MAX_REFERENCE = 64
 
 
@@ -23,6 +26,11 @@ class OutboundSms:
     text: str
     parts: int
     request_id: str | None = None  # carried on for log correlation only
+    cost_cents: int = 0  # what the client was held for it
+    sender_owned: bool = False  # ``sender`` is one of the client's registered sender IDs
+    message_type: str = "TRANSACTIONAL"  # or PROMOTIONAL (AWS prices and routes by it)
+    test_mode: bool = False  # validate at the provider, send nothing
+    ttl_s: int | None = None  # how long the provider may keep trying, when known
 
 
 @dataclass(frozen=True)
@@ -42,10 +50,18 @@ class DeliveryReport:
     provider_message_id: str
     status: str
     error_code: str | None = None
+    error_message: str | None = None  # the provider's words for ``error_code``
+    provider_status: str | None = None  # the provider's own status name, for the timeline
+    provider_cost: str | None = None  # what the provider charged, a decimal in USD
+    occurred_at: float | None = None  # when the provider saw it, epoch seconds
 
     @property
     def delivered(self) -> bool:
         return self.status == DELIVERED
+
+    @property
+    def final(self) -> bool:
+        return self.status != PROGRESS
 
     def log_keys(self) -> dict[str, Any]:
         # ``reference``, not yet ``message_id``: the DLR service names the message in
@@ -53,9 +69,14 @@ class DeliveryReport:
         return {"reference": self.reference}
 
     def body(self) -> dict[str, Any]:
-        return {"provider": self.provider, "reference": self.reference,
-                "provider_message_id": self.provider_message_id, "status": self.status,
-                "error_code": self.error_code}
+        body: dict[str, Any] = {
+            "provider": self.provider, "reference": self.reference,
+            "provider_message_id": self.provider_message_id, "status": self.status,
+            "error_code": self.error_code}
+        for name in ("error_message", "provider_status", "provider_cost", "occurred_at"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
+        return body
 
     @classmethod
     def parse(cls, body: Any) -> DeliveryReport:
@@ -63,9 +84,16 @@ class DeliveryReport:
         problem = report_problem(body)
         if problem is not None:
             raise JobError(problem[1])
-        code = body.get("error_code")
+        occurred = body.get("occurred_at")
         return cls(str(body.get("provider", "")), body["reference"], body["provider_message_id"],
-                   body["status"], code if isinstance(code, str) else None)
+                   body["status"], _text(body.get("error_code")), _text(body.get("error_message")),
+                   _text(body.get("provider_status")), _text(body.get("provider_cost")),
+                   float(occurred) if isinstance(occurred, int | float)
+                   and not isinstance(occurred, bool) else None)
+
+
+def _text(value: Any, limit: int = 512) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
 
 
 def report_problem(body: Any) -> tuple[str | None, str] | None:
@@ -78,6 +106,6 @@ def report_problem(body: Any) -> tuple[str | None, str] | None:
                              "characters) is required")
     if not isinstance(pid, str) or not pid:
         return "provider_message_id", "'provider_message_id' is required"
-    if status != DELIVERED and status not in FAILED_REPORTS:
+    if status != DELIVERED and status != PROGRESS and status not in FAILED_REPORTS:
         return "status", f"unknown delivery status {status!r}"
     return None

@@ -11,6 +11,7 @@ from chalice.app import Request
 from chalicelib.domain.errors import (
     BackendUnavailableError,
     ConflictError,
+    ForbiddenError,
     GatewayError,
     IdempotencyKeyReusedError,
     InsufficientCreditError,
@@ -43,6 +44,7 @@ ERROR_TABLE: dict[type[GatewayError], tuple[int, str]] = {
     MalformedJsonError: (400, "malformed_json"),
     UnauthorizedError: (401, "unauthorized"),
     InsufficientCreditError: (402, "insufficient_credit"),
+    ForbiddenError: (403, "forbidden"),
     NotFoundError: (404, "not_found"),
     MethodNotAllowedError: (405, "method_not_allowed"),
     ConflictError: (409, "conflict"),

@@ -150,8 +150,10 @@ def _known_id(message_id: str) -> str:
 @answers_errors
 def delivery_report(provider: str) -> Response:
     """Where providers post delivery reports; each provider verifies its own."""
-    headers = {k.lower(): v for k, v in _request().headers.items()}
-    get_container().dlr_intake.accept(provider, raw_body(), headers)
+    request = _request()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    query = {k: str(v) for k, v in (request.query_params or {}).items()}
+    get_container().dlr_intake.accept(provider, raw_body(), headers, query)
     return json_response({"status": "accepted"}, 202)
 
 

@@ -47,6 +47,9 @@ class MockProvider:
         self._report_secret = report_secret
 
     def submit(self, sms: OutboundSms) -> SubmitResult:
+        if sms.test_mode:
+            return SubmitResult(Outcome.ACCEPTED, provider_message_id=f"test-{sms.message_id}",
+                                dry_run=True)
         if self._s.latency_ms:
             time.sleep(self._s.latency_ms / 1000)
         draw = unit_draw(self._s.seed, sms.message_id, sms.attempt)
@@ -65,7 +68,8 @@ class MockProvider:
         self._emit_dlr(sms, provider_id)
         return SubmitResult(Outcome.ACCEPTED, provider_message_id=provider_id)
 
-    def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float) -> DeliveryReport:
+    def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float,
+                     query: Mapping[str, str] | None = None) -> DeliveryReport:
         """A report posted to the webhook: signed, then shaped like the DLR queue's."""
         if not self._report_secret or not verify(
                 self._report_secret, headers.get("x-signature-timestamp"),
@@ -78,9 +82,7 @@ class MockProvider:
         problem = report_problem(body)
         if problem is not None:
             raise ValidationError(problem[1], problem[0])
-        code = body.get("error_code")
-        return DeliveryReport(NAME, body["reference"], body["provider_message_id"], body["status"],
-                              code if isinstance(code, str) else None)
+        return DeliveryReport.parse({**body, "provider": NAME})
 
     def _accepted_before(self, message_id: str) -> str | None:
         try:

@@ -138,6 +138,9 @@ class AcceptService:
             callback_url=request.callback_url or policy.callback_url,
             callback_on_sent=policy.callback_on_sent,
             send_at=request.send_at,
+            sender_owned=policy.owns_sender(request.sender),
+            message_type=policy.message_type,
+            test_mode=policy.test_mode,
         )
         if not self._store(message):
             existing = self._messages.get(message_id)

@@ -18,10 +18,12 @@ log = logging.getLogger(__name__)
 
 
 class DlrService:
-    def __init__(self, messages: MessageStore, ledger: Ledger, telemetry: Telemetry) -> None:
+    def __init__(self, messages: MessageStore, ledger: Ledger, telemetry: Telemetry,
+                 clock: Clock = time.time) -> None:
         self._messages = messages
         self._ledger = ledger
         self._telemetry = telemetry
+        self._clock = clock
 
     def apply(self, report: DeliveryReport, receives: int = 1) -> Step:
         """Apply one report; duplicates and reports for settled messages are no-ops.
@@ -33,13 +35,18 @@ class DlrService:
         queue's maxReceiveCount sends it to the dead-letter queue.
         """
         message_id = report.reference
+        if not report.final:
+            return self._progress(report, receives)
         if report.delivered:
             settled = self._ledger.settle(message_id, Status.DELIVERED,
-                                          provider_message_id=report.provider_message_id)
+                                          provider_message_id=report.provider_message_id,
+                                          provider_cost=report.provider_cost)
         else:
             code = report.error_code or report.status
-            settled = self._ledger.settle(message_id, Status.FAILED_PERM, code, classify(code)[1],
-                                          provider_message_id=report.provider_message_id)
+            settled = self._ledger.settle(
+                message_id, Status.FAILED_PERM, code, report.error_message or classify(code)[1],
+                provider_message_id=report.provider_message_id,
+                provider_cost=report.provider_cost)
         if settled is not None:
             return DONE
         current = self._messages.get(message_id)
@@ -56,6 +63,22 @@ class DlrService:
         log.info("duplicate or late delivery report ignored", extra={"dlr_status": report.status})
         return DONE
 
+    def _progress(self, report: DeliveryReport, receives: int) -> Step:
+        """A report that settles nothing: onto the message's timeline, once."""
+        status = report.provider_status or report.status
+        if self._messages.record_event(report.reference, report.provider_message_id, status,
+                                       report.occurred_at or self._clock()):
+            return DONE
+        current = self._messages.get(report.reference)
+        if current is not None and current.status in (Status.QUEUED, Status.SENDING,
+                                                      Status.FAILED_TEMP):
+            # It overtook the sender's SENT write.
+            return RetryAfter(report_backoff(receives))
+        # Settled already, a duplicate, or no message of ours: nothing to change.
+        log.info("progress report not recorded", extra={
+            "dlr_status": status, "known": current is not None})
+        return DONE
+
 
 class DlrIntake:
     """The DLR webhook: the provider verifies and reads its report; we queue it. Nothing else."""
@@ -66,10 +89,11 @@ class DlrIntake:
         self._dlr_queue = dlr_queue
         self._clock = clock
 
-    def accept(self, provider: str, raw: bytes, headers: Mapping[str, str]) -> DeliveryReport:
+    def accept(self, provider: str, raw: bytes, headers: Mapping[str, str],
+               query: Mapping[str, str] | None = None) -> DeliveryReport:
         source = self._sources.get(provider)
         if source is None:
             raise NotFoundError(f"unknown provider {provider!r}")
-        report = source.parse_report(raw, headers, self._clock())
+        report = source.parse_report(raw, headers, self._clock(), query or {})
         self._dlr_queue.send(report.body())
         return report

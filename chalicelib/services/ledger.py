@@ -38,6 +38,7 @@ class Ledger:
         attempt: int | None = None,
         due_by: float | None = None,
         provider_message_id: str | None = None,
+        provider_cost: str | None = None,
     ) -> Message | None:
         """Move ``message_id`` to the final ``target`` and settle its hold.
 
@@ -49,7 +50,7 @@ class Ledger:
         if hold is None:
             raise ValueError(f"{target} does not settle a hold")
         msg = self._messages.settle(message_id, target, hold, self._clock(), code, reason, attempt,
-                                    due_by, provider_message_id)
+                                    due_by, provider_message_id, provider_cost)
         if msg is None:
             self._recover_callback(message_id)
             return None

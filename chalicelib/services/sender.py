@@ -10,8 +10,9 @@ import logging
 import random
 import time
 
+from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.message import Message
-from chalicelib.domain.provider_errors import Outcome, SubmitResult
+from chalicelib.domain.provider_errors import TEST_MODE, Outcome, SubmitResult
 from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.domain.status import Status
@@ -20,6 +21,11 @@ from chalicelib.ports import Clock, MessageStore, Notifier, Provider, Telemetry
 from chalicelib.services.ledger import Ledger
 
 log = logging.getLogger(__name__)
+
+# Writing SENT after the provider accepted is the one write whose loss can cause a
+# second SMS (the claim is taken over later): it is tried this often, after these
+# pauses, before the worker gives up on it.
+MARK_SENT_PAUSES_S = (0.1, 0.5, 1.5)
 
 
 class SenderService:
@@ -52,7 +58,17 @@ class SenderService:
         if msg is None:
             return self._not_claimed(message_id, now)
         self._telemetry.correlate(client_id=msg.client_id, request_id=msg.request_id)
+        if msg.taken_over:
+            # Its last worker died after claiming it, maybe after the provider took it.
+            self._telemetry.count("SendClaimTakenOver")
+            log.warning("claim taken over from a worker that died mid-attempt; the provider "
+                        "may get this message twice", extra={"attempt": msg.attempts})
         result = self._submit(msg)
+        if result.outcome is Outcome.ACCEPTED and result.dry_run:
+            self._ledger.settle(message_id, Status.FAILED_PERM, TEST_MODE,
+                                "test mode: the provider checked the message and did not send it",
+                                msg.attempts)
+            return DONE
         if result.outcome is Outcome.ACCEPTED:
             return self._sent(msg, result)
         code, reason = result.error_code or "UNKNOWN", result.reason or "provider error"
@@ -76,8 +92,7 @@ class SenderService:
 
     def _sent(self, msg: Message, result: SubmitResult) -> Step:
         assert result.provider_message_id is not None
-        sent = self._messages.mark_sent(msg.message_id, msg.attempts, self._provider.name,
-                                        result.provider_message_id, self._clock())
+        sent = self._mark_sent(msg, result.provider_message_id)
         if sent is not None and self._notifier:
             self._notifier.notify(sent)
         self._telemetry.count("MessagesSent")
@@ -86,9 +101,25 @@ class SenderService:
                                 "provider_message_id": result.provider_message_id})
         return DONE
 
+    def _mark_sent(self, msg: Message, provider_message_id: str) -> Message | None:
+        """SENT, tried again on a store fault: the write is conditional on this attempt,
+        so a retry of a write that landed finds it done (None), never applies twice."""
+        for pause in (*MARK_SENT_PAUSES_S, None):
+            try:
+                return self._messages.mark_sent(msg.message_id, msg.attempts, self._provider.name,
+                                                provider_message_id, self._clock())
+            except BackendUnavailableError:
+                if pause is None:
+                    raise
+                log.warning("SENT write failed after the provider accepted; trying again",
+                            extra={"attempt": msg.attempts})
+                time.sleep(pause)
+        return None  # not reached
+
     def _submit(self, msg: Message) -> SubmitResult:
         sms = OutboundSms(msg.message_id, msg.attempts, msg.to, msg.sender, msg.text, msg.parts,
-                          msg.request_id)
+                          msg.request_id, cost_cents=msg.cost_cents, sender_owned=msg.sender_owned,
+                          message_type=msg.message_type, test_mode=msg.test_mode)
         started = time.perf_counter()
         try:
             return self._provider.submit(sms)

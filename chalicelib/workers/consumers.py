@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
 from chalice import Blueprint, Rate
 
 from chalicelib import observability
-from chalicelib.container import get_container
+from chalicelib.container import Container, get_container
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.domain.work import CallbackJob, JobError, RetryAfter, SendJob, Step
 from chalicelib.ports import WorkQueue
@@ -101,9 +103,25 @@ def _run_batch(event: Any, record_handler: Callable[[Any], None]) -> dict[str, A
     return dict(result)
 
 
+# When the sender function's invocation must end (monotonic seconds); None when
+# there is no Lambda context (tests).
+_deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
+# Left over after the provider's timeout, for the SENT write and settling the record.
+SEND_MARGIN_S = 5.0
+
+
 def send(job: SendJob, record: Any) -> None:
-    """One send job: one attempt at the provider."""
+    """One send job: one attempt at the provider, if the invocation has time for it.
+
+    A provider call cut off by the function's timeout may have sent the SMS with
+    no SENT written: the claim would be taken over and the SMS sent twice. So a
+    record that cannot finish in time is not claimed; it comes back in a second.
+    """
     container = get_container()
+    deadline = _deadline.get()
+    if deadline is not None and deadline - time.monotonic() < container.send_budget_s + SEND_MARGIN_S:
+        settle_record(RetryAfter(1), container.send_queue, record)
+        return
     settle_record(container.sender.handle(job.message_id), container.send_queue, record)
 
 
@@ -121,13 +139,19 @@ def deliver_callback(job: CallbackJob, record: Any) -> None:
 
 
 send_record = consumer(SendJob.parse, send)
-dlr_record = consumer(DeliveryReport.parse, apply_report)
+dlr_record = consumer(Container.queued_report, apply_report)
 callback_record = consumer(CallbackJob.parse, deliver_callback)
 
 
 @workers.on_sqs_message(queue=NAMES.send_queue, batch_size=10, name="sender")
 def sender(event: Any) -> dict[str, Any]:
-    return _run_batch(event, send_record)
+    context = getattr(event, "context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    token = _deadline.set(time.monotonic() + remaining() / 1000 if callable(remaining) else None)
+    try:
+        return _run_batch(event, send_record)
+    finally:
+        _deadline.reset(token)
 
 
 @workers.on_sqs_message(queue=NAMES.dlr_queue, batch_size=10, name="dlr")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from chalicelib.domain.message import Message
+from chalicelib.domain.message import Message, ProviderEvent
 from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
 
 
@@ -54,7 +54,8 @@ class FakeMessages:
 
         row = self.rows.get(message_id)
         moved = self._move(message_id, ready, status=Status.SENDING,
-                           attempts=(row.message.attempts + 1) if row else 0, updated_at=now)
+                           attempts=(row.message.attempts + 1) if row else 0, updated_at=now,
+                           claimed_from=row.message.status.value if row else None)
         if moved is not None and row is not None:
             row.claimed_at = now
         return moved
@@ -63,7 +64,8 @@ class FakeMessages:
                   now: float) -> Message | None:
         moved = self._move(message_id, lambda r: r.message.status is Status.SENDING
                            and r.message.attempts == attempt, status=Status.SENT,
-                           provider_message_id=provider_message_id, sent_at=now, updated_at=now)
+                           provider_message_id=provider_message_id, sent_at=now, updated_at=now,
+                           provider=provider)
         if moved is not None:
             self.rows[message_id].provider = provider
         return moved
@@ -80,7 +82,8 @@ class FakeMessages:
     def settle(self, message_id: str, target: Status, hold: HoldState, now: float,
                code: str | None = None, reason: str | None = None, attempt: int | None = None,
                due_by: float | None = None,
-               provider_message_id: str | None = None) -> Message | None:
+               provider_message_id: str | None = None,
+               provider_cost: str | None = None) -> Message | None:
         def allowed(row: _Row) -> bool:
             m = row.message
             return (m.status in sources_of(target) and m.hold_state is HoldState.HELD
@@ -89,13 +92,28 @@ class FakeMessages:
                     and (provider_message_id is None
                          or m.provider_message_id == provider_message_id))
 
-        errors = {"error_code": code, "error": reason or code} if code is not None else {}
+        changes: dict[str, object] = (
+            {"error_code": code, "error": reason or code} if code is not None else {})
+        if provider_cost is not None:
+            changes["provider_cost"] = provider_cost
         moved = self._move(message_id, allowed, status=target, hold_state=hold, updated_at=now,
-                           **errors)
+                           **changes)
         if moved is not None:
             row = self.rows[message_id]
             row.sweep_at = row.sweep_lane = None
         return moved
+
+    def record_event(self, message_id: str, provider_message_id: str, status: str,
+                     at: float) -> bool:
+        row = self.rows.get(message_id)
+        event = ProviderEvent(at, status)
+        m = row.message if row else None
+        if m is None or m.provider_message_id != provider_message_id \
+                or m.status is not Status.SENT or len(m.events) >= 20 \
+                or event.key() in {e.key() for e in m.events}:
+            return False
+        row.message = replace(m, events=(*m.events, ProviderEvent.parse(event.key())))  # type: ignore[union-attr]
+        return True
 
     def mark_callback_queued(self, message_id: str) -> None:
         self._move(message_id, lambda r: True, callback_state="QUEUED")

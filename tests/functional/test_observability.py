@@ -22,6 +22,7 @@ from chalicelib import observability
 from chalicelib.container import Container
 from tests.support.clients import make_client
 from tests.support.http import as_json, post
+from tests.support.queues import invoke
 from tests.support.settings import ACCEPTS_ALL, FAILS_ALL_PERMANENTLY, FAILS_ALL_TEMPORARILY
 
 pytestmark = pytest.mark.functional
@@ -102,9 +103,8 @@ def deliver(api: Any, aws: Container, function: str, queue: str) -> dict[str, An
     got = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
                                   MessageAttributeNames=["All"]).get("Messages", [])
     assert got, f"nothing on {queue}"
-    payload: dict[str, Any] = api.lambda_.invoke(
-        function, sqs_event(got, "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1")).payload
-    return payload
+    return invoke(api, function, sqs_event(got, "arn:aws:sqs:us-east-1:123456789012:q",
+                                           "us-east-1"))
 
 
 def send_to_delivered(api: Any, aws: Container, hook: Hook) -> tuple[str, str]:

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
+
+import chalice.test
+from chalice.local import LambdaContext
 
 from chalicelib.container import Container
+from infra.template import SENDER_TIMEOUT_S
+
+
+class _SenderSizedContext(LambdaContext):
+    """Chalice's test client gives every invocation 3 s to live; the sender function has
+    SENDER_TIMEOUT_S, and it refuses records it has no time left for."""
+
+    def __init__(self, function_name: str, memory_size: int) -> None:
+        super().__init__(function_name, memory_size, max_runtime_ms=SENDER_TIMEOUT_S * 1000)
 
 
 def receive(aws: Container, queue: str) -> list[dict[str, Any]]:
@@ -26,6 +39,12 @@ def as_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(api: Any, function: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
     """Invoke ``function`` on these records; its answer (``batchItemFailures``)."""
-    response = api.lambda_.invoke(function, as_event(messages))
+    return invoke(api, function, as_event(messages))
+
+
+def invoke(api: Any, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Invoke ``function`` with ``event`` through Chalice's test client; its answer."""
+    with mock.patch.object(chalice.test, "LambdaContext", _SenderSizedContext):
+        response = api.lambda_.invoke(function, event)
     payload: dict[str, Any] = response.payload
     return payload

@@ -1,0 +1,161 @@
+"""AWS End User Messaging SMS (``aws-sms``): boto3's ``pinpoint-sms-voice-v2`` client.
+
+Submission is one ``SendTextMessage``. The gateway's message id travels in its
+``Context``, which AWS echoes in every delivery event; the events go from the
+configuration set's event destination to an SNS topic, and from there (raw
+delivery) to the DLR queue, where ``parse_event`` reads them. IAM is the
+trust boundary on that path (the queue policy admits the topic only), so
+there is no webhook and nothing to sign.
+
+Errors are classified by the API's exception: throttling, service quotas and
+5xx are temporary; validation errors, conflicts (an opted-out destination),
+missing resources and refused access are permanent. ``error.code`` keeps
+AWS's ``Reason`` where it gave one (``DESTINATION_PHONE_NUMBER_OPTED_OUT``),
+else the exception's name; ``error.message`` keeps its message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.domain.provider_errors import Outcome, SubmitResult
+from chalicelib.domain.reports import DELIVERED, PROGRESS, DeliveryReport, OutboundSms
+from chalicelib.domain.work import JobError
+from chalicelib.settings import AwsSmsSettings
+
+NAME = "aws-sms"
+TEMPORARY_ERRORS = frozenset({"ThrottlingException", "ServiceQuotaExceededException",
+                              "InternalServerException", "ServiceUnavailableException",
+                              "RequestTimeoutException"})
+PERMANENT_ERRORS = frozenset({"ValidationException", "ConflictException",
+                              "ResourceNotFoundException", "AccessDeniedException"})
+# AWS allows TimeToLive from 5 s to 259,200 s (72 h).
+MIN_TTL_S, MAX_TTL_S = 5, 259_200
+# Final messageStatus values that mean the handset (or, where carriers give no
+# handset receipt, the carrier) has it.
+DELIVERED_STATUSES = frozenset({"DELIVERED", "SUCCESSFUL"})
+# Final failures, as the gateway's report statuses (unlisted ones are FAILED).
+FAILURE_STATUSES = {
+    "TTL_EXPIRED": "EXPIRED",
+    "INVALID": "REJECTED",
+    "INVALID_MESSAGE": "REJECTED",
+    "BLOCKED": "REJECTED",
+    "CARRIER_BLOCKED": "REJECTED",
+    "SPAM": "REJECTED",
+    "PROTECT_BLOCKED": "REJECTED",
+    "OPTED_OUT": "REJECTED",
+    "MAX_PRICE_EXCEEDED": "REJECTED",
+    "UNREACHABLE": "UNDELIVERED",
+    "CARRIER_UNREACHABLE": "UNDELIVERED",
+    "UNKNOWN": "UNDELIVERED",
+}
+
+
+class AwsSmsProvider:
+    """The ``Provider`` of AWS End User Messaging SMS."""
+
+    name = NAME
+
+    def __init__(self, client: Any, settings: AwsSmsSettings, configuration_set: str) -> None:
+        self._client = client
+        self._s = settings
+        self._configuration_set = settings.configuration_set or configuration_set
+
+    def request(self, sms: OutboundSms) -> dict[str, Any]:
+        """The ``SendTextMessage`` parameters for ``sms``."""
+        params: dict[str, Any] = {
+            "DestinationPhoneNumber": sms.to,
+            "MessageBody": sms.text,
+            "MessageType": sms.message_type or self._s.message_type,
+            "ConfigurationSetName": self._configuration_set,
+            "Context": {"message_id": sms.message_id, "attempt": str(sms.attempt)},
+        }
+        origination = sms.sender if sms.sender_owned else self._s.origination_identity
+        if origination:
+            params["OriginationIdentity"] = origination
+        if sms.ttl_s is not None:
+            params["TimeToLive"] = max(MIN_TTL_S, min(MAX_TTL_S, int(sms.ttl_s)))
+        if self._s.max_price_per_part:
+            params["MaxPrice"] = self._s.max_price_per_part
+        if sms.test_mode:
+            params["DryRun"] = True
+        return params
+
+    def submit(self, sms: OutboundSms) -> SubmitResult:
+        try:
+            answer = self._client.send_text_message(**self.request(sms))
+        except ClientError as exc:
+            return classify_error(exc)
+        except BotoCoreError as exc:  # no answer: timeouts, connection failures
+            return SubmitResult(Outcome.TEMPORARY, error_code="TIMEOUT",
+                                reason=f"no answer from AWS End User Messaging: {type(exc).__name__}")
+        return SubmitResult(Outcome.ACCEPTED, provider_message_id=str(answer["MessageId"]),
+                            dry_run=sms.test_mode)
+
+
+def classify_error(exc: ClientError) -> SubmitResult:
+    """Temporary or permanent, with AWS's reason as the code and its message."""
+    error: Mapping[str, Any] = exc.response.get("Error", {})
+    name = str(error.get("Code") or "UnknownError")
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    reason = exc.response.get("Reason") or error.get("Reason")
+    code = str(reason) if reason else name
+    message = f"{name}: {error.get('Message') or 'no message'}"
+    if name in TEMPORARY_ERRORS or status >= 500 or status == 429:
+        return SubmitResult(Outcome.TEMPORARY, error_code=code, reason=message)
+    if name in PERMANENT_ERRORS or 400 <= status < 500:
+        return SubmitResult(Outcome.PERMANENT, error_code=code, reason=message)
+    return SubmitResult(Outcome.TEMPORARY, error_code=code, reason=message)
+
+
+def is_event(body: Any) -> bool:
+    """Whether a DLR-queue record is an AWS End User Messaging event (not a gateway report)."""
+    return isinstance(body, dict) and "messageId" in body and (
+        "eventType" in body or "messageStatus" in body)
+
+
+def parse_event(body: Mapping[str, Any]) -> DeliveryReport:
+    """An SMS event, in AWS's documented shape, as the gateway's report.
+
+    Final DELIVERED or SUCCESSFUL captures; any other final status releases,
+    with AWS's status as the error code and its description as the message;
+    a non-final event only goes on the message's timeline.
+    """
+    context = body.get("context")
+    reference = context.get("message_id") if isinstance(context, dict) else None
+    provider_id = body.get("messageId")
+    if not isinstance(reference, str) or not reference:
+        raise JobError("an SMS event without the gateway's message id in its context")
+    if not isinstance(provider_id, str) or not provider_id:
+        raise JobError("an SMS event without a messageId")
+    event_type = str(body.get("eventType") or "")
+    status = str(body.get("messageStatus") or event_type.removeprefix("TEXT_")).upper()
+    occurred = body.get("eventTimestamp")
+    at = float(occurred) / 1000 if isinstance(occurred, int | float) \
+        and not isinstance(occurred, bool) else None
+    description = body.get("messageStatusDescription")
+    common: dict[str, Any] = {"provider_status": event_type or status, "occurred_at": at,
+                              "provider_cost": _price(body.get("totalMessagePrice"))}
+    if body.get("isFinal") is not True:
+        return DeliveryReport(NAME, reference, provider_id, PROGRESS, **common)
+    if status in DELIVERED_STATUSES:
+        return DeliveryReport(NAME, reference, provider_id, DELIVERED, **common)
+    return DeliveryReport(NAME, reference, provider_id, FAILURE_STATUSES.get(status, "FAILED"),
+                          error_code=status or "UNKNOWN",
+                          error_message=str(description)[:512] if description else None,
+                          **common)
+
+
+def _price(value: Any) -> str | None:
+    """``totalMessagePrice`` (a JSON number of USD) as an exact decimal string."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return format(price, "f") if price.is_finite() and price >= 0 else None
