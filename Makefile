@@ -70,14 +70,15 @@ seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
 
 ADMIN := $(LOCAL_ENV) $(BIN)/python -m chalicelib.cli
 
-client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_LIMIT_RPS RATE_LIMIT_BURST PRICE_PER_PART_CENTS CALLBACK_URL MAX_PARTS SENDER_IDS]
+client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_LIMIT_RPS RATE_LIMIT_BURST PRICE_PER_PART_CENTS CALLBACK_URL MAX_PARTS SENDER_IDS MESSAGE_TYPE TEST_MODE=on|off]
 	$(ADMIN) client --name "$(NAME)" $(if $(CREDITS),--credits $(CREDITS)) \
 		$(if $(API_KEY),--api-key "$(API_KEY)") \
 		$(if $(filter command line,$(origin RATE_LIMIT_RPS)),--rate-limit-rps $(RATE_LIMIT_RPS)) \
 		$(if $(filter command line,$(origin RATE_LIMIT_BURST)),--rate-limit-burst $(RATE_LIMIT_BURST)) \
 		$(if $(filter command line,$(origin PRICE_PER_PART_CENTS)),--price-per-part-cents $(PRICE_PER_PART_CENTS)) \
 		$(if $(CALLBACK_URL),--callback-url "$(CALLBACK_URL)") $(if $(filter command line,$(origin MAX_PARTS)),--max-parts $(MAX_PARTS)) \
-		$(if $(SENDER_IDS),--sender-ids "$(SENDER_IDS)")
+		$(if $(SENDER_IDS),--sender-ids "$(SENDER_IDS)") \
+		$(if $(MESSAGE_TYPE),--message-type "$(MESSAGE_TYPE)") $(if $(TEST_MODE),--test-mode "$(TEST_MODE)")
 
 topup: $(STAMP) ## Add credits to a client: NAME=acme CREDITS=100
 	$(ADMIN) topup --name "$(NAME)" --credits "$(CREDITS)"

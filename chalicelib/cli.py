@@ -19,7 +19,7 @@ from chalicelib.container import Container, hash_api_key
 from chalicelib.domain.callbacks import url_problem
 from chalicelib.domain.errors import GatewayError
 from chalicelib.domain.signing import derive_secret
-from chalicelib.settings import Settings, stage_environment
+from chalicelib.settings import MESSAGE_TYPES, Settings, stage_environment
 
 Command = Callable[[Container, argparse.Namespace], int]
 CENTS_PER_CREDIT = 100
@@ -51,7 +51,9 @@ def _settings_from(args: argparse.Namespace) -> dict[str, object]:
             raise CliError(f"{option} must be greater than 0")
     if args.price_per_part_cents is not None and args.price_per_part_cents < 0:
         raise CliError("--price-per-part-cents must be 0 or more")
-    chosen = {"rate_limit_rps": args.rate_limit_rps, "rate_limit_burst": args.rate_limit_burst,
+    test_mode = None if args.test_mode is None else args.test_mode == "on"
+    chosen = {"message_type": args.message_type, "test_mode": test_mode,
+              "rate_limit_rps": args.rate_limit_rps, "rate_limit_burst": args.rate_limit_burst,
               "price_per_part_cents": args.price_per_part_cents,
               "callback_url": args.callback_url, "max_parts": args.max_parts,
               "allowed_senders": set(args.sender_ids.split(",")) if args.sender_ids else None}
@@ -156,7 +158,13 @@ def _client_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--price-per-part-cents", type=int)
     p.add_argument("--callback-url")
     p.add_argument("--max-parts", type=int)
-    p.add_argument("--sender-ids", help="comma-separated allowed sender IDs (default: any)")
+    p.add_argument("--sender-ids", help="comma-separated sender IDs the client owns: it may "
+                   "send only from these, and providers send from them (default: any sender, "
+                   "sent from the provider's own number)")
+    p.add_argument("--message-type", choices=MESSAGE_TYPES, type=str.upper,
+                   help="how AWS End User Messaging classes its messages (default TRANSACTIONAL)")
+    p.add_argument("--test-mode", choices=("on", "off"), type=str.lower,
+                   help="on: providers check its messages and send none (nothing is charged)")
     p.set_defaults(run=client)
 
 

@@ -8,15 +8,21 @@ lets tests start over with other settings. Only the edges (``http``,
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import time
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import Tables, bind_tables
+from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.webhooks import WebhookSender
+from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.observability import ObservabilityConfig, Telemetry
 from chalicelib.ports import Provider, ReportSource
@@ -37,11 +43,16 @@ from chalicelib.settings import Settings, SettingsError
 __all__ = ["Container", "get_container", "hash_api_key", "reset_container"]
 
 
+log = logging.getLogger(__name__)
+
+
 class Container:
     """Lazily built adapters and services for one set of settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, stored: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        self.stored = dict(stored or {})  # what came from SETTINGS_PATH
+        self.checked_at = time.monotonic()
 
     def _boto_client(self, service: str, **config: Any) -> Any:
         options = {"connect_timeout": 2, "read_timeout": 5, "retries": {"max_attempts": 2}, **config}
@@ -236,6 +247,7 @@ _container: Container | None = None
 _lock = threading.Lock()
 _clients: dict[tuple[str, str, str | None, str], Any] = {}
 _clients_lock = threading.Lock()  # not the container's: building a client takes a while
+_stored: dict[tuple[str, str, str | None], StoredSettings] = {}
 
 
 def boto_client(service: str, region: str, endpoint_url: str | None,
@@ -256,13 +268,54 @@ def boto_client(service: str, region: str, endpoint_url: str | None,
         return _clients[cache_key]
 
 
+def stored_settings(settings: Settings) -> StoredSettings:
+    """The reader of ``settings.settings_path``, one per process (its cache lives there)."""
+    options = {"connect_timeout": 2, "read_timeout": 5, "retries": {"max_attempts": 2}}
+    key = (settings.settings_path, settings.region, settings.endpoint_url)
+    with _clients_lock:
+        if key not in _stored:
+            ssm = boto_client("ssm", settings.region, settings.endpoint_url, options)
+            _stored[key] = StoredSettings(ssm, settings.settings_path, settings.settings_max_age_s)
+        return _stored[key]
+
+
+def load_container(env: Mapping[str, str] | None = None) -> Container:
+    """Settings from the environment, with the stored settings (``SETTINGS_PATH``) filling
+    what the environment does not set: an explicit variable always wins."""
+    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
+    if not settings.settings_path:
+        return Container(settings)
+    stored = stored_settings(settings).read()
+    return Container(Settings.from_env({**stored, **env}), stored)
+
+
+def _refreshed(container: Container) -> Container:
+    """The same container while its stored settings are unchanged; a new one once they
+    changed (a rotated token is in use within SETTINGS_MAX_AGE)."""
+    s = container.settings
+    if not s.settings_path or time.monotonic() - container.checked_at < s.settings_max_age_s:
+        return container
+    container.checked_at = time.monotonic()
+    try:
+        stored = stored_settings(s).read()
+    except BackendUnavailableError:
+        log.warning("stored settings unreadable; keeping the ones in use", exc_info=True)
+        return container
+    if stored == container.stored:
+        return container
+    log.info("stored settings changed; rebuilding the container",
+             extra={"changed": sorted(k for k in {*stored, *container.stored}
+                                      if stored.get(k) != container.stored.get(k))})
+    return Container(Settings.from_env({**stored, **os.environ}), stored)
+
+
 def get_container() -> Container:
-    """The process's container, built on first use."""
+    """The process's container, built on first use, rebuilt when stored settings change."""
     global _container
-    if _container is None:
+    if _container is None or _container.settings.settings_path:
         with _lock:
-            if _container is None:
-                _container = Container(Settings.from_env())
+            _container = load_container() if _container is None else _refreshed(_container)
     return _container
 
 
