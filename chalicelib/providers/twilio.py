@@ -42,7 +42,7 @@ MIN_VALIDITY_S, MAX_VALIDITY_S = 1, 36_000
 FINAL_STATUSES = {"delivered": DELIVERED, "undelivered": "UNDELIVERED", "failed": "FAILED",
                   "canceled": "FAILED"}
 # Twilio error codes a retry can help with; any other 4xx refusal is permanent.
-TEMPORARY_CODES = frozenset({"20429", "20500", "20503", "21611", "30001", "30010", "30022"})
+TEMPORARY_CODES = frozenset({"20429", "20500", "20503", "21611", "30001", "30410"})
 # Meanings of the codes an SMS gateway meets most, for error.message.
 CODE_MEANINGS = {
     "20003": "authentication failed (account SID, auth token or API key)",
@@ -53,6 +53,8 @@ CODE_MEANINGS = {
     "21212": "invalid 'From' phone number",
     "21408": "sending to this region is not enabled",
     "21602": "message body is required",
+    "21603": "a 'From' or 'MessagingServiceSid' is required",
+    "21604": "a 'To' phone number is required",
     "21606": "the 'From' number is not a valid, SMS-capable number of this account",
     "21610": "the recipient replied STOP (unsubscribed)",
     "21611": "the 'From' number has too many queued messages",
@@ -68,6 +70,7 @@ CODE_MEANINGS = {
     "30007": "filtered by the carrier",
     "30008": "unknown error",
     "30034": "message from an unregistered number (US A2P 10DLC)",
+    "30410": "provider timeout",
 }
 
 

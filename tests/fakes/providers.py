@@ -25,6 +25,8 @@ class ScriptedProvider:
 
     def submit(self, sms: OutboundSms) -> SubmitResult:
         self.submissions.append(sms)
+        if sms.test_mode:
+            return SubmitResult(Outcome.ACCEPTED, provider_message_id="dry", dry_run=True)
         if sms.message_id in self.accepted:
             return SubmitResult(Outcome.ACCEPTED, provider_message_id=self.accepted[sms.message_id])
         step = self._script.pop(0) if len(self._script) > 1 else self._script[0]
