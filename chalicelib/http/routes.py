@@ -146,7 +146,9 @@ def _known_id(message_id: str) -> str:
     return message_id
 
 
-@api.route("/v1/dlr/{provider}", methods=["POST"])
+# Twilio posts form-encoded callbacks; the mock posts JSON.
+@api.route("/v1/dlr/{provider}", methods=["POST"],
+           content_types=["application/json", "application/x-www-form-urlencoded"])
 @answers_errors
 def delivery_report(provider: str) -> Response:
     """Where providers post delivery reports; each provider verifies its own."""

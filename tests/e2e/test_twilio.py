@@ -1,0 +1,168 @@
+"""The Twilio path end to end: a local stack with ``PROVIDER=twilio`` sends to a local
+server that answers as Twilio's API is documented, which posts signed status callbacks
+back to the stack's ``/v1/dlr/twilio``."""
+
+from __future__ import annotations
+
+import base64
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.gateway import Gateway
+from tests.support.stacks import FAST_TIMERS
+from tests.support.twilio_api import TwilioApi
+
+pytestmark = pytest.mark.e2e
+
+SID, TOKEN, FROM = "AC" + "7" * 32, "e2e-twilio-auth-token", "+15005550006"
+BODY = {"to": "+14155550100", "from": "TEST", "text": "Hello SMS Gateway!"}
+
+
+@pytest.fixture(scope="module")
+def twilio_api() -> Iterator[TwilioApi]:
+    with TwilioApi({SID: TOKEN}, callback_delay_s=0.05) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def gateway(twilio_api: TwilioApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    from localstack.stack import Stack, free_port
+
+    api_port = free_port()
+    env = {**FAST_TIMERS, "PROVIDER": "twilio", "TWILIO_API_BASE": twilio_api.base_url,
+           "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM": FROM,
+           "PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}"}
+    stack = Stack(state_dir=Path(tmp_path_factory.mktemp("twilio-stack")),
+                  emulator_port=free_port(), api_port=api_port, workers=1, extra_env=env)
+    try:
+        stack.up(timeout_s=120)
+        yield Gateway(stack.api_url, stack.endpoint, env)
+    finally:
+        stack.down()
+
+
+def creates_for(api: TwilioApi, message_id: str) -> list[Any]:
+    """The creates Twilio received for ``message_id`` (its StatusCallback names it)."""
+    return [r for r in api.requests if r.method == "POST"
+            and (r.param("StatusCallback") or "").endswith(f"ref={message_id}")]
+
+
+def sid_of(gateway: Gateway, key: str, message_id: str, timeout_s: float = 20) -> str:
+    """The Twilio sid of a message, once the gateway has it (SENT)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sid = gateway.request("GET", f"/v1/messages/{message_id}", key).body["provider_message_id"]
+        if sid:
+            return str(sid)
+        time.sleep(0.1)
+    raise AssertionError(f"{message_id} was not handed to Twilio in {timeout_s} s")
+
+
+def test_a_send_goes_to_twilio_and_its_signed_delivered_callback_captures(
+        gateway: Gateway, twilio_api: TwilioApi) -> None:
+    client_id, key = gateway.new_client(credit_cents=1000)
+    answer = gateway.request("POST", "/v1/messages", key, BODY)
+    assert answer.status == 202, answer.body
+    message_id = answer.body["message_id"]
+
+    final = gateway.wait_final(key, message_id)
+
+    assert final["status"] == "DELIVERED", final
+    assert final["provider"] == "twilio" and final["provider_message_id"].startswith("SM")
+    assert [e["status"] for e in final["provider_events"]] == ["sent"]
+    [create] = creates_for(twilio_api, message_id)
+    assert create.path == f"/2010-04-01/Accounts/{SID}/Messages.json"
+    assert create.header("Authorization") == "Basic " + base64.b64encode(
+        f"{SID}:{TOKEN}".encode()).decode()
+    assert {k: v[0] for k, v in create.form.items()} == {
+        "To": BODY["to"], "From": FROM, "Body": BODY["text"],
+        "StatusCallback": f"{gateway.url}/v1/dlr/twilio?ref={message_id}"}
+    balance = gateway.wait_settled(client_id)
+    assert (balance.available, balance.held, balance.spent) == (995, 0, 5)
+
+
+def test_a_callback_with_a_wrong_signature_is_refused_and_changes_nothing(
+        gateway: Gateway, twilio_api: TwilioApi) -> None:
+    twilio_api.outcome = "sent"  # the carrier gives no receipt: it stays SENT
+    try:
+        client_id, key = gateway.new_client(credit_cents=1000)
+        message_id = gateway.request("POST", "/v1/messages", key, BODY).body["message_id"]
+        sid = sid_of(gateway, key, message_id)
+        assert twilio_api.post_status(sid, "undelivered", 30003, signature="forged") == 403
+        time.sleep(1.5)
+        assert gateway.request("GET", f"/v1/messages/{message_id}", key).body["status"] == "SENT"
+        assert twilio_api.post_status(sid, "delivered") == 202
+        assert gateway.wait_final(key, message_id)["status"] == "DELIVERED"
+        assert gateway.wait_settled(client_id).spent == 5
+    finally:
+        twilio_api.outcome = "delivered"
+
+
+def test_a_late_or_repeated_callback_changes_nothing(gateway: Gateway,
+                                                     twilio_api: TwilioApi) -> None:
+    client_id, key = gateway.new_client(credit_cents=1000)
+    message_id = gateway.request("POST", "/v1/messages", key, BODY).body["message_id"]
+    assert gateway.wait_final(key, message_id)["status"] == "DELIVERED"
+    sid = sid_of(gateway, key, message_id)
+
+    assert twilio_api.post_status(sid, "sent") == 202
+    assert twilio_api.post_status(sid, "delivered") == 202
+    assert twilio_api.post_status(sid, "undelivered", 30003) == 202
+    time.sleep(2)
+
+    final = gateway.request("GET", f"/v1/messages/{message_id}", key).body
+    assert final["status"] == "DELIVERED" and final["error"] is None
+    assert [e["status"] for e in final["provider_events"]] == ["sent"]
+    assert gateway.wait_settled(client_id).spent == 5
+
+
+def test_a_429_is_a_temporary_failure_and_a_later_attempt_sends(
+        gateway: Gateway, twilio_api: TwilioApi) -> None:
+    client_id, key = gateway.new_client(credit_cents=1000)
+    twilio_api.fail_next(status=429, code=20429)
+    message_id = gateway.request("POST", "/v1/messages", key, BODY).body["message_id"]
+
+    seen = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = gateway.request("GET", f"/v1/messages/{message_id}", key).body["status"]
+        seen.add(status)
+        if status == "DELIVERED":
+            break
+        time.sleep(0.05)
+
+    final = gateway.request("GET", f"/v1/messages/{message_id}", key).body
+    assert final["status"] == "DELIVERED" and final["attempts"] == 2, final
+    assert "FAILED_TEMP" in seen or gateway.message(message_id).attempts == 2
+    assert len(creates_for(twilio_api, message_id)) == 2  # the refused one and the one that sent
+    assert gateway.wait_settled(client_id).spent == 5
+
+
+def test_an_invalid_number_is_refused_by_twilio_for_good_and_released(
+        gateway: Gateway, twilio_api: TwilioApi) -> None:
+    client_id, key = gateway.new_client(credit_cents=1000)
+    twilio_api.fail_next(status=400, code=21211)
+    message_id = gateway.request("POST", "/v1/messages", key, BODY).body["message_id"]
+
+    final = gateway.wait_final(key, message_id)
+
+    assert final["status"] == "FAILED_PERM" and final["error"]["code"] == "21211", final
+    balance = gateway.wait_settled(client_id)
+    assert (balance.available, balance.spent) == (1000, 0)
+
+
+def test_a_post_that_is_not_from_twilio_is_refused(gateway: Gateway) -> None:
+    data = urllib.parse.urlencode({"AccountSid": SID, "MessageSid": "SM1",
+                                   "MessageStatus": "delivered"}).encode()
+    request = urllib.request.Request(f"{gateway.url}/v1/dlr/twilio?ref=x", data=data,
+                                     method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
