@@ -18,6 +18,10 @@ reads the one attribute it needs, and gives moto's SQS a cheaper clock (the
 same value, from ``time.time()`` instead of building datetimes). Real SQS
 does not slow down with depth, so neither should the emulator.
 
+moto has no AWS End User Messaging SMS (``pinpoint-sms-voice-v2``);
+``localstack.smsvoice`` emulates the part the gateway uses, and ``RouteByTarget``
+hands it the requests whose ``X-Amz-Target`` names that API; moto never sees them.
+
     python -m localstack.emulator --host 127.0.0.1 --port 4566
 """
 
@@ -49,6 +53,21 @@ class SerializeDynamoDB:
             with self._lock:
                 # Materialize the body inside the lock: moto may answer lazily.
                 return [b"".join(self._app(environ, start_response))]
+        return self._app(environ, start_response)
+
+
+class RouteByTarget:
+    """WSGI middleware: requests whose ``X-Amz-Target`` starts with ``prefix`` go to
+    ``target_app``, the rest to ``app``."""
+
+    def __init__(self, app: WsgiApp, prefix: str, target_app: WsgiApp) -> None:
+        self._app = app
+        self._prefix = prefix
+        self._target_app = target_app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(self._prefix):
+            return self._target_app(environ, start_response)
         return self._app(environ, start_response)
 
 
@@ -102,8 +121,11 @@ def patch_moto_sqs() -> None:
 def make_app() -> WsgiApp:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from localstack import smsvoice
+
     patch_moto_sqs()
-    return SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
+    moto_app = SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
+    return RouteByTarget(moto_app, smsvoice.TARGET_PREFIX, smsvoice.application)
 
 
 def main(argv: list[str] | None = None) -> int:
