@@ -135,6 +135,9 @@ def reconcile(container: Container, args: argparse.Namespace) -> int:
     report = audit(container.accounts, container.messages)
     for problem in report.problems:
         print(f"DISCREPANCY {problem}")
+    for provider, margin in sorted(report.margins.items()):
+        print(f"provider {provider}: {margin.messages} delivered messages with a reported cost: "
+              f"charged {margin.charged_cents} cents, provider cost {margin.provider_usd} USD")
     print(f"{report.clients} clients, {report.messages} messages: "
           + ("the books balance" if report.ok else f"{len(report.problems)} discrepancies"))
     return 0 if report.ok else 1

@@ -12,9 +12,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from chalicelib.domain.status import HoldState, Status, settlement_for
 from chalicelib.ports import AccountStore, MessageStore
+
+
+@dataclass
+class Margin:
+    """Of one provider's delivered messages that reported a cost: what the clients were
+    charged (cents of credit) and what the provider said it charged (USD)."""
+
+    messages: int = 0
+    charged_cents: int = 0
+    provider_usd: Decimal = Decimal(0)
 
 
 @dataclass
@@ -22,6 +33,7 @@ class ReconcileReport:
     clients: int = 0
     messages: int = 0
     problems: list[str] = field(default_factory=list)
+    margins: dict[str, Margin] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -40,6 +52,11 @@ def reconcile(accounts: AccountStore, messages: MessageStore) -> ReconcileReport
     for msg in messages.scan_all():
         report.messages += 1
         sums[msg.client_id][msg.hold_state] += msg.cost_cents
+        if msg.provider_cost is not None and msg.hold_state is HoldState.CAPTURED:
+            margin = report.margins.setdefault(msg.provider or "unknown", Margin())
+            margin.messages += 1
+            margin.charged_cents += msg.cost_cents
+            margin.provider_usd += Decimal(msg.provider_cost)
         if msg.hold_state is not expected_hold(msg.status):
             report.problems.append(f"message {msg.message_id}: status {msg.status.value} "
                                    f"with hold {msg.hold_state.value}")

@@ -4,6 +4,8 @@ the SENT write that must not be lost."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from chalicelib.domain.errors import BackendUnavailableError
@@ -13,6 +15,7 @@ from chalicelib.domain.reports import PROGRESS, DeliveryReport
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.work import DONE, RetryAfter
 from chalicelib.services import sender as sender_module
+from chalicelib.services.reconcile import reconcile
 from tests.fakes.world import SEED_BODY, World
 
 pytestmark = pytest.mark.unit
@@ -155,3 +158,18 @@ def test_the_sent_write_is_tried_again_before_the_worker_gives_up(
     assert world.sender.handle(message_id) is DONE
     assert current(world, message_id).status is Status.SENT
     assert len(world.provider.submissions) == 1
+
+
+def test_reconcile_shows_the_providers_cost_beside_the_captured_price() -> None:
+    world = World()
+    for cost in ("0.00581", "0.01"):
+        message_id, provider_id = sent(world)
+        world.dlr.apply(DeliveryReport("scripted", message_id, provider_id, "DELIVERED",
+                                       provider_cost=cost))
+    sent(world)  # no report yet: not in the margin
+
+    report = reconcile(world.accounts, world.messages)
+
+    margin = report.margins["scripted"]
+    assert (margin.messages, margin.charged_cents, margin.provider_usd) == (
+        2, 10, Decimal("0.01581"))
