@@ -16,6 +16,7 @@ else the exception's name; ``error.message`` keeps its message.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,6 +27,8 @@ from chalicelib.domain.provider_errors import Outcome, SubmitResult
 from chalicelib.domain.reports import DELIVERED, PROGRESS, DeliveryReport, OutboundSms
 from chalicelib.domain.work import JobError
 from chalicelib.settings import AwsSmsSettings
+
+log = logging.getLogger(__name__)
 
 NAME = "aws-sms"
 TEMPORARY_ERRORS = frozenset({"ThrottlingException", "ServiceQuotaExceededException",
@@ -86,15 +89,24 @@ class AwsSmsProvider:
         return params
 
     def submit(self, sms: OutboundSms) -> SubmitResult:
+        params = self.request(sms)
+        described = {"configuration_set": params["ConfigurationSetName"],
+                     "origination_identity": params.get("OriginationIdentity"),
+                     "message_type": params["MessageType"], "dry_run": sms.test_mode}
         try:
-            answer = self._client.send_text_message(**self.request(sms))
+            answer = self._client.send_text_message(**params)
         except ClientError as exc:
-            return classify_error(exc)
+            result = classify_error(exc)
+            log.info("SendTextMessage refused", extra={**described, "error_code": result.error_code})
+            return result
         except BotoCoreError as exc:  # no answer: timeouts, connection failures
+            log.warning("SendTextMessage unanswered", extra={**described,
+                                                             "error": type(exc).__name__})
             return SubmitResult(Outcome.TEMPORARY, error_code="TIMEOUT",
                                 reason=f"no answer from AWS End User Messaging: {type(exc).__name__}")
-        return SubmitResult(Outcome.ACCEPTED, provider_message_id=str(answer["MessageId"]),
-                            dry_run=sms.test_mode)
+        provider_id = str(answer["MessageId"])
+        log.info("SendTextMessage accepted", extra={**described, "provider_message_id": provider_id})
+        return SubmitResult(Outcome.ACCEPTED, provider_message_id=provider_id, dry_run=sms.test_mode)
 
 
 def classify_error(exc: ClientError) -> SubmitResult:

@@ -23,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +34,8 @@ from chalicelib.domain.errors import ForbiddenError, ValidationError
 from chalicelib.domain.provider_errors import Outcome, SubmitResult
 from chalicelib.domain.reports import DELIVERED, MAX_REFERENCE, PROGRESS, DeliveryReport, OutboundSms
 from chalicelib.settings import TwilioSettings
+
+log = logging.getLogger(__name__)
 
 NAME = "twilio"
 CALLBACK_PATH = "/v1/dlr/twilio"
@@ -130,9 +133,14 @@ class TwilioProvider:
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
         except (OSError, ValueError) as exc:  # timeouts, refused connections, bad URLs
+            log.warning("Twilio create unanswered", extra={"error": type(exc).__name__})
             return SubmitResult(Outcome.TEMPORARY, error_code="TIMEOUT",
                                 reason=f"no answer from Twilio: {type(exc).__name__}")
-        return _answer(status, raw)
+        result = _answer(status, raw)
+        log.info("Twilio create answered", extra={
+            "http_status": status, "provider_message_id": result.provider_message_id,
+            "error_code": result.error_code})
+        return result
 
     def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float,
                      query: Mapping[str, str]) -> DeliveryReport:

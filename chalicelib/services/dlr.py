@@ -48,6 +48,10 @@ class DlrService:
                 provider_message_id=report.provider_message_id,
                 provider_cost=report.provider_cost)
         if settled is not None:
+            log.info("delivery report applied", extra={
+                "provider": report.provider, "dlr_status": report.status,
+                "provider_status": report.provider_status, "error_code": report.error_code,
+                "provider_cost": report.provider_cost})
             return DONE
         current = self._messages.get(message_id)
         if current is None or current.status not in FINAL:
@@ -68,6 +72,9 @@ class DlrService:
         status = report.provider_status or report.status
         if self._messages.record_event(report.reference, report.provider_message_id, status,
                                        report.occurred_at or self._clock()):
+            self._telemetry.correlate(message_id=report.reference)
+            log.info("progress report recorded", extra={"provider": report.provider,
+                                                        "provider_status": status})
             return DONE
         current = self._messages.get(report.reference)
         if current is not None and current.status in (Status.QUEUED, Status.SENDING,
