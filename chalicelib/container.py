@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.messages import DynamoMessages
@@ -26,10 +26,7 @@ from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.observability import ObservabilityConfig, Telemetry
 from chalicelib.ports import Provider, ReportSource
-from chalicelib.providers import aws_sms
-from chalicelib.providers.aws_sms import AwsSmsProvider
 from chalicelib.providers.mock import MockProvider
-from chalicelib.providers.twilio import TwilioProvider
 from chalicelib.services.accept import AcceptService
 from chalicelib.services.auth import Authenticator, hash_api_key
 from chalicelib.services.callbacks import CallbackService
@@ -39,6 +36,12 @@ from chalicelib.services.manage import MessageManager
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # the real providers are imported when first used (cold starts)
+    from chalicelib.providers.aws_sms import AwsSmsProvider
+    from chalicelib.providers.twilio import TwilioProvider
+
+AWS_SMS, TWILIO = "aws-sms", "twilio"
 
 __all__ = ["Container", "get_container", "hash_api_key", "reset_container"]
 
@@ -113,6 +116,8 @@ class Container:
 
     @cached_property
     def aws_sms_provider(self) -> AwsSmsProvider:
+        from chalicelib.providers.aws_sms import AwsSmsProvider
+
         s = self.settings
         # One attempt per send: botocore's retry of a request whose answer was lost
         # would be a second SMS (AWS takes no idempotency key on SendTextMessage).
@@ -122,15 +127,17 @@ class Container:
 
     @cached_property
     def twilio_provider(self) -> TwilioProvider:
+        from chalicelib.providers.twilio import TwilioProvider
+
         return TwilioProvider(self.settings.twilio, self.settings.public_base_url)
 
     @cached_property
     def provider(self) -> Provider:
         """``PROVIDER``'s adapter, refused at once if its settings are incomplete."""
         s = self.settings
-        if s.provider == aws_sms.NAME:
+        if s.provider == AWS_SMS:
             return self.aws_sms_provider
-        if s.provider == TwilioProvider.name:
+        if s.provider == TWILIO:
             t = s.twilio
             missing = [name for name, value in (
                 ("TWILIO_ACCOUNT_SID", t.account_sid), ("TWILIO_AUTH_TOKEN", t.auth_token),
@@ -154,20 +161,22 @@ class Container:
         if MockProvider.name in dict(s.dlr_secrets):
             sources[MockProvider.name] = self.mock_provider
         if s.twilio.auth_token and s.twilio.account_sid and s.public_base_url:
-            sources[TwilioProvider.name] = self.twilio_provider
+            sources[TWILIO] = self.twilio_provider
         return sources
 
     @property
     def send_budget_s(self) -> float:
         """The longest one provider call may take (its timeout)."""
         s = self.settings
-        return {aws_sms.NAME: s.aws_sms.timeout_s, TwilioProvider.name: s.twilio.timeout_s
+        return {AWS_SMS: s.aws_sms.timeout_s, TWILIO: s.twilio.timeout_s
                 }.get(s.provider, s.mock.latency_ms / 1000 + 1)
 
     @staticmethod
     def queued_report(body: Any) -> DeliveryReport:
         """A DLR-queue record: an AWS End User Messaging event (from SNS), or a report
         in the gateway's shape (from the webhook or the mock)."""
+        from chalicelib.providers import aws_sms
+
         if aws_sms.is_event(body):
             return aws_sms.parse_event(body)
         return DeliveryReport.parse(body)

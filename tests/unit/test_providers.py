@@ -310,3 +310,12 @@ def test_a_signed_callback_without_a_reference_is_a_bad_request() -> None:
     with pytest.raises(ValidationError):
         tw().parse_report(urllib.parse.urlencode(params).encode(),
                           {"x-twilio-signature": signature}, 1.0, {})
+
+
+def test_the_container_and_the_settings_know_each_provider_by_its_modules_name() -> None:
+    from chalicelib import container
+    from chalicelib.providers import mock
+    from chalicelib.settings import PROVIDER_NAMES
+
+    assert (container.AWS_SMS, container.TWILIO) == (aws_sms.NAME, twilio.NAME)
+    assert set(PROVIDER_NAMES) == {mock.NAME, aws_sms.NAME, twilio.NAME}
