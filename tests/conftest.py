@@ -78,7 +78,7 @@ def api(aws: Container) -> Iterator[Any]:
 # End-to-end modules that start stacks of their own; every other e2e module shares the
 # session's stack (tests/e2e/conftest.py).
 OWN_STACKS = ("tests/e2e/test_bench_smoke.py", "tests/e2e/test_precedence.py",
-              "tests/e2e/test_twilio.py")
+              "tests/e2e/test_twilio.py", "tests/e2e/test_aws_sms.py")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -1,0 +1,114 @@
+"""The AWS End User Messaging path end to end: a local stack with ``PROVIDER=aws-sms``
+sends through the real adapter to the emulator's ``pinpoint-sms-voice-v2``, whose
+configuration set publishes AWS-shaped events to SNS, subscribed by the DLR queue.
+
+Outcomes are drawn as the mock draws them, so an Idempotency-Key picks a message's
+fate (tests/support/outcomes.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.provider_errors import Outcome
+from tests.support.gateway import Gateway
+from tests.support.outcomes import key_with_outcomes
+from tests.support.stacks import FAST_TIMERS
+
+pytestmark = pytest.mark.e2e
+
+ENV = {**FAST_TIMERS, "PROVIDER": "aws-sms", "MOCK_SUCCESS_RATE": "0.7",
+       "MOCK_TEMP_FAIL_RATE": "0.2", "MOCK_PERM_FAIL_RATE": "0.1", "MOCK_DLR_FAIL_RATE": "0.3"}
+SEED = {"to": "+1234567890", "from": "TEST", "text": "Hello SMS Gateway!"}  # the README's curl
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from localstack.stack import Stack, free_port
+
+    s = Stack(state_dir=Path(tmp_path_factory.mktemp("aws-sms-stack")),
+              emulator_port=free_port(), api_port=free_port(), workers=1, extra_env=ENV)
+    try:
+        s.up(timeout_s=120)
+        yield s
+    finally:
+        s.down()
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: Any) -> Gateway:
+    return Gateway(stack.api_url, stack.endpoint, ENV)
+
+
+def send(gateway: Gateway, outcomes: list[Outcome], delivered: bool = True,
+         **client: Any) -> tuple[str, str, str]:
+    client_id, key = gateway.new_client(credit_cents=1000, **client)
+    idempotency = key_with_outcomes(gateway, client_id, outcomes, delivered)
+    answer = gateway.request("POST", "/v1/messages", key, SEED,
+                             headers={"Idempotency-Key": idempotency})
+    assert answer.status == 202, answer.body
+    return client_id, key, str(answer.body["message_id"])
+
+
+def test_the_seed_message_is_sent_by_aws_and_its_event_captures(stack: Any,
+                                                                gateway: Gateway) -> None:
+    from localstack.observe import render, trace
+
+    client_id, key, message_id = send(gateway, [Outcome.ACCEPTED])
+
+    final = gateway.wait_final(key, message_id)
+
+    assert final["status"] == "DELIVERED" and final["provider"] == "aws-sms", final
+    assert final["provider_cost"] == {"amount": "0.00581", "currency": "USD"}
+    assert [e["status"] for e in final["provider_events"]] == ["TEXT_SUCCESSFUL"]
+    balance = gateway.wait_settled(client_id)
+    assert (balance.available, balance.held, balance.spent) == (995, 0, 5)
+    deadline = time.monotonic() + 10
+    while True:  # the runners write their logs a moment after the work
+        lines = [render(e) for e in trace(Path(stack.logs), message_id)]
+        text = "\n".join(lines)
+        if "delivery report applied" in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "SendTextMessage accepted" in text, text
+    assert f"provider_message_id={final['provider_message_id']}" in text
+    applied = [line for line in lines if "delivery report applied" in line]
+    assert applied and "provider_status=TEXT_DELIVERED" in applied[0], text
+
+
+def test_throttling_is_retried_and_the_next_attempt_sends(gateway: Gateway) -> None:
+    client_id, key, message_id = send(gateway, [Outcome.TEMPORARY, Outcome.ACCEPTED])
+    final = gateway.wait_final(key, message_id)
+    assert (final["status"], final["attempts"]) == ("DELIVERED", 2), final
+    assert gateway.wait_settled(client_id).spent == 5
+
+
+def test_an_opted_out_destination_fails_for_good_and_is_not_charged(gateway: Gateway) -> None:
+    client_id, key, message_id = send(gateway, [Outcome.PERMANENT])
+    final = gateway.wait_final(key, message_id)
+    assert final["status"] == "FAILED_PERM", final
+    assert final["error"]["code"] == "DESTINATION_PHONE_NUMBER_OPTED_OUT"
+    assert gateway.wait_settled(client_id).spent == 0
+
+
+def test_a_carrier_failure_event_releases_the_hold(gateway: Gateway) -> None:
+    client_id, key, message_id = send(gateway, [Outcome.ACCEPTED], delivered=False)
+    final = gateway.wait_final(key, message_id)
+    assert (final["status"], final["error"]["code"]) == ("FAILED_PERM", "CARRIER_UNREACHABLE")
+    balance = gateway.wait_settled(client_id)
+    assert (balance.available, balance.spent) == (1000, 0)
+
+
+def test_a_test_mode_client_gets_a_dry_run(gateway: Gateway) -> None:
+    client_id, key = gateway.new_client(credit_cents=1000)
+    gateway.container().accounts.configure(client_id, test_mode=True)  # before its first call
+
+    answer = gateway.request("POST", "/v1/messages", key, SEED)
+
+    final = gateway.wait_final(key, answer.body["message_id"])
+    assert (final["status"], final["error"]["code"]) == ("FAILED_PERM", "TEST_MODE"), final
+    assert gateway.wait_settled(client_id).spent == 0
