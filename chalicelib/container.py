@@ -257,6 +257,7 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str, str | None, str], Any] = {}
 _clients_lock = threading.Lock()  # not the container's: building a client takes a while
 _stored: dict[tuple[str, str, str | None], StoredSettings] = {}
+_stored_lock = threading.Lock()
 
 
 def boto_client(service: str, region: str, endpoint_url: str | None,
@@ -281,9 +282,9 @@ def stored_settings(settings: Settings) -> StoredSettings:
     """The reader of ``settings.settings_path``, one per process (its cache lives there)."""
     options = {"connect_timeout": 2, "read_timeout": 5, "retries": {"max_attempts": 2}}
     key = (settings.settings_path, settings.region, settings.endpoint_url)
-    with _clients_lock:
+    ssm = boto_client("ssm", settings.region, settings.endpoint_url, options)  # takes its lock
+    with _stored_lock:
         if key not in _stored:
-            ssm = boto_client("ssm", settings.region, settings.endpoint_url, options)
             _stored[key] = StoredSettings(ssm, settings.settings_path, settings.settings_max_age_s)
         return _stored[key]
 
@@ -299,24 +300,26 @@ def load_container(env: Mapping[str, str] | None = None) -> Container:
     return Container(Settings.from_env({**stored, **env}), stored)
 
 
-def _refreshed(container: Container) -> Container:
+def _refreshed(container: Container, max_age_s: float) -> Container:
     """The same container while its stored settings are unchanged; a new one once they
     changed (a rotated token is in use within SETTINGS_MAX_AGE)."""
     s = container.settings
-    if not s.settings_path or time.monotonic() - container.checked_at < s.settings_max_age_s:
+    if not s.settings_path or time.monotonic() - container.checked_at < max_age_s:
         return container
     container.checked_at = time.monotonic()
     try:
-        stored = stored_settings(s).read()
-    except BackendUnavailableError:
-        log.warning("stored settings unreadable; keeping the ones in use", exc_info=True)
-        return container
-    if stored == container.stored:
+        stored = stored_settings(s).read(fresh=max_age_s < s.settings_max_age_s)
+        if stored == container.stored:
+            return container
+        fresh = Container(Settings.from_env({**stored, **os.environ}), stored)
+    except (BackendUnavailableError, SettingsError):
+        # Keep serving with what works; the next check tries again.
+        log.exception("stored settings unreadable or invalid; keeping the ones in use")
         return container
     log.info("stored settings changed; rebuilding the container",
              extra={"changed": sorted(k for k in {*stored, *container.stored}
                                       if stored.get(k) != container.stored.get(k))})
-    return Container(Settings.from_env({**stored, **os.environ}), stored)
+    return fresh
 
 
 def get_container() -> Container:
@@ -324,8 +327,22 @@ def get_container() -> Container:
     global _container
     if _container is None or _container.settings.settings_path:
         with _lock:
-            _container = load_container() if _container is None else _refreshed(_container)
+            _container = load_container() if _container is None else _refreshed(
+                _container, _container.settings.settings_max_age_s)
     return _container
+
+
+def recheck_stored_settings() -> Container:
+    """Read the stored settings again now (at most every RECHECK_S), e.g. when a provider's
+    callback signature does not match: its token may have just been rotated."""
+    global _container
+    with _lock:
+        _container = (load_container() if _container is None
+                      else _refreshed(_container, RECHECK_S))
+        return _container
+
+
+RECHECK_S = 10.0
 
 
 def reset_container(settings: Settings | None = None) -> Container | None:

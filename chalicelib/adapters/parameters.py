@@ -27,13 +27,14 @@ class StoredSettings:
         self._path = path if path.endswith("/") else f"{path}/"
         self._max_age_s = int(max_age_s)
 
-    def read(self) -> dict[str, str]:
-        """The stored settings this code knows, decrypted; others under the path are ignored."""
+    def read(self, fresh: bool = False) -> dict[str, str]:
+        """The stored settings this code knows, decrypted; others under the path are ignored.
+        ``fresh``: ask SSM now, not Powertools' cache."""
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
         try:
             values = self._provider.get_multiple(self._path, decrypt=True, recursive=False,
-                                                 max_age=self._max_age_s)
+                                                 max_age=self._max_age_s, force_fetch=fresh)
         except (GetParameterError, OSError) as exc:
             raise BackendUnavailableError(
                 f"cannot read the stored settings under {self._path}: {exc}") from exc

@@ -13,8 +13,14 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib import observability
-from chalicelib.container import get_container
-from chalicelib.domain.errors import GatewayError, MalformedJsonError, NotFoundError, UnauthorizedError
+from chalicelib.container import get_container, recheck_stored_settings
+from chalicelib.domain.errors import (
+    ForbiddenError,
+    GatewayError,
+    MalformedJsonError,
+    NotFoundError,
+    UnauthorizedError,
+)
 from chalicelib.domain.message import Client
 from chalicelib.http.errors import PayloadTooLargeError, error_response
 from chalicelib.http.presenters import json_response, rate_headers
@@ -155,7 +161,15 @@ def delivery_report(provider: str) -> Response:
     request = _request()
     headers = {k.lower(): v for k, v in request.headers.items()}
     query = {k: str(v) for k, v in (request.query_params or {}).items()}
-    get_container().dlr_intake.accept(provider, raw_body(), headers, query)
+    container = get_container()
+    try:
+        container.dlr_intake.accept(provider, raw_body(), headers, query)
+    except ForbiddenError:
+        # The provider may sign with a token rotated since we last read the stored settings.
+        again = recheck_stored_settings()
+        if again is container:
+            raise
+        again.dlr_intake.accept(provider, raw_body(), headers, query)
     return json_response({"status": "accepted"}, 202)
 
 
