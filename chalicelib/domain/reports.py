@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from chalicelib.domain.work import JobError
@@ -12,6 +14,9 @@ FAILED_REPORTS = frozenset({"UNDELIVERED", "REJECTED", "FAILED", "EXPIRED"})
 # A report on the way (the carrier took it, the handset has not answered yet):
 # it settles nothing, it only goes on the message's timeline.
 PROGRESS = "PROGRESS"
+# A provider's timestamps and prices are believed only within these bounds.
+LATEST_EPOCH_S = 4_102_444_800  # 2100-01-01
+MAX_PRICE_CHARS = 24
 MAX_REFERENCE = 64
 
 
@@ -84,16 +89,43 @@ class DeliveryReport:
         problem = report_problem(body)
         if problem is not None:
             raise JobError(problem[1])
-        occurred = body.get("occurred_at")
-        return cls(str(body.get("provider", "")), body["reference"], body["provider_message_id"],
-                   body["status"], _text(body.get("error_code")), _text(body.get("error_message")),
-                   _text(body.get("provider_status")), _text(body.get("provider_cost")),
-                   float(occurred) if isinstance(occurred, int | float)
-                   and not isinstance(occurred, bool) else None)
+        return cls(str(body.get("provider", "")), body["reference"],
+                   body["provider_message_id"][:MAX_REFERENCE * 4], body["status"],
+                   _text(body.get("error_code"), 64), _text(body.get("error_message")),
+                   _text(body.get("provider_status"), 64), price_text(body.get("provider_cost")),
+                   epoch_seconds(body.get("occurred_at")))
 
 
 def _text(value: Any, limit: int = 512) -> str | None:
     return value[:limit] if isinstance(value, str) else None
+
+
+def price_text(value: Any) -> str | None:
+    """A provider's price (a JSON number or a string of USD) as an exact, plain decimal
+    string; None for anything that is not a small, finite, non-negative amount."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, str) and len(value) > MAX_PRICE_CHARS:
+        return None
+    try:
+        price = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    if not price.is_finite() or price < 0 or price > 1_000_000:
+        return None
+    text = format(price.normalize() if price else Decimal(0), "f")
+    return text if len(text) <= MAX_PRICE_CHARS else None
+
+
+def epoch_seconds(value: Any, scale: float = 1.0) -> float | None:
+    """``value`` / ``scale`` as epoch seconds, if it is a plausible moment (1970-2100)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value) / scale
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and 0 < seconds < LATEST_EPOCH_S else None
 
 
 def report_problem(body: Any) -> tuple[str | None, str] | None:

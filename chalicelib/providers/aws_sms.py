@@ -8,8 +8,11 @@ trust boundary on that path (the queue policy admits the topic only), so
 there is no webhook and nothing to sign.
 
 Errors are classified by the API's exception: throttling, service quotas and
-5xx are temporary; validation errors, conflicts (an opted-out destination),
-missing resources and refused access are permanent. ``error.code`` keeps
+5xx are temporary; so are refused access and a missing resource (the
+configuration set or origination identity): faults of our account or set-up,
+which an operator fixes, not of the message, so they must not fail every queued
+message for good. Validation errors and conflicts (an opted-out destination)
+are permanent. ``error.code`` keeps
 AWS's ``Reason`` where it gave one (``DESTINATION_PHONE_NUMBER_OPTED_OUT``),
 else the exception's name; ``error.message`` keeps its message.
 """
@@ -18,13 +21,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.provider_errors import Outcome, SubmitResult
-from chalicelib.domain.reports import DELIVERED, PROGRESS, DeliveryReport, OutboundSms
+from chalicelib.domain.reports import (
+    DELIVERED,
+    MAX_REFERENCE,
+    PROGRESS,
+    DeliveryReport,
+    OutboundSms,
+    epoch_seconds,
+    price_text,
+)
 from chalicelib.domain.work import JobError
 from chalicelib.settings import AwsSmsSettings
 
@@ -33,9 +44,11 @@ log = logging.getLogger(__name__)
 NAME = "aws-sms"
 TEMPORARY_ERRORS = frozenset({"ThrottlingException", "ServiceQuotaExceededException",
                               "InternalServerException", "ServiceUnavailableException",
-                              "RequestTimeoutException"})
-PERMANENT_ERRORS = frozenset({"ValidationException", "ConflictException",
-                              "ResourceNotFoundException", "AccessDeniedException"})
+                              "RequestTimeoutException",
+                              # the account's or the set-up's, not the message's:
+                              "AccessDeniedException", "ResourceNotFoundException",
+                              "UnrecognizedClientException", "ExpiredTokenException"})
+PERMANENT_ERRORS = frozenset({"ValidationException", "ConflictException"})
 # AWS allows TimeToLive from 5 s to 259,200 s (72 h).
 MIN_TTL_S, MAX_TTL_S = 5, 259_200
 # Final messageStatus values that mean the handset (or, where carriers give no
@@ -140,19 +153,17 @@ def parse_event(body: Mapping[str, Any]) -> DeliveryReport:
     context = body.get("context")
     reference = context.get("message_id") if isinstance(context, dict) else None
     provider_id = body.get("messageId")
-    if not isinstance(reference, str) or not reference:
+    if not isinstance(reference, str) or not 0 < len(reference) <= MAX_REFERENCE:
         raise JobError("an SMS event without the gateway's message id in its context")
-    if not isinstance(provider_id, str) or not provider_id:
+    if not isinstance(provider_id, str) or not 0 < len(provider_id) <= 4 * MAX_REFERENCE:
         raise JobError("an SMS event without a messageId")
-    event_type = str(body.get("eventType") or "")
-    status = str(body.get("messageStatus") or event_type.removeprefix("TEXT_")).upper()
-    occurred = body.get("eventTimestamp")
-    at = float(occurred) / 1000 if isinstance(occurred, int | float) \
-        and not isinstance(occurred, bool) else None
+    event_type = str(body.get("eventType") or "")[:64]
+    status = str(body.get("messageStatus") or event_type.removeprefix("TEXT_"))[:64].upper()
     description = body.get("messageStatusDescription")
-    common: dict[str, Any] = {"provider_status": event_type or status, "occurred_at": at,
-                              "provider_cost": _price(body.get("totalMessagePrice"))}
-    if body.get("isFinal") is not True:
+    common: dict[str, Any] = {"provider_status": event_type or status,
+                              "occurred_at": epoch_seconds(body.get("eventTimestamp"), 1000),
+                              "provider_cost": _cost(body)}
+    if body.get("isFinal") not in (True, "true", "True"):
         return DeliveryReport(NAME, reference, provider_id, PROGRESS, **common)
     if status in DELIVERED_STATUSES:
         return DeliveryReport(NAME, reference, provider_id, DELIVERED, **common)
@@ -162,12 +173,10 @@ def parse_event(body: Mapping[str, Any]) -> DeliveryReport:
                           **common)
 
 
-def _price(value: Any) -> str | None:
-    """``totalMessagePrice`` (a JSON number of USD) as an exact decimal string."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+def _cost(body: Mapping[str, Any]) -> str | None:
+    """What AWS charged: ``totalMessagePrice`` plus ``totalCarrierFee``, USD, exact."""
+    price = price_text(body.get("totalMessagePrice"))
+    if price is None:
         return None
-    try:
-        price = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return format(price, "f") if price.is_finite() and price >= 0 else None
+    fee = price_text(body.get("totalCarrierFee")) or "0"
+    return price_text(str(Decimal(price) + Decimal(fee)))

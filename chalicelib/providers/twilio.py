@@ -44,11 +44,15 @@ REFERENCE_PARAMETER = "ref"
 MIN_VALIDITY_S, MAX_VALIDITY_S = 1, 36_000
 FINAL_STATUSES = {"delivered": DELIVERED, "undelivered": "UNDELIVERED", "failed": "FAILED",
                   "canceled": "FAILED"}
-# Twilio error codes a retry can help with; any other 4xx refusal is permanent.
-TEMPORARY_CODES = frozenset({"20429", "20500", "20503", "21611", "30001", "30410"})
+# Twilio error codes a retry can help with, and faults of our account (credentials,
+# suspension) that an operator fixes: they must not fail every queued message for
+# good. Any other 4xx refusal is the message's, and permanent.
+TEMPORARY_CODES = frozenset({"20429", "20500", "20503", "21611", "30001", "30410",
+                             "20003", "20005", "30002"})
 # Meanings of the codes an SMS gateway meets most, for error.message.
 CODE_MEANINGS = {
     "20003": "authentication failed (account SID, auth token or API key)",
+    "20005": "the account is not active",
     "20429": "too many requests",
     "20500": "Twilio internal error",
     "20503": "Twilio service unavailable",
@@ -153,9 +157,11 @@ class TwilioProvider:
         url = self._public_base_url + CALLBACK_PATH
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        signature = headers.get("x-twilio-signature", "")
-        if not self._s.auth_token or not self._public_base_url or not hmac.compare_digest(
-                signature.encode(), twilio_signature(self._s.auth_token, url, params).encode()):
+        signature = headers.get("x-twilio-signature", "").encode()
+        if not self._s.auth_token or not self._public_base_url or not any(
+                hmac.compare_digest(signature,
+                                    twilio_signature(self._s.auth_token, variant, params).encode())
+                for variant in port_variants(url)):
             raise ForbiddenError("bad or missing X-Twilio-Signature")
         first = {name: values[0] for name, values in params.items()}
         if first.get("AccountSid") != self._s.account_sid:
@@ -177,6 +183,19 @@ class TwilioProvider:
                               provider_status=raw_status, occurred_at=now)
 
 
+def port_variants(url: str) -> list[str]:
+    """``url`` as given, and with its default port dropped or added: Twilio has signed
+    HTTPS URLs both ways, and its own validator accepts either."""
+    parts = urllib.parse.urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    if default is None or not host:
+        return [url]
+    bare = parts._replace(netloc=host).geturl()
+    with_port = parts._replace(netloc=f"{host}:{parts.port or default}").geturl()
+    return list(dict.fromkeys([url, bare, with_port]))
+
+
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, list[str]]) -> str:
     """``X-Twilio-Signature`` as Twilio computes it: the URL, then each parameter's name
     and value(s) in name order, HMAC-SHA1 with the auth token, base64."""
@@ -196,6 +215,9 @@ def _answer(status: int, raw: bytes) -> SubmitResult:
         return SubmitResult(Outcome.ACCEPTED, provider_message_id=body["sid"])
     code = str(body.get("code") or status)
     message = f"Twilio {code}: {body.get('message') or _meaning(code)}"[:512]
+    if "code" not in body and status in (401, 403, 404):
+        # Not Twilio's answer (a proxy, a wrong TWILIO_API_BASE): our set-up, not the message.
+        return SubmitResult(Outcome.TEMPORARY, error_code=code, reason=message)
     if status == 429 or status >= 500 or code in TEMPORARY_CODES or not 400 <= status < 500:
         return SubmitResult(Outcome.TEMPORARY, error_code=code, reason=message)
     return SubmitResult(Outcome.PERMANENT, error_code=code, reason=message)

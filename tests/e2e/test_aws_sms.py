@@ -63,7 +63,7 @@ def test_the_seed_message_is_sent_by_aws_and_its_event_captures(stack: Any,
     final = gateway.wait_final(key, message_id)
 
     assert final["status"] == "DELIVERED" and final["provider"] == "aws-sms", final
-    assert final["provider_cost"] == {"amount": "0.00581", "currency": "USD"}
+    assert final["provider_cost"] == {"amount": "0.00883", "currency": "USD"}  # price + carrier fee
     assert [e["status"] for e in final["provider_events"]] == ["TEXT_SUCCESSFUL"]
     balance = gateway.wait_settled(client_id)
     assert (balance.available, balance.held, balance.spent) == (995, 0, 5)

@@ -88,7 +88,7 @@ def test_a_send_is_accepted_and_its_events_read_as_reports(
         (PROGRESS, "TEXT_SUCCESSFUL"), (DELIVERED, "TEXT_DELIVERED")]
     assert {(r.reference, r.provider_message_id) for r in reports} == {
         (message.message_id, result.provider_message_id)}
-    assert reports[1].provider_cost == "0.00581"
+    assert reports[1].provider_cost == "0.00883"  # its price plus the carrier fee
     assert DeliveryReport.parse(reports[1].body()) == reports[1]  # the DLR queue's shape
 
 
@@ -125,7 +125,7 @@ def test_test_mode_is_a_dry_run_with_no_events(
     assert events(url, queue, 1, timeout_s=1.5) == []
 
 
-def test_an_invalid_destination_and_a_missing_configuration_set_are_permanent(
+def test_an_invalid_destination_is_permanent_and_a_missing_configuration_set_is_retried(
         url: str, wiring: tuple[aws_sms.AwsSmsProvider, str]) -> None:
     provider, _ = wiring
     invalid = provider.submit(sms(to="12345"))
@@ -133,5 +133,5 @@ def test_an_invalid_destination_and_a_missing_configuration_set_are_permanent(
     settings = Settings.from_env({"AWS_ENDPOINT_URL": url, "PROVIDER": "aws-sms",
                                   "AWS_SMS_CONFIGURATION_SET": "no-such-set"})
     missing = Container(settings).provider.submit(sms())
-    assert (missing.outcome, missing.error_code) == (Outcome.PERMANENT,
+    assert (missing.outcome, missing.error_code) == (Outcome.TEMPORARY,
                                                      "ResourceNotFoundException")

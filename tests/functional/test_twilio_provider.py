@@ -59,9 +59,9 @@ def test_an_api_key_pair_authenticates_instead_of_the_token(api: TwilioApi) -> N
     assert api.requests[-1].user == KEY_SID
 
 
-def test_wrong_credentials_are_a_permanent_refusal_with_twilios_code(api: TwilioApi) -> None:
+def test_wrong_credentials_are_retried_not_the_messages_fault(api: TwilioApi) -> None:
     result = provider(api, auth_token="wrong").submit(SMS)
-    assert (result.outcome, result.error_code) == (Outcome.PERMANENT, "20003")
+    assert (result.outcome, result.error_code) == (Outcome.TEMPORARY, "20003")
 
 
 @pytest.mark.parametrize(("status", "code", "outcome"), [

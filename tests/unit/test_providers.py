@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from chalicelib.domain.errors import ForbiddenError, ValidationError
 from chalicelib.domain.provider_errors import Outcome
-from chalicelib.domain.reports import DELIVERED, PROGRESS, OutboundSms
+from chalicelib.domain.reports import DELIVERED, PROGRESS, DeliveryReport, OutboundSms
 from chalicelib.domain.work import JobError
 from chalicelib.providers import aws_sms, twilio
 from chalicelib.settings import AwsSmsSettings, TwilioSettings
@@ -102,8 +102,9 @@ def test_aws_test_mode_is_a_dry_run_and_limits_are_passed_when_known() -> None:
     ("ValidationException", 400, "INVALID_PARAMETER", Outcome.PERMANENT, "INVALID_PARAMETER"),
     ("ConflictException", 400, "DESTINATION_PHONE_NUMBER_OPTED_OUT", Outcome.PERMANENT,
      "DESTINATION_PHONE_NUMBER_OPTED_OUT"),
-    ("ResourceNotFoundException", 404, None, Outcome.PERMANENT, "ResourceNotFoundException"),
-    ("AccessDeniedException", 403, None, Outcome.PERMANENT, "AccessDeniedException"),
+    # our account's or set-up's fault, not the message's: retried, not failed for good
+    ("ResourceNotFoundException", 404, None, Outcome.TEMPORARY, "ResourceNotFoundException"),
+    ("AccessDeniedException", 403, None, Outcome.TEMPORARY, "AccessDeniedException"),
 ])
 def test_aws_errors_are_classified_and_keep_the_reason(
         code: str, status: int, reason: str | None, outcome: Outcome, stored: str) -> None:
@@ -222,7 +223,9 @@ def test_twilio_test_mode_hands_nothing_over() -> None:
     (400, b'{"code": 21211, "message": "The \'To\' number is not valid"}', Outcome.PERMANENT,
      "21211"),
     (400, b'{"code": 21611, "message": "queue full"}', Outcome.TEMPORARY, "21611"),
-    (401, b'{"code": 20003, "message": "Authenticate"}', Outcome.PERMANENT, "20003"),
+    (401, b'{"code": 20003, "message": "Authenticate"}', Outcome.TEMPORARY, "20003"),
+    (404, b"<html>not found</html>", Outcome.TEMPORARY, "404"),
+    (400, b'{"code": 21606, "message": "not your number"}', Outcome.PERMANENT, "21606"),
     (201, b'{"no": "sid"}', Outcome.TEMPORARY, "201"),
 ])
 def test_twilio_answers_are_classified(status: int, body: bytes, outcome: Outcome,
@@ -236,6 +239,22 @@ def test_twilio_answers_are_classified(status: int, body: bytes, outcome: Outcom
 params_strategy = st.dictionaries(
     st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12),
     st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30), max_size=8)
+
+
+@pytest.mark.parametrize(("base", "signed"), [
+    ("https://gw.example/api", "https://gw.example:443/api"),
+    ("https://gw.example:443/api", "https://gw.example/api"),
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+])
+def test_a_url_signed_with_or_without_its_default_port_is_accepted(base: str, signed: str) -> None:
+    provider = twilio.TwilioProvider(TwilioSettings(account_sid=SID, auth_token=TOKEN), base)
+    params = status_params("delivered")
+    query = {"ref": SMS.message_id}
+    url = f"{signed}/v1/dlr/twilio?{urllib.parse.urlencode(query)}"
+    signature = RequestValidator(TOKEN).compute_signature(url, params)
+    report = provider.parse_report(urllib.parse.urlencode(params).encode(),
+                                   {"x-twilio-signature": signature}, 1.0, query)
+    assert report.status == DELIVERED
 
 
 @given(params=params_strategy)
@@ -319,3 +338,37 @@ def test_the_container_and_the_settings_know_each_provider_by_its_modules_name()
 
     assert (container.AWS_SMS, container.TWILIO) == (aws_sms.NAME, twilio.NAME)
     assert set(PROVIDER_NAMES) == {mock.NAME, aws_sms.NAME, twilio.NAME}
+
+
+def test_the_cost_is_the_price_plus_the_carrier_fee() -> None:
+    report = aws_sms.parse_event(event(totalMessagePrice=0.00581, totalCarrierFee=0.00302))
+    assert report.provider_cost == "0.00883"
+
+
+@pytest.mark.parametrize(("fields", "check"), [
+    ({"eventTimestamp": float("nan")}, lambda r: r.occurred_at is None),
+    ({"eventTimestamp": 1e20}, lambda r: r.occurred_at is None),
+    ({"eventTimestamp": 10**400}, lambda r: r.occurred_at is None),
+    ({"eventTimestamp": "1686975103470"}, lambda r: r.occurred_at is None),
+    ({"totalMessagePrice": "1e500000"}, lambda r: r.provider_cost is None),
+    ({"totalMessagePrice": float("inf")}, lambda r: r.provider_cost is None),
+    ({"isFinal": "true"}, lambda r: r.final),
+    ({"messageStatus": "X" * 10_000}, lambda r: len(r.error_code or "") <= 64),
+])
+def test_odd_event_fields_are_read_safely(fields: dict[str, Any], check: Any) -> None:
+    report = aws_sms.parse_event(event(**fields))
+    assert check(report)
+    assert DeliveryReport.parse(report.body()) == report  # and it survives the queue
+
+
+def test_an_event_with_an_overlong_reference_is_not_a_report() -> None:
+    with pytest.raises(JobError):
+        aws_sms.parse_event(event(context={"message_id": "m" * 65}))
+
+
+@pytest.mark.parametrize("cost", ["n/a", "1e500000", -1, float("nan"), True, "9" * 40])
+def test_a_queued_report_with_a_bad_cost_keeps_no_cost(cost: Any) -> None:
+    body = {"provider": "mock", "reference": "r", "provider_message_id": "p",
+            "status": "DELIVERED", "provider_cost": cost, "occurred_at": float("inf")}
+    report = DeliveryReport.parse(body)
+    assert report.provider_cost is None and report.occurred_at is None
