@@ -33,8 +33,15 @@ from chalicelib.resources import PROJECT, resource_names
 from chalicelib.settings import Settings
 from infra.functions import LambdaFunction, consumed_queues, function_names
 from infra.policies import CONSUME
-from infra.template import table_resource
-from tests.support.awscalls import ACCOUNT, REGION, recorded_calls
+from infra.template import (
+    CONFIGURATION_SET,
+    EMULATOR_UNSUPPORTED,
+    SMS_EVENT_TYPES,
+    TOPIC,
+    build,
+    table_resource,
+)
+from tests.support.awscalls import ACCOUNT, REGION, arn, recorded_calls
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, post
 from tests.support.paths import ROOT
@@ -210,6 +217,88 @@ def test_alarms_watch_dead_letters_errors_and_throttles(template: dict[str, Any]
     for fn in of_type(template, FUNCTION).values():
         name = fn["Properties"]["FunctionName"]
         assert {("Errors", name), ("Throttles", name)} <= watched
+
+
+# --- delivery events: configuration set -> SNS topic -> DLR queue --------------------------------
+
+
+def _stage_arn(service: str, resource: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:"
+                       f"{resource}"}
+
+
+def _only_statement(resource: dict[str, Any]) -> dict[str, Any]:
+    document = resource["Properties"]["PolicyDocument"]
+    assert len(document["Statement"]) == 1
+    statement: dict[str, Any] = document["Statement"][0]
+    assert statement["Effect"] == "Allow"
+    return statement
+
+
+def test_only_the_stages_configuration_set_may_publish_to_the_events_topic(
+    template: dict[str, Any]
+) -> None:
+    res = template["Resources"]
+    assert res[TOPIC]["Properties"] == {"TopicName": NAMES.sms_events_topic}
+    [policy] = of_type(template, "AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": TOPIC}]
+    statement = _only_statement(policy)
+    assert statement["Principal"] == {"Service": "sms-voice.amazonaws.com"}
+    assert (statement["Action"], statement["Resource"]) == ("sns:Publish", {"Ref": TOPIC})
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": _stage_arn(
+            "sms-voice", f"configuration-set/{NAMES.configuration_set}")},
+    }
+
+
+def test_the_dlr_queue_takes_the_topics_events_raw_and_nothing_else_from_sns(
+    template: dict[str, Any]
+) -> None:
+    [subscription] = of_type(template, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": TOPIC}, "Protocol": "sqs",
+        "Endpoint": {"Fn::GetAtt": ["DlrQueue", "Arn"]}, "RawMessageDelivery": True}
+    assert template["Resources"]["DlrQueue"]["Properties"]["QueueName"] == NAMES.dlr_queue
+    [policy] = of_type(template, "AWS::SQS::QueuePolicy").values()
+    assert policy["Properties"]["Queues"] == [{"Ref": "DlrQueue"}]
+    statement = _only_statement(policy)
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert (statement["Action"], statement["Resource"]) == (
+        "sqs:SendMessage", {"Fn::GetAtt": ["DlrQueue", "Arn"]})
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": TOPIC}}}
+
+
+def test_the_configuration_set_sends_every_text_event_to_the_topic(
+    template: dict[str, Any]
+) -> None:
+    import botocore.session
+
+    configuration_set = template["Resources"][CONFIGURATION_SET]
+    assert configuration_set["Type"] == "AWS::SMSVOICE::ConfigurationSet"
+    assert f"{TOPIC}Policy" in configuration_set["DependsOn"]  # publishing is allowed first
+    props = configuration_set["Properties"]
+    assert props["ConfigurationSetName"] == NAMES.configuration_set
+    [destination] = props["EventDestinations"]
+    assert destination["Enabled"] is True
+    assert destination["SnsDestination"] == {"TopicArn": {"Ref": TOPIC}}
+    assert destination["MatchingEventTypes"] == ["TEXT_ALL"] == list(SMS_EVENT_TYPES)
+    event_types = botocore.session.get_session().get_service_model(
+        "pinpoint-sms-voice-v2").shape_for("EventType").enum
+    assert set(destination["MatchingEventTypes"]) <= set(event_types)
+    outputs = template["Outputs"]
+    assert outputs[TOPIC] == {"Value": {"Ref": TOPIC}}
+    assert outputs[CONFIGURATION_SET] == {"Value": {"Ref": CONFIGURATION_SET}}
+
+
+def test_the_emulators_template_leaves_out_only_what_motos_cloudformation_skips() -> None:
+    full, local = build(STAGE), build(STAGE, emulator=True)
+    left_out = {k for k, v in full["Resources"].items() if v["Type"] in EMULATOR_UNSUPPORTED}
+    assert left_out == {f"{TOPIC}Policy", f"{TOPIC}Subscription", "DlrQueuePolicy",
+                        CONFIGURATION_SET}
+    assert local["Resources"] == {k: v for k, v in full["Resources"].items() if k not in left_out}
+    assert set(local["Outputs"]) == set(full["Outputs"]) - left_out
+    assert not set(references(local)) & left_out
 
 
 def test_deployment_package_is_small_and_has_no_sdk_or_dev_tools(packaged: Path) -> None:
@@ -444,9 +533,12 @@ def infrastructure(template: dict[str, Any]) -> dict[str, Any]:
 def test_infrastructure_reaches_create_complete_in_moto(template: dict[str, Any]) -> None:
     from moto import mock_aws
 
-    infra = infrastructure(template)
+    # What moto's CloudFormation would skip is left out, as for the emulator
+    # (localstack/provision.py makes the subscription itself).
+    infra = {k: v for k, v in infrastructure(template).items()
+             if v["Type"] not in EMULATOR_UNSUPPORTED}
     alarms = {k: infra.pop(k) for k in list(infra) if infra[k]["Type"] == "AWS::CloudWatch::Alarm"}
-    assert infra.keys() >= {"ClientsTable", "SendQueue", "SenderRole", "SenderLogGroup"}
+    assert infra.keys() >= {"ClientsTable", "SendQueue", "SenderRole", "SenderLogGroup", TOPIC}
     with mock_aws():
         cfn = boto3.client("cloudformation", region_name=REGION)
         cfn.create_stack(StackName="infra", Capabilities=["CAPABILITY_IAM"], TemplateBody=json.dumps(
@@ -460,8 +552,7 @@ def test_infrastructure_reaches_create_complete_in_moto(template: dict[str, Any]
         assert "RedrivePolicy" in sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["All"])["Attributes"]
         # moto's CloudFormation has no alarms: put them through CloudWatch itself.
-        _put_alarms(alarms, sns_topic=boto3.client("sns", region_name=REGION)
-                    .list_topics()["Topics"][0]["TopicArn"])
+        _put_alarms(alarms, sns_topic=arn("sns", NAMES.alarm_topic))
 
 
 def _put_alarms(alarms: dict[str, Any], sns_topic: str) -> None:
