@@ -676,8 +676,8 @@ def test_deploy_uploads_the_code_and_creates_the_stack(template: dict[str, Any],
     (tmp_path / "deployment.zip").write_bytes(b"zip")
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        outputs = deploy(session, STAGE, tmp_path)
-        assert deploy(session, STAGE, tmp_path) == outputs  # a second run changes nothing
+        outputs = deploy(session, STAGE, tmp_path, environ={})
+        assert deploy(session, STAGE, tmp_path, environ={}) == outputs  # the second: no change
         stack = session.client("cloudformation").describe_stacks(StackName="sms-gateway-prod")
         assert stack["Stacks"][0]["StackStatus"] in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
         objects = session.client("s3").list_objects_v2(
