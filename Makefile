@@ -139,7 +139,7 @@ BUILD := build/$(STAGE)
 package: $(STAMP) ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by default)
 	$(BIN)/python -m infra.package --stage $(STAGE) --out $(BUILD)
 
-deploy: package ## Deploy STAGE to the AWS account of your credentials (CloudFormation)
+deploy: package ## Deploy STAGE (CloudFormation): [BUCKET] and settings stored in SSM: PROVIDER PUBLIC_BASE_URL AWS_SMS_* TWILIO_* DLR_SECRETS WEBHOOK_MASTER_SECRET
 	env -u AWS_ENDPOINT_URL $(BIN)/python -m infra.deploy --stage $(STAGE) --build $(BUILD) \
 		$(if $(BUCKET),--bucket $(BUCKET))
 

@@ -5,6 +5,12 @@ What ``aws cloudformation package`` + ``deploy`` do, with boto3 alone: upload
 point every function's ``CodeUri`` at the upload, then create and execute a
 change set (the template is SAM: it needs ``CAPABILITY_AUTO_EXPAND``).
 
+Before the stack, the stage's stored settings go to SSM Parameter Store
+(``infra/stored_settings.py``): each of ``STORED_SETTINGS`` the environment
+sets (``make deploy PROVIDER=aws-sms AWS_SMS_ORIGINATION_IDENTITY=...``), and
+the signing secrets generated once; after it, ``PUBLIC_BASE_URL`` from the
+API's endpoint unless one is given or stored. Names are printed, never values.
+
     python -m infra.deploy --stage prod --build build/prod [--bucket NAME] [--stack NAME]
 
 Credentials and region come from the usual AWS environment (``AWS_PROFILE``,
@@ -16,8 +22,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +33,30 @@ import boto3
 from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib.resources import artifacts_bucket, resource_names
+from chalicelib.settings import stage_environment
+from infra.stored_settings import report, store_public_base_url, write_settings
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 WAIT = {"Delay": 10, "MaxAttempts": 360}  # an hour: a first deploy creates tables and an API
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def stack_name(stage: str) -> str:
     return resource_names(stage).prefix
+
+
+def settings_path(stage: str) -> str | None:
+    """Where the stage's functions read stored settings (None: they read none); it must
+    be the path their policies grant."""
+    configured = stage_environment(stage, str(ROOT)).get("SETTINGS_PATH", "").strip()
+    expected = resource_names(stage).settings_path
+    if configured and configured != expected:
+        raise SystemExit(f"stage {stage}: SETTINGS_PATH is {configured!r} in .chalice/config.json; "
+                         f"the functions may read only {expected!r}")
+    return configured or None
 
 
 def default_bucket(account: str, region: str) -> str:
@@ -107,15 +131,22 @@ def apply_change_set(cfn: Any, stack: str, template_url: str, stage: str) -> boo
 
 
 def deploy(session: Any, stage: str, build: Path, bucket: str | None = None,
-           stack: str | None = None) -> dict[str, str]:
-    """Upload ``build`` and deploy it as ``stack``; return the stack's outputs."""
+           stack: str | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Store the stage's settings, upload ``build`` and deploy it as ``stack``; return the
+    stack's outputs. ``environ`` (default: ``os.environ``) gives the settings to store."""
+    environ = os.environ if environ is None else environ
     region = session.region_name
     if not region:
         raise SystemExit("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
     account = session.client("sts").get_caller_identity()["Account"]
     bucket = bucket or default_bucket(account, region)
     stack = stack or stack_name(stage)
-    s3, cfn = session.client("s3"), session.client("cloudformation")
+    s3, cfn, ssm = session.client("s3"), session.client("cloudformation"), session.client("ssm")
+    path = settings_path(stage)
+    if path is None:
+        print(f"stage {stage} sets no SETTINGS_PATH: no settings stored")
+    else:
+        report(path, write_settings(ssm, path, environ))
     ensure_bucket(s3, bucket, region)
     code_key = upload(s3, bucket, stage, (build / "deployment.zip").read_bytes(), ".zip")
     template = with_code_location(json.loads((build / "sam.json").read_text()), bucket, code_key)
@@ -124,8 +155,13 @@ def deploy(session: Any, stage: str, build: Path, bucket: str | None = None,
     url = f"{s3.meta.endpoint_url}/{bucket}/{template_key}"  # as `aws cloudformation deploy`
     changed = apply_change_set(cfn, stack, url, stage)
     print(f"{stack}: " + ("deployed" if changed else "no changes"))
-    outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-    return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    described = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described}
+    if path is not None:
+        outcome = store_public_base_url(ssm, path, outputs, environ)
+        if outcome is not None:
+            report(path, {"PUBLIC_BASE_URL": outcome})
+    return outputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: sms-gateway-artifacts-<account>-<region>, created if missing)")
     parser.add_argument("--stack", help="stack name (default: sms-gateway-<stage>)")
     args = parser.parse_args(argv)
-    build = args.build or Path(__file__).resolve().parent.parent / "build" / args.stage
+    build = args.build or ROOT / "build" / args.stage
     if not (build / "sam.json").exists():
         raise SystemExit(f"{build}/sam.json is missing: run `make package STAGE={args.stage}` first")
     outputs = deploy(boto3.session.Session(), args.stage, build, args.bucket, args.stack)

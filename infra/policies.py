@@ -59,14 +59,39 @@ def queue(name: str, *actions: str) -> Grant:
     return Grant("sqs", name, actions)
 
 
+def settings_under(path: str) -> Grant:
+    """Reading the stage's stored settings: ``GetParametersByPath`` is authorized against
+    the path in the request (``parameter`` + the path, its trailing slash kept), not the
+    parameters it returns. SecureStrings use the AWS managed key ``aws/ssm``, whose key
+    policy lets every principal of the account decrypt through SSM: no ``kms:Decrypt``."""
+    return Grant("ssm", f"parameter{path}", ("GetParametersByPath",))
+
+
+# The origination identities SendTextMessage authorizes besides the configuration set
+# (Service Authorization Reference, sms-voice). Which one a stage sends from is a stored
+# setting (AWS_SMS_ORIGINATION_IDENTITY), not known when the template is built: any of
+# the account's own, in the stack's region. Protect configurations are left out: the
+# code names none.
+ORIGINATION_IDENTITIES = ("phone-number/*", "pool/*", "sender-id/*")
+
+
+def send_texts(configuration_set: str) -> tuple[Grant, ...]:
+    """``SendTextMessage`` through the stage's configuration set, from the account's numbers."""
+    return tuple(Grant("sms-voice", resource, ("SendTextMessage",))
+                 for resource in (f"configuration-set/{configuration_set}",
+                                  *ORIGINATION_IDENTITIES))
+
+
 def _index_name(model_index: Any) -> str:
     return str(model_index.Meta.index_name)
 
 
 def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
     """Per function (Chalice's name), the calls its code makes."""
+    reads_settings = settings_under(n.settings_path)  # every function, on its cold start
     return {
         "api_handler": (
+            reads_settings,
             index(n.clients_table, _index_name(ClientModel.api_key_index), "Query"),
             table(n.clients_table, "GetItem", "UpdateItem"),
             table(n.messages_table, "GetItem", "PutItem", "UpdateItem", "BatchGetItem",
@@ -77,6 +102,8 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),  # cancel's callback
         ),
         "sender": (
+            reads_settings,
+            *send_texts(n.configuration_set),  # PROVIDER=aws-sms
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
             table(n.provider_sends_table, "GetItem", "PutItem", "UpdateItem"),
@@ -85,12 +112,14 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
         ),
         "dlr": (
+            reads_settings,
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
             queue(n.dlr_queue, "GetQueueUrl", "ChangeMessageVisibility"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
         ),
         "sweeper": (
+            reads_settings,
             index(n.messages_table, _index_name(MessageModel.sweep_index), "Query"),
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
@@ -98,6 +127,7 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
         ),
         "callbacks": (
+            reads_settings,
             table(n.clients_table, "GetItem"),
             queue(n.callbacks_queue, "GetQueueUrl", "ChangeMessageVisibility"),
         ),

@@ -4,7 +4,16 @@ Tables come from the PynamoDB models (keys and indexes cannot drift), names
 from ``chalicelib.resources``. The local emulator is provisioned from this
 template, and ``make package`` merges it into Chalice's SAM template.
 
-    python -m infra.template --stage prod > resources.json
+AWS End User Messaging SMS reports deliveries through the stage's
+configuration set to an SNS topic, to which the DLR queue is subscribed (raw
+delivery); IAM is the trust boundary: the topic takes events only from that
+configuration set of this account, the queue takes SNS messages only from
+that topic. moto's CloudFormation cannot create the policies, the
+subscription nor the configuration set (it skips them with a warning):
+``build(stage, emulator=True)`` leaves them out, and the emulator's
+provisioning creates the subscription and the configuration set itself.
+
+    python -m infra.template --stage prod [--emulator] > resources.json
 """
 
 from __future__ import annotations
@@ -35,6 +44,18 @@ SENDER_TIMEOUT_S = 30
 DLR_TIMEOUT_S = 10
 RETENTION_S = 14 * 24 * 3600
 CALLBACK_TIMEOUT_S = 10
+
+# Delivery events: every text event of the stage's configuration set goes to one
+# SNS destination (the DLR function tells the final ones from the others).
+SMS_EVENT_TYPES = ("TEXT_ALL",)
+SMS_EVENT_DESTINATION = "dlr-queue"
+SMS_SERVICE = "sms-voice.amazonaws.com"
+# What moto's CloudFormation skips (see the module's docstring).
+EMULATOR_UNSUPPORTED = frozenset({
+    "AWS::SNS::TopicPolicy", "AWS::SNS::Subscription", "AWS::SQS::QueuePolicy",
+    "AWS::SMSVOICE::ConfigurationSet",
+})
+TOPIC, CONFIGURATION_SET = "SmsEventsTopic", "SmsConfigurationSet"
 
 
 def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -102,8 +123,71 @@ def queue_pair(
     }
 
 
+def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _sub_arn(service: str, resource: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:"
+                       f"{resource}"}
+
+
+def sms_events(names: ResourceNames, dlr_queue: str) -> dict[str, Any]:
+    """The configuration set, its SNS topic, and the DLR queue's subscription to it."""
+    topic = {"Ref": TOPIC}
+    queue_arn = {"Fn::GetAtt": [dlr_queue, "Arn"]}
+    return {
+        TOPIC: {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": names.sms_events_topic}},
+        f"{TOPIC}Policy": {"Type": "AWS::SNS::TopicPolicy", "Properties": {
+            "Topics": [topic],
+            "PolicyDocument": _policy({
+                "Sid": "SmsEventsOfTheStagesConfigurationSet",
+                "Effect": "Allow",
+                "Principal": {"Service": SMS_SERVICE},
+                "Action": "sns:Publish",
+                "Resource": topic,
+                # As AWS documents for End User Messaging SNS event destinations.
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                    "ArnLike": {"aws:SourceArn": _sub_arn(
+                        "sms-voice", f"configuration-set/{names.configuration_set}")},
+                },
+            }),
+        }},
+        f"{TOPIC}Subscription": {"Type": "AWS::SNS::Subscription", "Properties": {
+            "TopicArn": topic, "Protocol": "sqs", "Endpoint": queue_arn,
+            "RawMessageDelivery": True,  # the event itself is the SQS body
+        }},
+        f"{dlr_queue}Policy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "Queues": [{"Ref": dlr_queue}],
+            "PolicyDocument": _policy({
+                "Sid": "DeliveriesOfTheSmsEventsTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+            }),
+        }},
+        CONFIGURATION_SET: {
+            "Type": "AWS::SMSVOICE::ConfigurationSet",
+            # The service may publish as soon as the destination exists.
+            "DependsOn": [f"{TOPIC}Policy"],
+            "Properties": {
+                "ConfigurationSetName": names.configuration_set,
+                "EventDestinations": [{
+                    "EventDestinationName": SMS_EVENT_DESTINATION,
+                    "Enabled": True,
+                    "MatchingEventTypes": list(SMS_EVENT_TYPES),
+                    "SnsDestination": {"TopicArn": topic},
+                }],
+            },
+        },
+    }
+
+
 def resources(names: ResourceNames) -> dict[str, Any]:
-    """Every table and queue of the stage, keyed by logical id."""
+    """Every table, queue and topic of the stage and the configuration set, by logical id."""
     out: dict[str, Any] = {
         "ClientsTable": table_resource(ClientModel, names.clients_table),
         "MessagesTable": table_resource(MessageModel, names.messages_table),
@@ -116,15 +200,20 @@ def resources(names: ResourceNames) -> dict[str, Any]:
                           6 * DLR_TIMEOUT_S, DLR_MAX_RECEIVES))
     out.update(queue_pair("Callbacks", names.callbacks_queue, names.callbacks_dlq,
                           6 * CALLBACK_TIMEOUT_S, CALLBACK_MAX_RECEIVES))
+    out.update(sms_events(names, "DlrQueue"))
     return out
 
 
-def build(stage: str) -> dict[str, Any]:
-    """The whole resources template of ``stage``."""
+def build(stage: str, emulator: bool = False) -> dict[str, Any]:
+    """The whole resources template of ``stage``; for the emulator, without what moto's
+    CloudFormation cannot create (``EMULATOR_UNSUPPORTED``)."""
     names = resource_names(stage)
     res = resources(names)
+    if emulator:
+        res = {k: v for k, v in res.items() if v["Type"] not in EMULATOR_UNSUPPORTED}
     outputs = {
-        logical: {"Value": {"Ref": logical}} for logical in res if logical.endswith("Queue")
+        logical: {"Value": {"Ref": logical}}
+        for logical in res if logical.endswith("Queue") or logical in (TOPIC, CONFIGURATION_SET)
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -137,8 +226,10 @@ def build(stage: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="local")
+    parser.add_argument("--emulator", action="store_true",
+                        help="leave out what moto's CloudFormation cannot create")
     args = parser.parse_args(argv)
-    json.dump(build(args.stage), sys.stdout, indent=2)
+    json.dump(build(args.stage, emulator=args.emulator), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

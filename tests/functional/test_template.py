@@ -32,9 +32,16 @@ from chalicelib.domain.signing import sign
 from chalicelib.resources import PROJECT, resource_names
 from chalicelib.settings import Settings
 from infra.functions import LambdaFunction, consumed_queues, function_names
-from infra.policies import CONSUME
-from infra.template import table_resource
-from tests.support.awscalls import ACCOUNT, REGION, recorded_calls
+from infra.policies import CONSUME, ORIGINATION_IDENTITIES
+from infra.template import (
+    CONFIGURATION_SET,
+    EMULATOR_UNSUPPORTED,
+    SMS_EVENT_TYPES,
+    TOPIC,
+    build,
+    table_resource,
+)
+from tests.support.awscalls import ACCOUNT, REGION, arn, recorded_calls
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, post
 from tests.support.paths import ROOT
@@ -212,6 +219,88 @@ def test_alarms_watch_dead_letters_errors_and_throttles(template: dict[str, Any]
         assert {("Errors", name), ("Throttles", name)} <= watched
 
 
+# --- delivery events: configuration set -> SNS topic -> DLR queue --------------------------------
+
+
+def _stage_arn(service: str, resource: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:"
+                       f"{resource}"}
+
+
+def _only_statement(resource: dict[str, Any]) -> dict[str, Any]:
+    document = resource["Properties"]["PolicyDocument"]
+    assert len(document["Statement"]) == 1
+    statement: dict[str, Any] = document["Statement"][0]
+    assert statement["Effect"] == "Allow"
+    return statement
+
+
+def test_only_the_stages_configuration_set_may_publish_to_the_events_topic(
+    template: dict[str, Any]
+) -> None:
+    res = template["Resources"]
+    assert res[TOPIC]["Properties"] == {"TopicName": NAMES.sms_events_topic}
+    [policy] = of_type(template, "AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": TOPIC}]
+    statement = _only_statement(policy)
+    assert statement["Principal"] == {"Service": "sms-voice.amazonaws.com"}
+    assert (statement["Action"], statement["Resource"]) == ("sns:Publish", {"Ref": TOPIC})
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": _stage_arn(
+            "sms-voice", f"configuration-set/{NAMES.configuration_set}")},
+    }
+
+
+def test_the_dlr_queue_takes_the_topics_events_raw_and_nothing_else_from_sns(
+    template: dict[str, Any]
+) -> None:
+    [subscription] = of_type(template, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": TOPIC}, "Protocol": "sqs",
+        "Endpoint": {"Fn::GetAtt": ["DlrQueue", "Arn"]}, "RawMessageDelivery": True}
+    assert template["Resources"]["DlrQueue"]["Properties"]["QueueName"] == NAMES.dlr_queue
+    [policy] = of_type(template, "AWS::SQS::QueuePolicy").values()
+    assert policy["Properties"]["Queues"] == [{"Ref": "DlrQueue"}]
+    statement = _only_statement(policy)
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert (statement["Action"], statement["Resource"]) == (
+        "sqs:SendMessage", {"Fn::GetAtt": ["DlrQueue", "Arn"]})
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": TOPIC}}}
+
+
+def test_the_configuration_set_sends_every_text_event_to_the_topic(
+    template: dict[str, Any]
+) -> None:
+    import botocore.session
+
+    configuration_set = template["Resources"][CONFIGURATION_SET]
+    assert configuration_set["Type"] == "AWS::SMSVOICE::ConfigurationSet"
+    assert f"{TOPIC}Policy" in configuration_set["DependsOn"]  # publishing is allowed first
+    props = configuration_set["Properties"]
+    assert props["ConfigurationSetName"] == NAMES.configuration_set
+    [destination] = props["EventDestinations"]
+    assert destination["Enabled"] is True
+    assert destination["SnsDestination"] == {"TopicArn": {"Ref": TOPIC}}
+    assert destination["MatchingEventTypes"] == ["TEXT_ALL"] == list(SMS_EVENT_TYPES)
+    event_types = botocore.session.get_session().get_service_model(
+        "pinpoint-sms-voice-v2").shape_for("EventType").enum
+    assert set(destination["MatchingEventTypes"]) <= set(event_types)
+    outputs = template["Outputs"]
+    assert outputs[TOPIC] == {"Value": {"Ref": TOPIC}}
+    assert outputs[CONFIGURATION_SET] == {"Value": {"Ref": CONFIGURATION_SET}}
+
+
+def test_the_emulators_template_leaves_out_only_what_motos_cloudformation_skips() -> None:
+    full, local = build(STAGE), build(STAGE, emulator=True)
+    left_out = {k for k, v in full["Resources"].items() if v["Type"] in EMULATOR_UNSUPPORTED}
+    assert left_out == {f"{TOPIC}Policy", f"{TOPIC}Subscription", "DlrQueuePolicy",
+                        CONFIGURATION_SET}
+    assert local["Resources"] == {k: v for k, v in full["Resources"].items() if k not in left_out}
+    assert set(local["Outputs"]) == set(full["Outputs"]) - left_out
+    assert not set(references(local)) & left_out
+
+
 def test_deployment_package_is_small_and_has_no_sdk_or_dev_tools(packaged: Path) -> None:
     path = packaged / "deployment.zip"
     tops = {n.split("/")[0] for n in zipfile.ZipFile(path).namelist()}
@@ -241,29 +330,91 @@ def statements(template: dict[str, Any], function: str) -> list[tuple[set[str], 
     return out
 
 
-def test_policies_name_actions_and_only_the_stages_resources(template: dict[str, Any]) -> None:
-    def arn(service: str, resource: str) -> str:
-        return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+SETTINGS_ARN = arn("ssm", f"parameter{NAMES.settings_path}")
+CONFIGURATION_SET_ARN = arn("sms-voice", f"configuration-set/{NAMES.configuration_set}")
+# Which number, pool or sender ID a stage sends from is a stored setting: any of the
+# account's own, in its region, and for SendTextMessage alone.
+ORIGINATION_ARNS = {arn("sms-voice", identity) for identity in ORIGINATION_IDENTITIES}
 
+
+def test_policies_name_actions_and_only_the_stages_resources(template: dict[str, Any]) -> None:
     tables = [NAMES.clients_table, NAMES.messages_table, NAMES.provider_sends_table,
               NAMES.ledger_table]
     stage_arns = {arn("dynamodb", f"table/{t}") for t in tables}
     stage_arns |= {arn("sqs", q) for pair in NAMES.queues().items() for q in pair}
+    stage_arns |= {SETTINGS_ARN, CONFIGURATION_SET_ARN}
     roles = set()
     for logical, fn in of_type(template, FUNCTION).items():
         roles.add(fn["Properties"]["Role"]["Fn::GetAtt"][0])
         own_logs = arn("logs", f"log-group:/aws/lambda/{fn['Properties']['FunctionName']}:*")
         for actions, resource in statements(template, logical):
             assert all("*" not in a for a in actions), (logical, actions)
+            if resource in ORIGINATION_ARNS:
+                assert actions == {"sms-voice:SendTextMessage"}, (logical, resource)
+                continue
             table_arn = resource.split("/index/")[0]
             assert resource == own_logs or table_arn in stage_arns, (logical, resource)
     assert len(roles) == len(of_type(template, FUNCTION))  # one role per function
 
 
+def test_every_function_reads_its_stages_settings_and_nothing_else_of_ssm(
+    template: dict[str, Any]
+) -> None:
+    for logical in of_type(template, FUNCTION):
+        ssm = [(actions, resource) for actions, resource in statements(template, logical)
+               if any(a.startswith("ssm:") for a in actions)]
+        assert ssm == [({"ssm:GetParametersByPath"}, SETTINGS_ARN)], logical
+        assert not any(a.startswith("kms:") for actions, _ in statements(template, logical)
+                       for a in actions)  # SecureStrings use the AWS managed key aws/ssm
+
+
+def test_only_the_sender_sends_texts_and_only_through_the_stages_configuration_set(
+    template: dict[str, Any]
+) -> None:
+    for logical in of_type(template, FUNCTION):
+        sms = {resource for actions, resource in statements(template, logical)
+               if any(a.startswith("sms-voice:") for a in actions)}
+        assert sms == ({CONFIGURATION_SET_ARN} | ORIGINATION_ARNS if logical == "Sender"
+                       else set()), logical
+    expected = {arn("sms-voice", f"{kind}/*") for kind in ("phone-number", "pool", "sender-id")}
+    assert expected == ORIGINATION_ARNS
+
+
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The prod stage's names; everything due at once, so every code path runs."""
-    return replace(settings, stage=STAGE, stuck_after_s=0.0, dlr_timeout_s=0.0, send_timeout_s=0.0)
+    """The prod stage's names and stored settings; everything due at once, so every code
+    path runs."""
+    return replace(settings, stage=STAGE, stuck_after_s=0.0, dlr_timeout_s=0.0, send_timeout_s=0.0,
+                   settings_path=NAMES.settings_path)
+
+
+# What the stage keeps in SSM for the policy test: a String and a SecureString that
+# change nothing the scenarios depend on.
+STORED = {"PUBLIC_BASE_URL": ("String", "https://sms.example.com/api"),
+          "TWILIO_AUTH_TOKEN": ("SecureString", "stored-twilio-token")}
+# A number, a pool and a sender ID: the sender on AWS End User Messaging sends from each.
+ORIGINATION_IDENTITIES_USED = (
+    "phone-0123456789abcdef0123456789abcdef",
+    "pool-0123456789abcdef0123456789abcdef",
+    f"arn:aws:sms-voice:{REGION}:{ACCOUNT}:sender-id/ACME/GB",
+)
+
+
+def store_settings() -> None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    for name, (kind, value) in STORED.items():
+        ssm.put_parameter(Name=f"{NAMES.settings_path}{name}", Type=kind, Value=value)
+
+
+def cold_start() -> Container:
+    """A new container, as each function builds on its cold start (it reads the stored
+    settings then or on first use); Powertools' own caches forgotten too."""
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+    container = reset_container(get_container().settings)
+    assert container is not None
+    return container
 
 
 def closed_port_url() -> str:
@@ -291,6 +442,7 @@ def drive_api(api: Any, key: str) -> Iterator[tuple[str, str]]:
     ts = int(time.time())
     signature = sign(dict(get_container().settings.dlr_secrets)["mock"], ts, report)
     with recorded_calls() as calls:
+        cold_start()
         message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": "k1"}))["message_id"]
         post(api, key, SEED_BODY, {"Idempotency-Key": "k1"})
         api.http.get(f"/v1/messages/{message_id}", headers={"X-API-Key": key})
@@ -312,6 +464,7 @@ def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
         post(api, key, SEED_BODY)
         records = receive(aws, aws.settings.names.send_queue)
         with recorded_calls() as calls:
+            cold_start()
             run(api, "sender", records + records)
         yield from calls
     # The worker died after the provider accepted: the next claim re-submits.
@@ -322,8 +475,28 @@ def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
     assert claimed is not None
     aws.provider.submit(OutboundSms(message_id, 1, claimed.to, claimed.sender, claimed.text, 1))
     with recorded_calls() as calls:
+        cold_start()
         run(api, "sender", records)
     yield from calls
+
+
+def drive_sender_on_aws_sms(api: Any, key: str) -> Iterator[tuple[str, str]]:
+    """PROVIDER=aws-sms, from a number, a pool and a sender ID. moto has no End User
+    Messaging: the call is recorded, then answered 404, and the message waits for a retry."""
+    before = get_container().settings
+    try:
+        for identity in ORIGINATION_IDENTITIES_USED:
+            aws = reset_container(replace(before, provider="aws-sms", aws_sms=replace(
+                before.aws_sms, origination_identity=identity)))
+            assert aws is not None
+            post(api, key, SEED_BODY)
+            records = receive(aws, aws.settings.names.send_queue)
+            with recorded_calls() as calls:
+                cold_start()
+                run(api, "sender", records)
+            yield from calls
+    finally:
+        reset_container(before)
 
 
 def drive_dlr(api: Any) -> Iterator[tuple[str, str]]:
@@ -335,6 +508,7 @@ def drive_dlr(api: Any) -> Iterator[tuple[str, str]]:
          "status": "DELIVERED"}))
     reports = receive(aws, queue)
     with recorded_calls() as calls:
+        cold_start()
         run(api, "dlr", reports + reports)
     yield from calls
 
@@ -348,6 +522,7 @@ def drive_sweeper(api: Any, key: str) -> Iterator[tuple[str, str]]:
     receive(aws, aws.settings.names.send_queue)  # taken, never handled
     event = api.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
     with recorded_calls() as calls:
+        cold_start()
         api.lambda_.invoke("sweeper", event)
     yield from calls
 
@@ -358,6 +533,7 @@ def drive_callbacks(api: Any) -> Iterator[tuple[str, str]]:
     records = receive(aws, aws.settings.names.callbacks_queue)
     assert records
     with recorded_calls() as calls:
+        cold_start()
         run(api, "callbacks", records)
     yield from calls
 
@@ -365,6 +541,9 @@ def drive_callbacks(api: Any) -> Iterator[tuple[str, str]]:
 def test_each_function_is_granted_exactly_what_its_code_calls(
     api: Any, aws: Container, template: dict[str, Any]
 ) -> None:
+    # Needs the code that reads SETTINGS_PATH with Powertools and sends with
+    # PROVIDER=aws-sms: until then its SSM and sms-voice grants are reported unused.
+    store_settings()
     key = make_client(aws, credit_cents=100_000, callback_url=closed_port_url())
     calls = {
         "APIHandler": set(drive_api(api, key)),
@@ -373,6 +552,8 @@ def test_each_function_is_granted_exactly_what_its_code_calls(
         "Sweeper": set(drive_sweeper(api, key)),
         "Callbacks": set(drive_callbacks(api)),
     }
+    # Last: its messages wait for retries, which would hold the sweeper's scenario back.
+    calls["Sender"] |= set(drive_sender_on_aws_sms(api, key))
     assert set(calls) == set(of_type(template, FUNCTION)), "a new function needs a scenario here"
     for function, made in calls.items():
         _assert_granted_exactly(template, function, made)
@@ -386,8 +567,10 @@ def _assert_granted_exactly(template: dict[str, Any], function: str,
     assert refused == set(), f"{function} calls what its policy does not grant"
     queue = _consumed_queue_arn(template, function)
     used = made | _lookups(made)
+    # A grant with a wildcard (the origination identities) is used when a call fell under it.
     unused = {(a, res) for actions, res in granted for a in actions
-              if not a.startswith("logs:") and (a, res) not in used
+              if not a.startswith("logs:")
+              and not any(a == action and fnmatchcase(r, res) for action, r in used)
               and not (res == queue and a.removeprefix("sqs:") in CONSUME)}
     assert unused == set(), f"{function} is granted what its code never calls"
 
@@ -444,9 +627,12 @@ def infrastructure(template: dict[str, Any]) -> dict[str, Any]:
 def test_infrastructure_reaches_create_complete_in_moto(template: dict[str, Any]) -> None:
     from moto import mock_aws
 
-    infra = infrastructure(template)
+    # What moto's CloudFormation would skip is left out, as for the emulator
+    # (localstack/provision.py makes the subscription itself).
+    infra = {k: v for k, v in infrastructure(template).items()
+             if v["Type"] not in EMULATOR_UNSUPPORTED}
     alarms = {k: infra.pop(k) for k in list(infra) if infra[k]["Type"] == "AWS::CloudWatch::Alarm"}
-    assert infra.keys() >= {"ClientsTable", "SendQueue", "SenderRole", "SenderLogGroup"}
+    assert infra.keys() >= {"ClientsTable", "SendQueue", "SenderRole", "SenderLogGroup", TOPIC}
     with mock_aws():
         cfn = boto3.client("cloudformation", region_name=REGION)
         cfn.create_stack(StackName="infra", Capabilities=["CAPABILITY_IAM"], TemplateBody=json.dumps(
@@ -460,8 +646,7 @@ def test_infrastructure_reaches_create_complete_in_moto(template: dict[str, Any]
         assert "RedrivePolicy" in sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["All"])["Attributes"]
         # moto's CloudFormation has no alarms: put them through CloudWatch itself.
-        _put_alarms(alarms, sns_topic=boto3.client("sns", region_name=REGION)
-                    .list_topics()["Topics"][0]["TopicArn"])
+        _put_alarms(alarms, sns_topic=arn("sns", NAMES.alarm_topic))
 
 
 def _put_alarms(alarms: dict[str, Any], sns_topic: str) -> None:
@@ -491,8 +676,8 @@ def test_deploy_uploads_the_code_and_creates_the_stack(template: dict[str, Any],
     (tmp_path / "deployment.zip").write_bytes(b"zip")
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        outputs = deploy(session, STAGE, tmp_path)
-        assert deploy(session, STAGE, tmp_path) == outputs  # a second run changes nothing
+        outputs = deploy(session, STAGE, tmp_path, environ={})
+        assert deploy(session, STAGE, tmp_path, environ={}) == outputs  # the second: no change
         stack = session.client("cloudformation").describe_stacks(StackName="sms-gateway-prod")
         assert stack["Stacks"][0]["StackStatus"] in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
         objects = session.client("s3").list_objects_v2(
