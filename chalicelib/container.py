@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -52,9 +52,11 @@ log = logging.getLogger(__name__)
 class Container:
     """Lazily built adapters and services for one set of settings."""
 
-    def __init__(self, settings: Settings, stored: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, stored: Mapping[str, str] | None = None,
+                 base: Settings | None = None) -> None:
         self.settings = settings
         self.stored = dict(stored or {})  # what came from SETTINGS_PATH
+        self.base = base or settings  # the settings before the stored ones were laid over
         self.checked_at = time.monotonic()
 
     def _boto_client(self, service: str, **config: Any) -> Any:
@@ -289,15 +291,26 @@ def stored_settings(settings: Settings) -> StoredSettings:
         return _stored[key]
 
 
+def forget_stored_settings() -> None:
+    """Forget the stored settings read so far and their cache, as a new process (tests)."""
+    with _stored_lock:
+        _stored.clear()
+
+
+def with_stored(base: Settings, explicit: Collection[str], fresh: bool = False) -> Container:
+    """A container for ``base`` with the stored settings (``SETTINGS_PATH``) laid over it,
+    except those ``explicit`` in the environment: an explicit variable always wins."""
+    if not base.settings_path:
+        return Container(base)
+    stored = stored_settings(base).read(fresh=fresh)
+    laid = {name: value for name, value in stored.items() if name not in explicit}
+    return Container(base.overlay(laid), stored, base)
+
+
 def load_container(env: Mapping[str, str] | None = None) -> Container:
-    """Settings from the environment, with the stored settings (``SETTINGS_PATH``) filling
-    what the environment does not set: an explicit variable always wins."""
+    """The container of a cold start: settings from the environment, then stored ones."""
     env = os.environ if env is None else env
-    settings = Settings.from_env(env)
-    if not settings.settings_path:
-        return Container(settings)
-    stored = stored_settings(settings).read()
-    return Container(Settings.from_env({**stored, **env}), stored)
+    return with_stored(Settings.from_env(env), set(env))
 
 
 def _refreshed(container: Container, max_age_s: float) -> Container:
@@ -308,10 +321,11 @@ def _refreshed(container: Container, max_age_s: float) -> Container:
         return container
     container.checked_at = time.monotonic()
     try:
-        stored = stored_settings(s).read(fresh=max_age_s < s.settings_max_age_s)
+        fresh = with_stored(container.base, set(os.environ),
+                            fresh=max_age_s < s.settings_max_age_s)
+        stored = fresh.stored
         if stored == container.stored:
             return container
-        fresh = Container(Settings.from_env({**stored, **os.environ}), stored)
     except (BackendUnavailableError, SettingsError):
         # Keep serving with what works; the next check tries again.
         log.exception("stored settings unreadable or invalid; keeping the ones in use")
@@ -346,8 +360,9 @@ RECHECK_S = 10.0
 
 
 def reset_container(settings: Settings | None = None) -> Container | None:
-    """Forget the container (tests); build one now from ``settings`` if given."""
+    """Forget the container (tests); build one now from ``settings`` if given, as a cold
+    start does (with the stored settings, when ``settings`` name a path)."""
     global _container
     with _lock:
-        _container = Container(settings) if settings is not None else None
+        _container = with_stored(settings, set(os.environ)) if settings is not None else None
     return _container

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.domain.policy import PolicyDefaults
 from chalicelib.domain.retry import RetryPolicy
@@ -114,6 +114,21 @@ STORED_SETTINGS = SECRET_SETTINGS + (
     "PROVIDER", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_API_KEY_SID", "TWILIO_FROM",
     "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_MAX_PRICE", "AWS_SMS_ORIGINATION_IDENTITY",
     "AWS_SMS_CONFIGURATION_SET", "AWS_SMS_MESSAGE_TYPE", "AWS_SMS_MAX_PRICE")
+# Where each stored setting lands: a field, or (group, field).
+_STORED_FIELDS: dict[str, tuple[str, ...]] = {
+    "DLR_SECRETS": ("dlr_secrets",), "WEBHOOK_MASTER_SECRET": ("webhook_master_secret",),
+    "PROVIDER": ("provider",), "PUBLIC_BASE_URL": ("public_base_url",),
+    "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
+    "TWILIO_API_KEY_SECRET": ("twilio", "api_key_secret"),
+    "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"), "TWILIO_API_KEY_SID": ("twilio", "api_key_sid"),
+    "TWILIO_FROM": ("twilio", "from_number"),
+    "TWILIO_MESSAGING_SERVICE_SID": ("twilio", "messaging_service_sid"),
+    "TWILIO_MAX_PRICE": ("twilio", "max_price"),
+    "AWS_SMS_ORIGINATION_IDENTITY": ("aws_sms", "origination_identity"),
+    "AWS_SMS_CONFIGURATION_SET": ("aws_sms", "configuration_set"),
+    "AWS_SMS_MESSAGE_TYPE": ("aws_sms", "message_type"),
+    "AWS_SMS_MAX_PRICE": ("aws_sms", "max_price_per_part"),
+}
 
 
 @dataclass(frozen=True)
@@ -214,6 +229,24 @@ class Settings:
         if self.max_attempts >= SEND_MAX_RECEIVES:
             raise SettingsError(f"MAX_ATTEMPTS must be below the send queue's maxReceiveCount "
                                 f"({SEND_MAX_RECEIVES}), got {self.max_attempts}")
+
+    def overlay(self, values: Mapping[str, str]) -> Settings:
+        """These settings with ``values`` (stored settings, by their variable names) in
+        place of their own; parsed and checked as the environment's would be."""
+        known = {k: v for k, v in values.items() if k in _STORED_FIELDS}
+        if not known:
+            return self
+        parsed = Settings.from_env(known)
+        result: Settings = self
+        for name in known:
+            path = _STORED_FIELDS[name]
+            if len(path) == 1:
+                result = replace(result, **{path[0]: getattr(parsed, path[0])})
+            else:
+                group = replace(getattr(result, path[0]),
+                                **{path[1]: getattr(getattr(parsed, path[0]), path[1])})
+                result = replace(result, **{path[0]: group})
+        return result
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

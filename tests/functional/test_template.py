@@ -26,7 +26,7 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chalicelib.adapters.models import ALL_MODELS
-from chalicelib.container import Container, get_container, reset_container
+from chalicelib.container import Container, forget_stored_settings, get_container, reset_container
 from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.signing import sign
 from chalicelib.resources import PROJECT, resource_names
@@ -412,6 +412,7 @@ def cold_start() -> Container:
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()
+    forget_stored_settings()
     container = reset_container(get_container().settings)
     assert container is not None
     return container
