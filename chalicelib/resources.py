@@ -23,6 +23,11 @@ DLR_MAX_RECEIVES = 5
 # A callback is tried this often over ~24 h (30 s, 1, 2, 4 ... minutes, capped
 # at 2 h), then dead-lettered.
 CALLBACK_MAX_RECEIVES = 20
+# The sender function's timeout (.chalice/config.json says the same; a test checks).
+# It takes a record only with a provider call's timeout plus SEND_MARGIN_S left (the
+# SENT write and its retries), so Lambda never cuts a provider call short.
+SENDER_TIMEOUT_S = 30
+SEND_MARGIN_S = 10.0
 
 
 @dataclass(frozen=True)

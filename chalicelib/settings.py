@@ -18,7 +18,13 @@ from dataclasses import dataclass, field, replace
 
 from chalicelib.domain.policy import PolicyDefaults
 from chalicelib.domain.retry import RetryPolicy
-from chalicelib.resources import SEND_MAX_RECEIVES, ResourceNames, resource_names
+from chalicelib.resources import (
+    SEND_MARGIN_S,
+    SEND_MAX_RECEIVES,
+    SENDER_TIMEOUT_S,
+    ResourceNames,
+    resource_names,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -229,6 +235,14 @@ class Settings:
         if self.max_attempts >= SEND_MAX_RECEIVES:
             raise SettingsError(f"MAX_ATTEMPTS must be below the send queue's maxReceiveCount "
                                 f"({SEND_MAX_RECEIVES}), got {self.max_attempts}")
+        # A provider call must fit in the sender function with room for the SENT write.
+        for name, timeout in (("AWS_SMS_TIMEOUT", self.aws_sms.timeout_s),
+                              ("TWILIO_TIMEOUT", self.twilio.timeout_s)):
+            if timeout + SEND_MARGIN_S > SENDER_TIMEOUT_S or not timeout > 0:
+                raise SettingsError(
+                    f"{name} must be above 0 and at most {SENDER_TIMEOUT_S - SEND_MARGIN_S:.0f} s "
+                    f"(the sender's {SENDER_TIMEOUT_S} s timeout less {SEND_MARGIN_S:.0f} s for "
+                    f"the SENT write), got {timeout:g} s")
 
     def overlay(self, values: Mapping[str, str]) -> Settings:
         """These settings with ``values`` (stored settings, by their variable names) in

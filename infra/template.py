@@ -35,12 +35,12 @@ from chalicelib.resources import (
     CALLBACK_MAX_RECEIVES,
     DLR_MAX_RECEIVES,
     SEND_MAX_RECEIVES,
+    SENDER_TIMEOUT_S,
     ResourceNames,
     resource_names,
 )
 
 # Each consuming function's timeout, and the queues' delivery budgets.
-SENDER_TIMEOUT_S = 30
 DLR_TIMEOUT_S = 10
 RETENTION_S = 14 * 24 * 3600
 CALLBACK_TIMEOUT_S = 10

@@ -22,9 +22,16 @@ from chalice import Blueprint, Rate
 from chalicelib import observability
 from chalicelib.container import Container, get_container
 from chalicelib.domain.reports import DeliveryReport
-from chalicelib.domain.work import CallbackJob, JobError, RetryAfter, SendJob, Step
+from chalicelib.domain.work import (
+    CallbackJob,
+    JobError,
+    RetryAfter,
+    SendJob,
+    Step,
+    request_attributes,
+)
 from chalicelib.ports import WorkQueue
-from chalicelib.resources import resource_names
+from chalicelib.resources import SEND_MARGIN_S, resource_names
 
 # Decorators need the queue names at import; they come from the stage, as
 # everywhere else (Chalice sets STAGE from .chalice/config.json).
@@ -104,10 +111,8 @@ def _run_batch(event: Any, record_handler: Callable[[Any], None]) -> dict[str, A
 
 
 # When the sender function's invocation must end (monotonic seconds); None when
-# there is no Lambda context (tests).
+# there is no Lambda context.
 _deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
-# Left over after the provider's timeout, for the SENT write and settling the record.
-SEND_MARGIN_S = 5.0
 
 
 def send(job: SendJob, record: Any) -> None:
@@ -115,12 +120,16 @@ def send(job: SendJob, record: Any) -> None:
 
     A provider call cut off by the function's timeout may have sent the SMS with
     no SENT written: the claim would be taken over and the SMS sent twice. So a
-    record that cannot finish in time is not claimed; it comes back in a second.
+    record that cannot finish in time is not claimed: a fresh copy of it is queued
+    for a second later (a new record, so this does not count towards the queue's
+    maxReceiveCount), and this one is let go.
     """
     container = get_container()
     deadline = _deadline.get()
     if deadline is not None and deadline - time.monotonic() < container.send_budget_s + SEND_MARGIN_S:
-        settle_record(RetryAfter(1), container.send_queue, record)
+        container.send_queue.send(job.body(), delay_s=1,
+                                  attributes=request_attributes(observability.request_id_of(record)))
+        container.telemetry.count("SendDeferredForTime")
         return
     settle_record(container.sender.handle(job.message_id), container.send_queue, record)
 

@@ -118,3 +118,25 @@ def test_a_delayed_record_never_comes_back_before_its_time(
     queue._url = "http://sqs/q"
     assert queue.delay_redelivery("receipt", delay_s)
     assert asked == [visibility]
+
+
+def test_a_record_the_invocation_has_no_time_for_is_requeued_not_claimed(
+        api: Any, aws: Container) -> None:
+    key = make_client(aws, credit_cents=1000)
+    idem = key_with_outcomes(aws, client_id_of(aws, key), [Outcome.ACCEPTED])
+    message_id = as_json(post(api, key, SEED_BODY, {"Idempotency-Key": idem}))["message_id"]
+    names = aws.settings.names
+    first = receive(aws, names.send_queue)
+
+    # 5 s left: less than the provider's timeout plus the margin for the SENT write.
+    assert run(api, "sender", first, lives_s=5) == {"batchItemFailures": []}
+
+    msg = aws.messages.get(message_id)
+    assert msg is not None and (msg.status, msg.attempts) == (Status.QUEUED, 0)
+    time.sleep(1.2)  # the fresh copy is delayed by a second
+    again = receive(aws, names.send_queue)
+    assert [json.loads(r["Body"])["message_id"] for r in again] == [message_id]
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "1"  # a new record
+    assert run(api, "sender", again) == {"batchItemFailures": []}
+    sent = aws.messages.get(message_id)
+    assert sent is not None and sent.status is Status.SENT

@@ -9,15 +9,18 @@ import chalice.test
 from chalice.local import LambdaContext
 
 from chalicelib.container import Container
-from infra.template import SENDER_TIMEOUT_S
+from chalicelib.resources import SENDER_TIMEOUT_S
 
 
-class _SenderSizedContext(LambdaContext):
+def _context_living(seconds: float) -> type[LambdaContext]:
     """Chalice's test client gives every invocation 3 s to live; the sender function has
     SENDER_TIMEOUT_S, and it refuses records it has no time left for."""
 
-    def __init__(self, function_name: str, memory_size: int) -> None:
-        super().__init__(function_name, memory_size, max_runtime_ms=SENDER_TIMEOUT_S * 1000)
+    class SizedContext(LambdaContext):
+        def __init__(self, function_name: str, memory_size: int) -> None:
+            super().__init__(function_name, memory_size, max_runtime_ms=int(seconds * 1000))
+
+    return SizedContext
 
 
 def receive(aws: Container, queue: str) -> list[dict[str, Any]]:
@@ -37,14 +40,17 @@ def as_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
         "awsRegion": "us-east-1"} for m in messages]}
 
 
-def run(api: Any, function: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def run(api: Any, function: str, messages: list[dict[str, Any]],
+        lives_s: float = SENDER_TIMEOUT_S) -> dict[str, Any]:
     """Invoke ``function`` on these records; its answer (``batchItemFailures``)."""
-    return invoke(api, function, as_event(messages))
+    return invoke(api, function, as_event(messages), lives_s)
 
 
-def invoke(api: Any, function: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Invoke ``function`` with ``event`` through Chalice's test client; its answer."""
-    with mock.patch.object(chalice.test, "LambdaContext", _SenderSizedContext):
+def invoke(api: Any, function: str, event: dict[str, Any],
+           lives_s: float = SENDER_TIMEOUT_S) -> dict[str, Any]:
+    """Invoke ``function`` with ``event`` through Chalice's test client, the invocation
+    given ``lives_s`` seconds to live (Lambda's remaining time); its answer."""
+    with mock.patch.object(chalice.test, "LambdaContext", _context_living(lives_s)):
         response = api.lambda_.invoke(function, event)
     payload: dict[str, Any] = response.payload
     return payload

@@ -132,3 +132,28 @@ def test_settings_read_os_environ_when_no_mapping_is_given(
     monkeypatch.setenv("MAX_PARTS", "4")
 
     assert Settings.from_env().max_parts == 4
+
+
+@pytest.mark.parametrize(("name", "value"), [("TWILIO_TIMEOUT", "25s"), ("AWS_SMS_TIMEOUT", "1m"),
+                                             ("TWILIO_TIMEOUT", "0s")])
+def test_a_provider_timeout_that_does_not_fit_the_sender_is_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(("env", "wrong"), [({"PROVIDER": "pigeon"}, "PROVIDER"),
+                                            ({"AWS_SMS_MESSAGE_TYPE": "loud"}, "AWS_SMS_MESSAGE_TYPE"),
+                                            ({"TWILIO_MAX_PRICE": "-1"}, "TWILIO_MAX_PRICE")])
+def test_provider_settings_are_checked(env: dict[str, str], wrong: str) -> None:
+    with pytest.raises(SettingsError, match=wrong):
+        Settings.from_env(env)
+
+
+def test_stored_settings_overlay_only_what_they_name() -> None:
+    base = Settings.from_env({"TWILIO_FROM": "+15005550006", "RATE_LIMIT_RPS": "7"})
+    laid = base.overlay({"PROVIDER": "twilio", "TWILIO_AUTH_TOKEN": "t", "RATE_LIMIT_RPS": "99"})
+    assert (laid.provider, laid.twilio.auth_token, laid.twilio.from_number) == (
+        "twilio", "t", "+15005550006")
+    assert laid.rate_limit_rps == 7  # not a stored setting: left alone
+    with pytest.raises(SettingsError):
+        base.overlay({"PROVIDER": "pigeon"})
