@@ -40,7 +40,7 @@ def verify(
     tolerance_s: int = TOLERANCE_S,
 ) -> bool:
     """True if ``signature`` signs ``body`` at ``timestamp``, within the tolerance."""
-    if not timestamp or not signature or not timestamp.isdigit():
+    if not timestamp or not signature or not (timestamp.isascii() and timestamp.isdigit()):
         return False
     ts = int(timestamp)
     if abs(now - ts) > tolerance_s:
