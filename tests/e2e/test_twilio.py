@@ -76,7 +76,9 @@ def test_a_send_goes_to_twilio_and_its_signed_delivered_callback_captures(
 
     assert final["status"] == "DELIVERED", final
     assert final["provider"] == "twilio" and final["provider_message_id"].startswith("SM")
-    assert [e["status"] for e in final["provider_events"]] == ["sent"]
+    # "sent" may be handled after "delivered" (it can overtake the SENT write and come
+    # back later); once the message is final it changes nothing.
+    assert [e["status"] for e in final["provider_events"]] in (["sent"], [])
     [create] = creates_for(twilio_api, message_id)
     assert create.path == f"/2010-04-01/Accounts/{SID}/Messages.json"
     assert create.header("Authorization") == "Basic " + base64.b64encode(
@@ -109,7 +111,8 @@ def test_a_late_or_repeated_callback_changes_nothing(gateway: Gateway,
                                                      twilio_api: TwilioApi) -> None:
     client_id, key = gateway.new_client(credit_cents=1000)
     message_id = gateway.request("POST", "/v1/messages", key, BODY).body["message_id"]
-    assert gateway.wait_final(key, message_id)["status"] == "DELIVERED"
+    delivered = gateway.wait_final(key, message_id)
+    assert delivered["status"] == "DELIVERED"
     sid = sid_of(gateway, key, message_id)
 
     assert twilio_api.post_status(sid, "sent") == 202
@@ -119,7 +122,7 @@ def test_a_late_or_repeated_callback_changes_nothing(gateway: Gateway,
 
     final = gateway.request("GET", f"/v1/messages/{message_id}", key).body
     assert final["status"] == "DELIVERED" and final["error"] is None
-    assert [e["status"] for e in final["provider_events"]] == ["sent"]
+    assert final["provider_events"] == delivered["provider_events"]
     assert gateway.wait_settled(client_id).spent == 5
 
 
