@@ -77,7 +77,7 @@ def api(aws: Container) -> Iterator[Any]:
 
 # End-to-end modules that start stacks of their own; every other e2e module shares the
 # session's stack (tests/e2e/conftest.py).
-OWN_STACKS = ("tests/e2e/test_bench_smoke.py", "tests/e2e/test_precedence.py",
+OWN_STACKS = ("tests/e2e/test_bench_smoke.py",
               "tests/e2e/test_twilio.py", "tests/e2e/test_aws_sms.py")
 
 

@@ -3,7 +3,9 @@ sends through the real adapter to the emulator's ``pinpoint-sms-voice-v2``, whos
 configuration set publishes AWS-shaped events to SNS, subscribed by the DLR queue.
 
 Outcomes are drawn as the mock draws them, so an Idempotency-Key picks a message's
-fate (tests/support/outcomes.py)."""
+fate (tests/support/outcomes.py). The stack's environment also sets
+``PHONE_VALIDATION=strict`` where the local stage says ``e164``: an explicit variable
+beats the stage's default in every process (``PROVIDER`` as much as that one)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ from tests.support.stacks import FAST_TIMERS
 pytestmark = pytest.mark.e2e
 
 ENV = {**FAST_TIMERS, "PROVIDER": "aws-sms", "MOCK_SUCCESS_RATE": "0.7",
-       "MOCK_TEMP_FAIL_RATE": "0.2", "MOCK_PERM_FAIL_RATE": "0.1", "MOCK_DLR_FAIL_RATE": "0.3"}
+       "MOCK_TEMP_FAIL_RATE": "0.2", "MOCK_PERM_FAIL_RATE": "0.1", "MOCK_DLR_FAIL_RATE": "0.3",
+       "PHONE_VALIDATION": "strict"}
 SEED = {"to": "+1234567890", "from": "TEST", "text": "Hello SMS Gateway!"}  # the README's curl
+VALID = {**SEED, "to": "+14155552671"}  # a number of the numbering plan
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +52,19 @@ def send(gateway: Gateway, outcomes: list[Outcome], delivered: bool = True,
          **client: Any) -> tuple[str, str, str]:
     client_id, key = gateway.new_client(credit_cents=1000, **client)
     idempotency = key_with_outcomes(gateway, client_id, outcomes, delivered)
-    answer = gateway.request("POST", "/v1/messages", key, SEED,
+    answer = gateway.request("POST", "/v1/messages", key, VALID,
                              headers={"Idempotency-Key": idempotency})
     assert answer.status == 202, answer.body
     return client_id, key, str(answer.body["message_id"])
 
 
-def test_the_seed_message_is_sent_by_aws_and_its_event_captures(stack: Any,
+def test_phone_validation_from_the_environment_wins_over_the_local_stages(
+        gateway: Gateway) -> None:
+    refused = gateway.request("POST", "/v1/messages", "secret", SEED)  # the demo client
+    assert refused.status == 400 and refused.body["error"]["field"] == "to"
+
+
+def test_a_message_is_sent_by_aws_and_its_event_captures(stack: Any,
                                                                 gateway: Gateway) -> None:
     from localstack.observe import render, trace
 
@@ -109,7 +119,7 @@ def test_a_test_mode_client_gets_a_dry_run(gateway: Gateway) -> None:
     client_id, key = gateway.new_client(credit_cents=1000)
     gateway.container().accounts.configure(client_id, test_mode=True)  # before its first call
 
-    answer = gateway.request("POST", "/v1/messages", key, SEED)
+    answer = gateway.request("POST", "/v1/messages", key, VALID)
 
     final = gateway.wait_final(key, answer.body["message_id"])
     assert (final["status"], final["error"]["code"]) == ("FAILED_PERM", "TEST_MODE"), final
