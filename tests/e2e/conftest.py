@@ -13,23 +13,15 @@ from typing import Any
 import pytest
 
 from tests.support.gateway import Gateway
-from tests.support.stacks import FAST_TIMERS
+from tests.support.stacks import FAST_TIMERS, running_stack
 
 FAST = {**FAST_TIMERS, "MOCK_DLR_FAIL_RATE": "0.05"}
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from localstack.stack import Stack, free_port
-
-    state = Path(tmp_path_factory.mktemp("stack"))
-    s = Stack(state_dir=state, emulator_port=free_port(), api_port=free_port(), workers=2,
-              extra_env=FAST)
-    try:
-        s.up(timeout_s=120)
+    with running_stack(Path(tmp_path_factory.mktemp("stack")), FAST, workers=2) as s:
         yield s
-    finally:
-        s.down()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 from chalicelib.domain.provider_errors import Outcome
 from tests.support.gateway import Gateway
 from tests.support.outcomes import key_with_outcomes
-from tests.support.stacks import FAST_TIMERS
+from tests.support.stacks import FAST_TIMERS, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -32,15 +32,8 @@ VALID = {**SEED, "to": "+14155552671"}  # a number of the numbering plan
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from localstack.stack import Stack, free_port
-
-    s = Stack(state_dir=Path(tmp_path_factory.mktemp("aws-sms-stack")),
-              emulator_port=free_port(), api_port=free_port(), workers=1, extra_env=ENV)
-    try:
-        s.up(timeout_s=120)
+    with running_stack(Path(tmp_path_factory.mktemp("aws-sms-stack")), ENV) as s:
         yield s
-    finally:
-        s.down()
 
 
 @pytest.fixture(scope="module")

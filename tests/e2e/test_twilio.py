@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.gateway import Gateway
-from tests.support.stacks import FAST_TIMERS
+from tests.support.stacks import FAST_TIMERS, running_stack
 from tests.support.twilio_api import TwilioApi
 
 pytestmark = pytest.mark.e2e
@@ -33,19 +33,15 @@ def twilio_api() -> Iterator[TwilioApi]:
 
 @pytest.fixture(scope="module")
 def gateway(twilio_api: TwilioApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    from localstack.stack import Stack, free_port
+    from localstack.stack import free_port
 
     api_port = free_port()
     env = {**FAST_TIMERS, "PROVIDER": "twilio", "TWILIO_API_BASE": twilio_api.base_url,
            "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM": FROM,
            "PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}"}
-    stack = Stack(state_dir=Path(tmp_path_factory.mktemp("twilio-stack")),
-                  emulator_port=free_port(), api_port=api_port, workers=1, extra_env=env)
-    try:
-        stack.up(timeout_s=120)
+    with running_stack(Path(tmp_path_factory.mktemp("twilio-stack")), env,
+                       api_port=api_port) as stack:
         yield Gateway(stack.api_url, stack.endpoint, env)
-    finally:
-        stack.down()
 
 
 def creates_for(api: TwilioApi, message_id: str) -> list[Any]:

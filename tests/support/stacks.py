@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,22 @@ FAST_TIMERS = {
 # Lambda; a killed local runner's in-flight records would take that long to
 # come back. The suite's stacks shorten them (the emulator's queues only).
 SHORT_VISIBILITY_S = {"send": 8, "dlr": 4, "callbacks": 4}
+
+
+@contextmanager
+def running_stack(state: Path, env: dict[str, str], workers: int = 1,
+                  api_port: int | None = None) -> Iterator[Any]:
+    """A local stack on free ports in ``state`` with ``env`` over the stage's settings,
+    up for the block's duration."""
+    from localstack.stack import Stack, free_port
+
+    stack = Stack(state_dir=state, emulator_port=free_port(), api_port=api_port or free_port(),
+                  workers=workers, extra_env=env)
+    try:
+        stack.up(timeout_s=120)
+        yield stack
+    finally:
+        stack.down()
 
 
 def shorten_visibility(gateway: Gateway) -> None:
