@@ -1,6 +1,8 @@
 """AWS requests and their price: read the counts the stack's processes dump, price them.
 
-The counts come from ``bench/awscalls.py`` (one JSON file per process).
+The counts come from ``bench/awscalls.py`` (one JSON file per process); the
+requests the stack's processes do not make (the SMS service's SNS events and
+SNS's sends into the DLR queue) come as ``EventTraffic``, counted by the emulator.
 DynamoDB writes are priced with the write units their indexes add: an item in
 an ``ALL``-projected index costs a second unit on every write; a write that
 sets an index's key attribute adds one unit (two when it moves an existing
@@ -138,6 +140,34 @@ def read_units(operation: str, key_parts: list[str]) -> float:
     return 0.5 if on_index else 1.0
 
 
+CHUNK_BYTES = 64 * 1024  # SNS and SQS bill a request per 64 KB chunk of payload
+
+
+@dataclass(frozen=True)
+class EventTraffic:
+    """The events path no process of the stack calls: on AWS, End User Messaging
+    publishes each SMS event to the SNS topic and SNS sends it into each SQS
+    subscription (the DLR queue). Counted by the emulator, which makes them."""
+
+    publishes: int = 0  # SNS Publish, one per event
+    sqs_deliveries: int = 0  # SNS's SendMessage into the subscribed queues
+    largest_bytes: int = 0  # the largest event published
+
+    @property
+    def chunks(self) -> int:
+        """Requests per publish: the largest event's 64 KB chunks (exact while every
+        event fits in one, as AWS's do)."""
+        return max(1, math.ceil(self.largest_bytes / CHUNK_BYTES))
+
+    @property
+    def sns_requests(self) -> int:
+        return self.publishes * self.chunks
+
+    @property
+    def sqs_requests(self) -> int:
+        return self.sqs_deliveries * self.chunks
+
+
 @dataclass
 class Bill:
     """Dollars per million messages, by line."""
@@ -196,9 +226,16 @@ def dynamodb_units(counts: Counts, stage: str, item_wru: dict[str, int],
 
 
 def price(counts: Counts, messages: int, api_requests: int, stage: str = PRICED_STAGE,
-          item_wru: dict[str, int] | None = None, counted_stage: str = "local") -> Bill:
-    """What ``counts`` (made against ``counted_stage``'s tables) would cost on AWS as
-    ``stage``, per million messages."""
+          item_wru: dict[str, int] | None = None, counted_stage: str = "local",
+          events: EventTraffic | None = None) -> Bill:
+    """What ``counts`` (made against ``counted_stage``'s tables) and ``events`` would
+    cost on AWS as ``stage``, per million messages.
+
+    Not priced: the SMS itself. ``SendTextMessage`` is no request charge; AWS bills
+    each message part at the destination's carrier price (each message's
+    ``provider_cost``).
+    """
+    events = events or EventTraffic()
     p = load_prices()["prices"]
     per_million = 1_000_000 / messages
     ops = counts.by_operation()
@@ -209,7 +246,9 @@ def price(counts: Counts, messages: int, api_requests: int, stage: str = PRICED_
     # Lambda bills each invocation's duration rounded up to the millisecond.
     gb_s = (seconds + invocations * 0.0005) * lambda_memory_gb(stage)
     units = {"api_requests": api_requests, "lambda_invocations": invocations,
-             "lambda_gb_s": gb_s, "dynamodb_wru": wru, "dynamodb_rru": rru, "sqs_requests": sqs}
+             "lambda_gb_s": gb_s, "dynamodb_wru": wru, "dynamodb_rru": rru, "sqs_requests": sqs,
+             "sns_requests": events.sns_requests, "sns_sqs_deliveries": events.sqs_deliveries,
+             "sqs_requests_by_sns": events.sqs_requests}
     lines = {
         "API Gateway": api_requests * p["api_gateway_rest_per_million_requests"] / 1e6,
         "Lambda requests": invocations * p["lambda_per_million_requests"] / 1e6,
@@ -217,6 +256,9 @@ def price(counts: Counts, messages: int, api_requests: int, stage: str = PRICED_
         "DynamoDB writes": wru * p["dynamodb_per_million_write_request_units"] / 1e6,
         "DynamoDB reads": rru * p["dynamodb_per_million_read_request_units"] / 1e6,
         "SQS": sqs * p["sqs_per_million_requests"] / 1e6,
+        "SNS publishes (events)": events.sns_requests * p["sns_standard_per_million_requests"] / 1e6,
+        "SNS deliveries to SQS": events.sqs_deliveries * p["sns_sqs_deliveries_per_million"] / 1e6,
+        "SQS sends by SNS": events.sqs_requests * p["sqs_per_million_requests"] / 1e6,
     }
     return Bill({k: v * per_million for k, v in lines.items()},
                 {k: v / messages for k, v in units.items()})

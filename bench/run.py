@@ -2,7 +2,7 @@
 what the emulator itself allows, the AWS calls and cost per message, cold start
 and package size.
 
-    python -m bench.run [--messages 2000] [--workers 1,2] [--long] [--no-floor]
+    python -m bench.run [--messages 2000] [--workers 1,2] [--long] [--no-floor] [--no-aws-sms]
 
 For each worker count: a fresh stack (emulator, ``chalice local``, runners) on
 free ports under ``.local/bench/``, its API and runners started through
@@ -11,7 +11,12 @@ AWS calls and times its handlers (``bench/awscalls.py``); 4 clients
 send their share of the messages concurrently; the run ends when every
 message is final and every client's hold is back to zero. Then, against the
 same emulator, ``bench/floor.py`` replays the same calls with no app code.
-The last stdout line is one JSON object.
+Then one more stack runs the same workload with ``PROVIDER=aws-sms`` (the
+worker count of the last run, no floor): the sender calls the emulator's
+``SendTextMessage``, whose events reach the DLR queue through SNS. Those
+publishes and SNS's sends into the queue happen inside the emulator, so they
+are read from its own count (``GET /_aws/sms-voice/publishes``), not from the
+processes' hooks. The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -58,7 +63,10 @@ FAST = {
 }
 KEYS = ("accepted_per_s", "api_p50_ms", "api_p99_ms", "final_per_s", "floor_per_s",
         "floor_ratio", "decay_ratio", "round_trips_send", "aws_requests_per_message",
-        "usd_per_million", "cold_start_ratio", "package_mb")
+        "usd_per_million", "cold_start_ratio", "package_mb", "aws_sms")
+AWS_SMS = "aws-sms"
+# The rows the events path adds to an aws-sms run's requests per message.
+SNS_PUBLISH, SQS_BY_SNS = "sns.Publish", "sqs.SendMessage (by SNS)"
 DECAY_WINDOW = 1000
 
 
@@ -222,6 +230,10 @@ class RunResult:
     round_trips: int
     message_wru: int
     stage: str  # the stack's: its tables are those the counts name
+    provider: str = "mock"
+    events: costs.EventTraffic = field(default_factory=costs.EventTraffic)
+    events_from_records: int | None = None  # aws-sms: the events the messages account for
+    sms_usd: float = 0.0  # what the provider reported charging for the SMS (provider_cost)
     floor: dict[str, Any] | None = None
 
     @property
@@ -248,10 +260,10 @@ class RunResult:
         return [DECAY_WINDOW / (b - a) for a, b in itertools.pairwise(edges) if b > a]
 
 
-def stack_for(state: Path, workers: int) -> Any:
+def stack_for(state: Path, workers: int, provider: str = "mock") -> Any:
     from localstack.stack import Stack, free_port
 
-    env = {**FAST, "AWS_CALLS_DIR": str(state / "awscalls")}
+    env = {**FAST, "PROVIDER": provider, "AWS_CALLS_DIR": str(state / "awscalls")}
     return Stack(state_dir=state, emulator_port=free_port(), api_port=free_port(),
                  workers=workers, extra_env=env, launcher=[sys.executable, "-m", "bench.hooked"])
 
@@ -277,9 +289,44 @@ def measure_round_trips(api: Api, key: str, state: Path) -> int:
     return int(statistics.median(trips))
 
 
-def run_app(workers: int, n_messages: int, state: Path, with_floor: bool) -> RunResult:
+def emulator_publishes(endpoint: str) -> dict[str, dict[str, int]]:
+    """The emulator's own count of what it published, by SNS topic ARN."""
+    from localstack.smsvoice import PUBLISHES_PATH
+
+    with urllib.request.urlopen(endpoint + PUBLISHES_PATH, timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def event_traffic(endpoint: str, stage: str, before: dict[str, dict[str, int]],
+                  after: dict[str, dict[str, int]]) -> costs.EventTraffic:
+    """The SMS events published to the stage's topic between two counts, and SNS's
+    sends of them into the topic's SQS subscriptions (one each, as moto's SNS makes)."""
+    import boto3
+
+    name = resource_names(stage).sms_events_topic
+    arn = next((a for a in after if a.rsplit(":", 1)[-1] == name), None)
+    if arn is None:
+        return costs.EventTraffic()
+    published = after[arn]["publishes"] - before.get(arn, {}).get("publishes", 0)
+    sns = boto3.session.Session().client("sns", region_name="us-east-1", endpoint_url=endpoint)
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+    to_sqs = sum(1 for sub in subscriptions if sub["Protocol"] == "sqs")
+    return costs.EventTraffic(published, published * to_sqs, after[arn]["largest"])
+
+
+def events_in_records(messages: list[dict[str, Any]]) -> int:
+    """The events the messages' items account for: the progress reports recorded on
+    each, plus one final report for each message a report settled (it carries the
+    provider's cost; the sender's refusals and timeouts do not)."""
+    progress = sum(len(m["events"]["L"]) for m in messages if "events" in m)
+    finals = sum(1 for m in messages if m["status"]["S"] in FINAL and "provider_cost" in m)
+    return progress + finals
+
+
+def run_app(workers: int, n_messages: int, state: Path, with_floor: bool,
+            provider: str = "mock") -> RunResult:
     shutil.rmtree(state, ignore_errors=True)
-    stack = stack_for(state, workers)
+    stack = stack_for(state, workers, provider)
     try:
         stack.up(timeout_s=120)
         books = Books(stack.endpoint, stack.stage)
@@ -294,9 +341,13 @@ def run_app(workers: int, n_messages: int, state: Path, with_floor: bool) -> Run
             api.post(key, {"to": "+1234567890", "from": "BENCH", "text": "warm up"})
         books.wait_settled([warm_id, *client_ids], 60)
         before = fresh_counts(state)
+        published_before = emulator_publishes(stack.endpoint)
         load = send_all(api, keys, texts(n_messages, SEED))
         final_at = books.wait_settled(client_ids, timeout_s=max(300.0, n_messages * 0.5))
         counts = fresh_counts(state) - before
+        # Every accepted message's events are out once its final one has settled it.
+        events = event_traffic(stack.endpoint, stack.stage, published_before,
+                               emulator_publishes(stack.endpoint))
         ids = set(load.message_ids)
         mine = [m for m in books.messages() if m["message_id"]["S"] in ids]
         statuses: dict[str, int] = {}
@@ -308,7 +359,9 @@ def run_app(workers: int, n_messages: int, state: Path, with_floor: bool) -> Run
         settled = [float(m["settled_at"]["N"]) for m in mine if "settled_at" in m]
         size = max(item_bytes(m) for m in mine)
         result = RunResult(workers, len(ids), load, final_at, statuses, settled, counts,
-                           round_trips, costs.item_write_units(size), stack.stage)
+                           round_trips, costs.item_write_units(size), stack.stage, provider,
+                           events, events_in_records(mine) if provider == AWS_SMS else None,
+                           sum(float(m["provider_cost"]["S"]) for m in mine if "provider_cost" in m))
         if with_floor:
             for name in [p for p in stack.running() if p != "emulator"]:
                 stack.stop_process(name)
@@ -362,21 +415,40 @@ def stack_env(endpoint: str) -> dict[str, str]:
 
 
 def requests_per_message(run: RunResult) -> dict[str, Any]:
-    ops = run.counts.by_operation()
+    """Requests per finished message by ``service.Operation``; an aws-sms run adds the
+    events path's (``sns.Publish``, ``sqs.SendMessage (by SNS)``), counted by the emulator."""
+    ops = dict(run.counts.by_operation())
+    if run.provider == AWS_SMS:
+        ops[SNS_PUBLISH] = run.events.sns_requests
+        ops[SQS_BY_SNS] = run.events.sqs_requests
     per = {op: round(n / run.messages, 3) for op, n in sorted(ops.items())}
     return {"total": round(sum(ops.values()) / run.messages, 2), **per}
 
 
 def bill_for(run: RunResult) -> costs.Bill:
     return costs.price(run.counts, run.messages, run.load.api_requests, counted_stage=run.stage,
-                       item_wru={resource_names(costs.PRICED_STAGE).messages_table: run.message_wru})
+                       item_wru={resource_names(costs.PRICED_STAGE).messages_table: run.message_wru},
+                       events=run.events)
+
+
+def aws_sms_summary(run: RunResult | None) -> dict[str, Any] | None:
+    """The aws-sms run's requests and cost per message, and how its events were counted."""
+    if run is None:
+        return None
+    return {"aws_requests_per_message": requests_per_message(run),
+            "usd_per_million": round(bill_for(run).total, 2),
+            "events": {"counted_by": "emulator", "published": run.events.publishes,
+                       "sqs_deliveries": run.events.sqs_deliveries,
+                       "in_records": run.events_from_records},
+            "final_per_s": round(run.final_per_s, 1)}
 
 
 def by_workers(runs: list[RunResult], value: Any) -> dict[str, Any]:
     return {str(r.workers): value(r) for r in runs}
 
 
-def summary(runs: list[RunResult], cold: float, package_mb: float, long_run: bool) -> dict[str, Any]:
+def summary(runs: list[RunResult], cold: float, package_mb: float, long_run: bool,
+            aws_sms: RunResult | None = None) -> dict[str, Any]:
     ref = runs[-1]
     floors = {r.workers: r.floor["final_per_s"] for r in runs if r.floor}
     return {
@@ -393,39 +465,98 @@ def summary(runs: list[RunResult], cold: float, package_mb: float, long_run: boo
         "usd_per_million": round(bill_for(ref).total, 2),
         "cold_start_ratio": round(cold, 2),
         "package_mb": round(package_mb, 2),
+        "aws_sms": aws_sms_summary(aws_sms),
     }
 
 
-def table(runs: list[RunResult], result: dict[str, Any], cold: dict[str, float]) -> str:
+def run_rows(runs: list[RunResult], aws_sms: RunResult | None) -> list[str]:
+    """One row per run: throughput, latency, the floor beside it, the statuses reached."""
     lines = ["", "| workers | messages | accepted/s | API p50 ms | API p99 ms | final/s | "
              "floor final/s | floor ratio | statuses |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
+    for r in [*runs, *([aws_sms] if aws_sms else [])]:
         floor = r.floor["final_per_s"] if r.floor else None
+        label = f"{r.workers}" if r.provider == "mock" else f"{r.workers}, {r.provider}"
         lines.append(
-            f"| {r.workers} | {r.messages} | {r.accepted_per_s:.1f} | "
+            f"| {label} | {r.messages} | {r.accepted_per_s:.1f} | "
             f"{percentile(r.load.latencies, 0.5) * 1e3:.0f} | "
             f"{percentile(r.load.latencies, 0.99) * 1e3:.0f} | {r.final_per_s:.1f} | "
             + (f"{floor:.1f} | {r.final_per_s / floor:.2f} | " if floor else "- | - | ")
             + ", ".join(f"{k} {v}" for k, v in sorted(r.statuses.items())) + " |")
-    ref = runs[-1]
-    lines += ["", f"AWS requests per finished message (workers={ref.workers}; "
-              "the floor's replay beside it):", "",
-              "| operation | app | floor |", "|---|---|---|"]
+    return lines
+
+
+def floor_table(ref: RunResult) -> list[str]:
+    lines = ["", f"AWS requests per finished message (workers={ref.workers}; "
+             "the floor's replay beside it):", "",
+             "| operation | app | floor |", "|---|---|---|"]
     floor_ops = ref.floor["per_message"] if ref.floor else {}
     for op, n in requests_per_message(ref).items():
         lines.append(f"| {op} | {n} | "
                      + (f"{floor_ops[op]:.3f}" if op in floor_ops else
                         f"{sum(floor_ops.values()):.2f}" if op == "total" and floor_ops else "-")
                      + " |")
-    bill = bill_for(ref)
-    lines += ["", "Cost per million messages at us-east-1 list prices (bench/prices.json):", "",
-              "| line | units per message | USD per million |", "|---|---|---|"]
-    unit_of = {"API Gateway": "api_requests", "Lambda requests": "lambda_invocations",
-               "Lambda GB-s": "lambda_gb_s", "DynamoDB writes": "dynamodb_wru",
-               "DynamoDB reads": "dynamodb_rru", "SQS": "sqs_requests"}
-    for line, usd in bill.lines.items():
-        lines.append(f"| {line} | {bill.units[unit_of[line]]:.4g} | {usd:.2f} |")
-    lines.append(f"| **total** | | **{bill.total:.2f}** |")
+    return lines
+
+
+def providers_table(ref: RunResult, aws_sms: RunResult | None) -> list[str]:
+    """Requests per finished message, the mock's and aws-sms's from the same workload."""
+    if aws_sms is None:
+        return []
+    mock_ops, aws_ops = requests_per_message(ref), requests_per_message(aws_sms)
+    ratio = aws_ops["total"] / mock_ops["total"]
+    lines = ["", f"AWS requests per finished message by provider (workers={ref.workers}, the "
+             f"same workload; aws-sms/mock {ratio:.2f}):", "",
+             "| operation | mock | aws-sms |", "|---|---|---|"]
+    ops = ["total", *sorted((set(mock_ops) | set(aws_ops)) - {"total"})]
+    for op in ops:
+        lines.append(f"| {op} | {mock_ops.get(op, '-')} | {aws_ops.get(op, '-')} |")
+    return [*lines, *events_note(aws_sms)]
+
+
+def events_note(run: RunResult) -> list[str]:
+    ev = run.events
+    return ["", f"Events (aws-sms): {SNS_PUBLISH} and {SQS_BY_SNS} are counted by the emulator, "
+            f"which makes them (GET /_aws/sms-voice/publishes): {ev.publishes} events published, "
+            f"{ev.sqs_deliveries} sent into SQS subscriptions, the largest {ev.largest_bytes} B "
+            f"({ev.chunks} request each); the messages' records account for "
+            f"{run.events_from_records} (progress reports recorded, plus finals that settled "
+            "a message)."]
+
+
+UNIT_OF = {"API Gateway": "api_requests", "Lambda requests": "lambda_invocations",
+           "Lambda GB-s": "lambda_gb_s", "DynamoDB writes": "dynamodb_wru",
+           "DynamoDB reads": "dynamodb_rru", "SQS": "sqs_requests",
+           "SNS publishes (events)": "sns_requests", "SNS deliveries to SQS": "sns_sqs_deliveries",
+           "SQS sends by SNS": "sqs_requests_by_sns"}
+
+
+def cost_table(ref: RunResult, aws_sms: RunResult | None) -> list[str]:
+    """Each line's units per message and USD per million, the mock's beside aws-sms's."""
+    mock = bill_for(ref)
+    aws = bill_for(aws_sms) if aws_sms else None
+    lines = ["", "Cost per million messages at us-east-1 list prices (bench/prices.json), "
+             "without the SMS itself:", "",
+             "| line | mock units per message | mock USD per million | "
+             "aws-sms units per message | aws-sms USD per million |", "|---|---|---|---|---|"]
+    for line, usd in mock.lines.items():
+        unit = UNIT_OF[line]
+        theirs = (f"{aws.units[unit]:.4g} | {aws.lines[line]:.2f}" if aws else "- | -")
+        lines.append(f"| {line} | {mock.units[unit]:.4g} | {usd:.2f} | {theirs} |")
+    lines.append(f"| **total** | | **{mock.total:.2f}** | | "
+                 + (f"**{aws.total:.2f}** |" if aws else "- |"))
+    if aws_sms is not None:
+        lines += ["", "Not in these totals: the SMS. SendTextMessage is no request charge: AWS "
+                  "bills each message part at the destination's carrier price, which each "
+                  "message's provider_cost records (here the emulator's illustrative prices: "
+                  f"{aws_sms.sms_usd / aws_sms.messages * 1e6:,.0f} USD per million messages)."]
+    return lines
+
+
+def table(runs: list[RunResult], result: dict[str, Any], cold: dict[str, float],
+          aws_sms: RunResult | None = None) -> str:
+    ref = runs[-1]
+    lines = [*run_rows(runs, aws_sms), *floor_table(ref), *providers_table(ref, aws_sms),
+             *cost_table(ref, aws_sms)]
     if len(ref.settled_times) >= 2 * DECAY_WINDOW:
         rates = " ".join(f"{r:.1f}" for r in ref.window_rates())
         lines += ["", f"Completions per second, by {DECAY_WINDOW:,} finished messages "
@@ -448,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true",
                         help="20,000 messages, workers=2, no floor: the decay ratio")
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--no-aws-sms", action="store_true",
+                        help="skip the PROVIDER=aws-sms run (its key is then null)")
     parser.add_argument("--cold-start-pairs", type=int, default=startup.PAIRS,
                         help="interleaved app/boto3 import pairs (the smoke test takes 3)")
     parser.add_argument("--state", default=str(ROOT / ".local" / "bench"))
@@ -471,10 +604,18 @@ def main(argv: list[str] | None = None) -> int:
         r = runs[-1]
         print(f"#   accepted {r.accepted_per_s:.1f}/s, final {r.final_per_s:.1f}/s"
               + (f", floor {r.floor['final_per_s']:.1f}/s" if r.floor else ""), flush=True)
+    aws_sms = None
+    if not args.no_aws_sms:
+        w = runs[-1].workers
+        print(f"# run: {n_messages} messages, {CLIENTS} clients, WORKERS={w}, "
+              f"PROVIDER={AWS_SMS}", flush=True)
+        aws_sms = run_app(w, n_messages, Path(args.state) / AWS_SMS, False, AWS_SMS)
+        print(f"#   accepted {aws_sms.accepted_per_s:.1f}/s, final {aws_sms.final_per_s:.1f}/s, "
+              f"{aws_sms.events.publishes} events published", flush=True)
     cold = startup.cold_start(args.cold_start_pairs)
     package_mb = startup.package_mb()
-    result = summary(runs, cold["ratio"], package_mb, args.long)
-    print(table(runs, result, cold))
+    result = summary(runs, cold["ratio"], package_mb, args.long, aws_sms)
+    print(table(runs, result, cold, aws_sms))
     print(f"# {time.monotonic() - started:.0f} s in all")
     assert tuple(result) == KEYS
     print(json.dumps(result, separators=(",", ":")))

@@ -44,6 +44,12 @@ What it emulates:
   ``ValidationException`` ``PRICE_OVER_THRESHOLD``; a missing ``MessageBody``
   is ``MISSING_PARAMETER`` (an emulator choice: the model leaves it optional).
 - Any other operation: ``UnknownOperationException``, 400.
+- ``GET /_aws/sms-voice/publishes`` (the emulator's own, read-only, in the
+  ``/_aws`` place LocalStack gives its internal endpoints): what it has published to
+  each SNS topic so far, ``{"<topic ARN>": {"publishes": n, "bytes": total,
+  "largest": bytes}}``. Those publishes, and the SQS sends moto's SNS makes for
+  them, happen inside the emulator, where no client hook counts them; ``make
+  bench`` reads them here to price the events path (``bench/run.py``).
 
 What it does not emulate: phone numbers, pools, sender IDs, registrations, opt-out
 lists, keywords, spend limits and MPS quotas (any ``OriginationIdentity`` is
@@ -89,6 +95,8 @@ logger = logging.getLogger(__name__)
 
 SERVICE = "pinpoint-sms-voice-v2"
 TARGET_PREFIX = "PinpointSMSVoiceV2."
+INTERNAL_PATH = "/_aws/sms-voice/"  # the emulator's own endpoints (not AWS's API)
+PUBLISHES_PATH = INTERNAL_PATH + "publishes"
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 OPERATIONS = frozenset({
     "CreateConfigurationSet", "DescribeConfigurationSets", "DeleteConfigurationSet",
@@ -471,26 +479,57 @@ def country_of(number: str) -> str | None:
     return None if region in (None, "ZZ", "001") else str(region)
 
 
-def publish(topic_arn: str, event: dict[str, Any]) -> None:
-    """Publish ``event`` as JSON to a topic of moto's SNS (its account and region from the ARN)."""
+class PublishLog:
+    """What the emulator published to each SNS topic: how many messages, how many bytes.
+
+    Read through ``GET /_aws/sms-voice/publishes``; kept on the backend, so moto's
+    reset clears it with the rest.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._topics: dict[str, dict[str, int]] = {}
+
+    def record(self, topic_arn: str, size: int) -> None:
+        with self._lock:
+            counts = self._topics.setdefault(topic_arn, {"publishes": 0, "bytes": 0, "largest": 0})
+            counts["publishes"] += 1
+            counts["bytes"] += size
+            counts["largest"] = max(counts["largest"], size)
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {arn: dict(counts) for arn, counts in self._topics.items()}
+
+
+def publish(topic_arn: str, event: dict[str, Any]) -> int:
+    """Publish ``event`` as JSON to a topic of moto's SNS (its account and region from the
+    ARN); the size of the message published, in bytes."""
     from moto.sns.models import sns_backends
 
     _, _, _, region, account, _ = topic_arn.split(":", 5)
-    sns_backends[account][region].publish(message=json.dumps(event), arn=topic_arn)
+    message = json.dumps(event)
+    sns_backends[account][region].publish(message=message, arn=topic_arn)
+    return len(message.encode())
 
 
-def deliver(text: AcceptedText, targets: list[EventDestination], steps: list[Step]) -> None:
-    """Publish each step's event to the SNS targets that want it, in order. Runs on a
-    timer thread: it logs what fails and never raises."""
+def deliver(text: AcceptedText, targets: list[EventDestination], steps: list[Step],
+            published: PublishLog | None = None) -> None:
+    """Publish each step's event to the SNS targets that want it, in order, and note
+    each publish in ``published``. Runs on a timer thread: it logs what fails and never
+    raises."""
     for kind, final in steps:
         event = text.event(kind, final)
         for target in targets:
             if target.topic_arn is not None and target.wants(kind.event_type):
                 try:
-                    publish(target.topic_arn, event)
+                    size = publish(target.topic_arn, event)
                 except Exception:  # a deleted topic, a bad ARN: the other targets still get it
                     logger.exception("could not publish %s of message %s to %s", kind.event_type,
                                      text.message_id, target.topic_arn)
+                    continue
+                if published is not None:
+                    published.record(target.topic_arn, size)
 
 
 # --- the backend ------------------------------------------------------------------
@@ -523,6 +562,7 @@ class SmsVoiceBackend(BaseBackend):
     def __init__(self, region_name: str, account_id: str) -> None:
         super().__init__(region_name, account_id)
         self.configuration_sets: dict[str, ConfigurationSet] = {}
+        self.published = PublishLog()
         self._lock = threading.Lock()
 
     def _arn(self, name: str) -> str:
@@ -602,7 +642,7 @@ class SmsVoiceBackend(BaseBackend):
         if targets:
             delay, steps = timeline(knobs, request.ttl_s,
                                     report_fails(knobs, request.context, text.message_id))
-            timer = threading.Timer(delay, deliver, args=(text, targets, steps))
+            timer = threading.Timer(delay, deliver, args=(text, targets, steps, self.published))
             timer.daemon = True
             timer.start()
         return text.message_id
@@ -723,6 +763,33 @@ class SmsVoiceResponse(BaseResponse):
 
 class _ServerRequest(Request):
     from_wsgi_server = True  # the WSGI server adds the Date header
+
+
+def publishes() -> dict[str, dict[str, int]]:
+    """Every backend's publishes by topic ARN (summed, should two backends share a topic)."""
+    out: dict[str, dict[str, int]] = {}
+    for regions in list(smsvoice_backends.values()):
+        for backend in list(regions.values()):
+            for arn, counts in backend.published.snapshot().items():
+                total = out.setdefault(arn, {"publishes": 0, "bytes": 0, "largest": 0})
+                total["publishes"] += counts["publishes"]
+                total["bytes"] += counts["bytes"]
+                total["largest"] = max(total["largest"], counts["largest"])
+    return out
+
+
+def internal_application(environ: dict[str, Any],
+                         start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """WSGI: the emulator's own endpoints under ``INTERNAL_PATH``; read-only."""
+    if environ.get("PATH_INFO") != PUBLISHES_PATH:
+        response = Response(json.dumps({"message": "not found"}), status=404,
+                            content_type="application/json")
+    elif environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        response = Response(json.dumps({"message": "read-only: GET"}), status=405,
+                            headers={"Allow": "GET, HEAD"}, content_type="application/json")
+    else:
+        response = Response(json.dumps(publishes(), sort_keys=True), content_type="application/json")
+    return response(environ, start_response)
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -407,6 +407,56 @@ def test_a_ttl_shorter_than_the_report_delay_gives_one_final_ttl_expired_event()
         10.0, [(smsvoice.SUCCESSFUL, False), (smsvoice.CARRIER_UNREACHABLE, True)])
 
 
+# --- the emulator's count of what it published ----------------------------------------
+
+def published(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url + smsvoice.PUBLISHES_PATH, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_each_event_published_is_counted_by_topic_with_its_size(url: str, sms: Any) -> None:
+    topic, queue = queue_on_topic(url)
+    name = unique("set")
+    sms.create_configuration_set(ConfigurationSetName=name)
+    sms.create_event_destination(ConfigurationSetName=name, EventDestinationName="sns",
+                                 MatchingEventTypes=["TEXT_ALL"], SnsDestination={"TopicArn": topic})
+    for i in range(3):
+        sms.send_text_message(DestinationPhoneNumber=TO, MessageBody=f"hi {i}", ConfigurationSetName=name)
+    sqs, sizes = client(url, "sqs"), []
+    deadline = time.monotonic() + 3
+    while len(sizes) < 6 and time.monotonic() < deadline:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        sizes += [len(m["Body"].encode()) for m in got.get("Messages", [])]
+
+    status, counts = published(url)
+
+    assert status == 200
+    assert counts[topic] == {"publishes": 6, "bytes": sum(sizes), "largest": max(sizes)}
+
+
+def test_a_refused_send_and_a_dry_run_publish_nothing_that_is_counted(
+        url: str, sms: Any, events_queue: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    before = published(url)[1]
+    sms.send_text_message(DestinationPhoneNumber=TO, MessageBody="hi", DryRun=True,
+                          ConfigurationSetName=events_queue["set"])
+    monkeypatch.setenv("MOCK_SUCCESS_RATE", "0")
+    monkeypatch.setenv("MOCK_TEMP_FAIL_RATE", "1")
+    with pytest.raises(ClientError):
+        sms.send_text_message(DestinationPhoneNumber=TO, MessageBody="hi",
+                              ConfigurationSetName=events_queue["set"])
+    assert nothing_arrives(url, events_queue["queue"])
+    assert published(url)[1] == before
+
+
+def test_the_count_is_read_only(url: str) -> None:
+    assert published(url, "POST")[0] == 405
+    assert published(url, "DELETE")[0] == 405
+
+
 # --- the rest of the emulator -------------------------------------------------------
 
 def test_an_unknown_operation_is_an_unknown_operation_exception(url: str) -> None:

@@ -65,3 +65,28 @@ def test_localstack_mode_builds_clients_for_localstack(monkeypatch: pytest.Monke
     assert client.meta.region_name == "us-east-1"
     # localstack-client's own dummy credentials, not the environment's (test/test)
     assert client._request_signer._credentials.access_key == "accesskey"
+
+
+def test_the_bench_prices_the_sms_events_on_sns_and_sqs_but_not_the_sms() -> None:
+    from bench import costs
+
+    # GIVEN 100 messages whose 200 events were published, each sent into one queue
+    events = costs.EventTraffic(publishes=200, sqs_deliveries=200, largest_bytes=700)
+    send_text = costs.Counts()
+    send_text.calls["sms-voice SendTextMessage"] = 100
+    # WHEN they are priced
+    bill = costs.price(send_text, messages=100, api_requests=0, events=events)
+    # THEN each publish is an SNS request ($0.50 a million), each delivery an SQS
+    # request ($0.40) and free on SNS's side; SendTextMessage costs nothing here
+    assert bill.lines["SNS publishes (events)"] == pytest.approx(2 * 0.50)
+    assert bill.lines["SQS sends by SNS"] == pytest.approx(2 * 0.40)
+    assert bill.lines["SNS deliveries to SQS"] == 0
+    assert bill.total == pytest.approx(2 * 0.50 + 2 * 0.40)
+
+
+def test_an_event_over_64_kb_is_billed_as_a_request_per_chunk() -> None:
+    from bench import costs
+
+    events = costs.EventTraffic(publishes=10, sqs_deliveries=10, largest_bytes=64 * 1024 + 1)
+    assert (events.sns_requests, events.sqs_requests) == (20, 20)
+    assert costs.EventTraffic(publishes=10, largest_bytes=64 * 1024).sns_requests == 10
