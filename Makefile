@@ -110,10 +110,11 @@ logs-api: $(STAMP) ## Follow the API function's log group
 logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks and sweeper log groups
 	@$(BIN)/python -m localstack.observe logs --group worker
 
-# Two pytest workers (pytest-xdist): the tests of the shared e2e stack stay together in
-# one (tests/conftest.py), the rest spread over both. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
-test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP); TEST_WORKERS=2
+# Three pytest workers (pytest-xdist; the e2e tests wait on their stacks more than they
+# compute, so three beat two on two cores): the tests of the shared e2e stack stay together in
+# one (tests/conftest.py), the rest spread over the others. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
+test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP); TEST_WORKERS=3
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)

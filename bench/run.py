@@ -2,7 +2,7 @@
 what the emulator itself allows, the AWS calls and cost per message, cold start
 and package size.
 
-    python -m bench.run [--messages 2000] [--workers 1,2] [--long] [--no-floor] [--no-aws-sms]
+    python -m bench.run [--messages 2000] [--workers 1,2] [--long] [--no-floor] [--no-aws-sms] [--no-package]
 
 For each worker count: a fresh stack (emulator, ``chalice local``, runners) on
 free ports under ``.local/bench/``, its API and runners started through
@@ -447,7 +447,7 @@ def by_workers(runs: list[RunResult], value: Any) -> dict[str, Any]:
     return {str(r.workers): value(r) for r in runs}
 
 
-def summary(runs: list[RunResult], cold: float, package_mb: float, long_run: bool,
+def summary(runs: list[RunResult], cold: float, package_mb: float | None, long_run: bool,
             aws_sms: RunResult | None = None) -> dict[str, Any]:
     ref = runs[-1]
     floors = {r.workers: r.floor["final_per_s"] for r in runs if r.floor}
@@ -464,7 +464,7 @@ def summary(runs: list[RunResult], cold: float, package_mb: float, long_run: boo
         "aws_requests_per_message": requests_per_message(ref),
         "usd_per_million": round(bill_for(ref).total, 2),
         "cold_start_ratio": round(cold, 2),
-        "package_mb": round(package_mb, 2),
+        "package_mb": round(package_mb, 2) if package_mb is not None else None,
         "aws_sms": aws_sms_summary(aws_sms),
     }
 
@@ -579,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true",
                         help="20,000 messages, workers=2, no floor: the decay ratio")
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument("--no-package", action="store_true",
+                        help="leave package_mb out (null): no `make package` when the zip is missing")
     parser.add_argument("--no-aws-sms", action="store_true",
                         help="skip the PROVIDER=aws-sms run (its key is then null)")
     parser.add_argument("--cold-start-pairs", type=int, default=startup.PAIRS,
@@ -613,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"#   accepted {aws_sms.accepted_per_s:.1f}/s, final {aws_sms.final_per_s:.1f}/s, "
               f"{aws_sms.events.publishes} events published", flush=True)
     cold = startup.cold_start(args.cold_start_pairs)
-    package_mb = startup.package_mb()
+    package_mb = None if args.no_package else startup.package_mb()
     result = summary(runs, cold["ratio"], package_mb, args.long, aws_sms)
     print(table(runs, result, cold, aws_sms))
     print(f"# {time.monotonic() - started:.0f} s in all")
