@@ -83,7 +83,9 @@ OWN_STACKS = ("tests/e2e/test_bench_smoke.py",
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under xdist (``make test``): the tests of the shared e2e stack go to one worker, so
-    one stack serves them all; every other test goes to whichever worker is free.
+    one stack serves them all; each module with a stack of its own keeps its tests on one
+    worker too (its module-scoped stack starts once); every other test goes to whichever
+    worker is free.
 
     pytest-xdist's own ``loadgroup`` renames node ids in a way pytest 9 ignores, so
     the grouping is this scheduler's scope instead.
@@ -92,7 +94,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class SharedStackScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            shared = nodeid.startswith("tests/e2e/") and not nodeid.startswith(OWN_STACKS)
-            return "shared-e2e-stack" if shared else nodeid
+            module = nodeid.split("::", 1)[0]
+            if module in OWN_STACKS:
+                return module
+            return "shared-e2e-stack" if nodeid.startswith("tests/e2e/") else nodeid
 
     return SharedStackScheduling(config, log)
