@@ -35,7 +35,7 @@ from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import MessageManager
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
-from chalicelib.settings import Settings, SettingsError
+from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, Settings, SettingsError
 
 if TYPE_CHECKING:  # the real providers are imported when first used (cold starts)
     from chalicelib.providers.aws_sms import AwsSmsProvider
@@ -124,6 +124,7 @@ class Container:
         # One attempt per send: botocore's retry of a request whose answer was lost
         # would be a second SMS (AWS takes no idempotency key on SendTextMessage).
         client = self._boto_client("pinpoint-sms-voice-v2", read_timeout=s.aws_sms.timeout_s,
+                                   connect_timeout=AWS_SMS_CONNECT_TIMEOUT_S,
                                    retries={"total_max_attempts": 1})
         return AwsSmsProvider(client, s.aws_sms, s.names.configuration_set)
 
@@ -168,10 +169,8 @@ class Container:
 
     @property
     def send_budget_s(self) -> float:
-        """The longest one provider call may take (its timeout)."""
-        s = self.settings
-        return {AWS_SMS: s.aws_sms.timeout_s, TWILIO: s.twilio.timeout_s
-                }.get(s.provider, s.mock.latency_ms / 1000 + 1)
+        """The longest one provider call can take."""
+        return self.settings.send_budget_s()
 
     @staticmethod
     def queued_report(body: Any) -> DeliveryReport:
@@ -356,7 +355,7 @@ def recheck_stored_settings() -> Container:
         return _container
 
 
-RECHECK_S = 10.0
+RECHECK_S = 30.0  # an unsigned caller can make each instance read SSM this often at most
 
 
 def reset_container(settings: Settings | None = None) -> Container | None:

@@ -27,7 +27,7 @@ CALLBACK_MAX_RECEIVES = 20
 # It takes a record only with a provider call's timeout plus SEND_MARGIN_S left (the
 # SENT write and its retries), so Lambda never cuts a provider call short.
 SENDER_TIMEOUT_S = 30
-SEND_MARGIN_S = 10.0
+SEND_MARGIN_S = 8.0
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,11 @@ def _answer(status: int, raw: bytes) -> SubmitResult:
     body = body if isinstance(body, dict) else {}
     if status in (200, 201) and isinstance(body.get("sid"), str) and body["sid"]:
         return SubmitResult(Outcome.ACCEPTED, provider_message_id=body["sid"])
+    if 200 <= status < 300:
+        # Twilio took it but named no message: a retry could send it twice.
+        return SubmitResult(Outcome.PERMANENT, error_code="NO_SID",
+                            reason=f"Twilio answered {status} without a message sid; it may have "
+                                   "been sent, so it is not tried again")
     code = str(body.get("code") or status)
     message = f"Twilio {code}: {body.get('message') or _meaning(code)}"[:512]
     if "code" not in body and status in (401, 403, 404):

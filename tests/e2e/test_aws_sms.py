@@ -76,7 +76,8 @@ def test_a_message_is_sent_by_aws_and_its_event_captures(stack: Any,
     while True:  # the runners write their logs a moment after the work
         lines = [render(e) for e in trace(Path(stack.logs), message_id)]
         text = "\n".join(lines)
-        if "delivery report applied" in text or time.monotonic() > deadline:
+        if ("delivery report applied" in text and "SendTextMessage accepted" in text) \
+                or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert "SendTextMessage accepted" in text, text

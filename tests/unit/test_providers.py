@@ -226,7 +226,7 @@ def test_twilio_test_mode_hands_nothing_over() -> None:
     (401, b'{"code": 20003, "message": "Authenticate"}', Outcome.TEMPORARY, "20003"),
     (404, b"<html>not found</html>", Outcome.TEMPORARY, "404"),
     (400, b'{"code": 21606, "message": "not your number"}', Outcome.PERMANENT, "21606"),
-    (201, b'{"no": "sid"}', Outcome.TEMPORARY, "201"),
+    (201, b'{"no": "sid"}', Outcome.PERMANENT, "NO_SID"),  # maybe sent: never again
 ])
 def test_twilio_answers_are_classified(status: int, body: bytes, outcome: Outcome,
                                        code: str | None) -> None:

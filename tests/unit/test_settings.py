@@ -134,11 +134,19 @@ def test_settings_read_os_environ_when_no_mapping_is_given(
     assert Settings.from_env().max_parts == 4
 
 
-@pytest.mark.parametrize(("name", "value"), [("TWILIO_TIMEOUT", "25s"), ("AWS_SMS_TIMEOUT", "1m"),
-                                             ("TWILIO_TIMEOUT", "0s")])
-def test_a_provider_timeout_that_does_not_fit_the_sender_is_refused(name: str, value: str) -> None:
+@pytest.mark.parametrize(("provider", "name", "value"), [
+    ("twilio", "TWILIO_TIMEOUT", "12s"),  # connect + read: 24 s, and 8 s for the SENT write
+    ("aws-sms", "AWS_SMS_TIMEOUT", "1m"), ("mock", "TWILIO_TIMEOUT", "0s"),
+    ("mock", "MOCK_LATENCY_MS", "25000")])
+def test_a_provider_call_that_does_not_fit_the_sender_is_refused(provider: str, name: str,
+                                                                 value: str) -> None:
     with pytest.raises(SettingsError, match=name):
-        Settings.from_env({name: value})
+        Settings.from_env({"PROVIDER": provider, name: value})
+
+
+def test_the_default_timeouts_fit_the_sender() -> None:
+    for provider in ("mock", "aws-sms", "twilio"):
+        assert Settings.from_env({"PROVIDER": provider}).send_budget_s() + 8 <= 30
 
 
 @pytest.mark.parametrize(("env", "wrong"), [({"PROVIDER": "pigeon"}, "PROVIDER"),
