@@ -167,11 +167,6 @@ class Container:
             sources[TWILIO] = self.twilio_provider
         return sources
 
-    @property
-    def send_budget_s(self) -> float:
-        """The longest one provider call can take."""
-        return self.settings.send_budget_s()
-
     @staticmethod
     def queued_report(body: Any) -> DeliveryReport:
         """A DLR-queue record: an AWS End User Messaging event (from SNS), or a report

@@ -19,10 +19,10 @@ same value, from ``time.time()`` instead of building datetimes). Real SQS
 does not slow down with depth, so neither should the emulator.
 
 moto has no AWS End User Messaging SMS (``pinpoint-sms-voice-v2``);
-``localstack.smsvoice`` emulates the part the gateway uses, and ``RouteByTarget``
-hands it the requests whose ``X-Amz-Target`` names that API; moto never sees them.
-``RouteByPath`` hands it the paths under ``/_aws/sms-voice/`` too: the emulator's own
-read-only count of the events it published (``make bench`` reads it).
+``localstack.smsvoice`` emulates the part the gateway uses. ``RouteBy`` hands it the
+requests whose ``X-Amz-Target`` names that API (moto never sees them), and the paths
+under ``/_aws/sms-voice/``: the emulator's own read-only count of the events it
+published (``make bench`` reads it).
 
     python -m localstack.emulator --host 127.0.0.1 --port 4566
 """
@@ -58,32 +58,18 @@ class SerializeDynamoDB:
         return self._app(environ, start_response)
 
 
-class RouteByTarget:
-    """WSGI middleware: requests whose ``X-Amz-Target`` starts with ``prefix`` go to
-    ``target_app``, the rest to ``app``."""
+class RouteBy:
+    """WSGI middleware: requests whose ``key`` in the WSGI environ (``HTTP_X_AMZ_TARGET``,
+    ``PATH_INFO``) starts with ``prefix`` go to ``target_app``, the rest to ``app``."""
 
-    def __init__(self, app: WsgiApp, prefix: str, target_app: WsgiApp) -> None:
+    def __init__(self, key: str, app: WsgiApp, prefix: str, target_app: WsgiApp) -> None:
+        self._key = key
         self._app = app
         self._prefix = prefix
         self._target_app = target_app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(self._prefix):
-            return self._target_app(environ, start_response)
-        return self._app(environ, start_response)
-
-
-class RouteByPath:
-    """WSGI middleware: requests whose path starts with ``prefix`` go to ``target_app``,
-    the rest to ``app``."""
-
-    def __init__(self, app: WsgiApp, prefix: str, target_app: WsgiApp) -> None:
-        self._app = app
-        self._prefix = prefix
-        self._target_app = target_app
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith(self._prefix):
+        if environ.get(self._key, "").startswith(self._prefix):
             return self._target_app(environ, start_response)
         return self._app(environ, start_response)
 
@@ -142,8 +128,9 @@ def make_app() -> WsgiApp:
 
     patch_moto_sqs()
     moto_app = SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
-    by_target = RouteByTarget(moto_app, smsvoice.TARGET_PREFIX, smsvoice.application)
-    return RouteByPath(by_target, smsvoice.INTERNAL_PATH, smsvoice.internal_application)
+    by_target = RouteBy("HTTP_X_AMZ_TARGET", moto_app, smsvoice.TARGET_PREFIX,
+                        smsvoice.application)
+    return RouteBy("PATH_INFO", by_target, smsvoice.INTERNAL_PATH, smsvoice.internal_application)
 
 
 def main(argv: list[str] | None = None) -> int:

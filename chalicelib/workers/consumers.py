@@ -126,7 +126,8 @@ def send(job: SendJob, record: Any) -> None:
     """
     container = get_container()
     deadline = _deadline.get()
-    if deadline is not None and deadline - time.monotonic() < container.send_budget_s + SEND_MARGIN_S:
+    left = None if deadline is None else deadline - time.monotonic()
+    if left is not None and left < container.settings.send_budget_s() + SEND_MARGIN_S:
         container.send_queue.send(job.body(), delay_s=1,
                                   attributes=request_attributes(observability.request_id_of(record)))
         container.telemetry.count("SendDeferredForTime")
