@@ -92,8 +92,8 @@ clients: $(STAMP) ## List the clients with their balances
 redrive: $(STAMP) ## Move dead letters back onto their queues (QUEUE=send|dlr to pick one)
 	$(ADMIN) redrive $(if $(QUEUE),--queue $(QUEUE))
 
-reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger; lists discrepancies
-	$(ADMIN) reconcile
+reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger, by kind of drift (REPAIR=1: fix what is safe, as ledger entries)
+	$(ADMIN) reconcile $(if $(filter 1 yes true on,$(REPAIR)),--repair)
 
 webhook-secret: $(STAMP) ## Print a client's callback signing secret (CLIENT=demo)
 	$(ADMIN) webhook-secret --client $(or $(CLIENT),demo)

@@ -129,18 +129,24 @@ def redrive(container: Container, args: argparse.Namespace) -> int:
 
 
 def reconcile(container: Container, args: argparse.Namespace) -> int:
-    """Audit every client's books and every message's hold."""
+    """Audit every client's books and every message's hold; with --repair, fix the
+    clients' counters where that is safe, each fix a ledger entry."""
     from chalicelib.services.reconcile import reconcile as audit
 
-    report = audit(container.accounts, container.messages)
+    report = audit(container.accounts, container.messages, container.books, args.repair)
     for problem in report.problems:
         print(f"DISCREPANCY {problem}")
+    for line in report.repaired:
+        print(f"REPAIRED {line}")
+    for client_id in report.busy:
+        print(f"BUSY client {client_id}: its money moved during the audit; run again")
     for provider, margin in sorted(report.margins.items()):
         print(f"provider {provider}: {margin.messages} delivered messages with a reported cost: "
               f"charged {margin.charged_cents} cents, provider cost {margin.provider_usd} USD")
     print(f"{report.clients} clients, {report.messages} messages: "
-          + ("the books balance" if report.ok else f"{len(report.problems)} discrepancies"))
-    return 0 if report.ok else 1
+          + ("the books balance" if report.ok else f"{len(report.problems)} discrepancies")
+          + (f", {len(report.repaired)} repaired" if report.repaired else ""))
+    return 0 if report.outstanding == 0 else 1
 
 
 def webhook_secret(container: Container, args: argparse.Namespace) -> int:
@@ -187,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("redrive", help="move dead letters back onto their work queues")
     p.add_argument("--queue", help="only queues whose name contains this (send, dlr, callbacks)")
     p.set_defaults(run=redrive)
-    sub.add_parser("reconcile", help="check every client's books and message holds"
-                   ).set_defaults(run=reconcile)
+    rec = sub.add_parser("reconcile", help="check every client's books and message holds")
+    rec.add_argument("--repair", action="store_true",
+                     help="fix what is safe to fix; each fix is a ledger entry")
+    rec.set_defaults(run=reconcile)
     p = sub.add_parser("webhook-secret", help="print a client's webhook secret")
     p.add_argument("--client", required=True, help="client id, e.g. demo")
     p.add_argument("--rotate", action="store_true", help="switch to a new secret first")

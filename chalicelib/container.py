@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.accounts import DynamoAccounts
+from chalicelib.adapters.books import DynamoBooks
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import Tables, bind_tables
 from chalicelib.adapters.parameters import StoredSettings
@@ -95,6 +96,11 @@ class Container:
     @cached_property
     def accounts(self) -> DynamoAccounts:
         return DynamoAccounts(self.tables.clients, self.tables.ledger)
+
+    @cached_property
+    def books(self) -> DynamoBooks:
+        t = self.tables
+        return DynamoBooks(t.clients, t.messages, t.ledger, self.settings.stuck_after_s)
 
     @cached_property
     def messages(self) -> DynamoMessages:
@@ -180,7 +186,7 @@ class Container:
     # -- services ----------------------------------------------------------------
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.accounts, self.messages, self.telemetry, self.callbacks)
+        return Ledger(self.books, self.messages, self.telemetry, self.callbacks)
 
     @cached_property
     def manager(self) -> MessageManager:
@@ -204,7 +210,7 @@ class Container:
     @cached_property
     def accept(self) -> AcceptService:
         s = self.settings
-        return AcceptService(s.policy_defaults(), s.strict_phone_numbers, self.accounts,
+        return AcceptService(s.policy_defaults(), s.strict_phone_numbers, self.books,
                              self.messages, self.send_queue, self.telemetry)
 
     @cached_property

@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from chalicelib.domain.books import Settlement
 from chalicelib.domain.message import Balance, Client, Message
 from chalicelib.domain.provider_errors import SubmitResult
 from chalicelib.domain.ratelimit import Decision, RateLimit
 from chalicelib.domain.reports import DeliveryReport, OutboundSms
-from chalicelib.domain.status import HoldState, Status, SweepLane
+from chalicelib.domain.status import SweepLane
 
 
 class Clock(Protocol):
@@ -45,14 +46,6 @@ class MessageStore(Protocol):
     def mark_failed_temp(self, message_id: str, attempt: int, code: str, reason: str,
                          retry_at: float, now: float) -> Message | None: ...
 
-    def settle(self, message_id: str, target: Status, hold: HoldState, now: float,
-               code: str | None = None, reason: str | None = None, attempt: int | None = None,
-               due_by: float | None = None,
-               provider_message_id: str | None = None,
-               provider_cost: str | None = None) -> Message | None:
-        """Move to a final status and settle the hold, in one write; None if it lost."""
-        ...
-
     def record_event(self, message_id: str, provider_message_id: str, status: str,
                      at: float) -> bool:
         """Put a progress report on the timeline of the message known by that provider
@@ -79,7 +72,7 @@ class MessageStore(Protocol):
 
 
 class AccountStore(Protocol):
-    """Clients, their balances and rate buckets; every money move is conditional."""
+    """Clients and their balances, read; the money moves in ``Books``."""
 
     def find_by_key_hash(self, key_hash: str) -> Client | None: ...
 
@@ -87,22 +80,32 @@ class AccountStore(Protocol):
 
     def webhook_secret_version(self, client_id: str) -> int: ...
 
-    def admit(self, client_id: str, cost_cents: int, limit: RateLimit, tokens: int,
-              now: float) -> Decision:
-        """Take ``tokens`` and hold ``cost_cents`` together, or raise the refusal."""
-        ...
-
-    def move(self, client_id: str, cost: int, into: str) -> None:
-        """Settle a hold into ``spent`` or back to ``available``."""
-        ...
-
-    def unhold(self, client_id: str, cost: int) -> None: ...
-
-    def record_topup(self, client_id: str, entry_id: str, amount: int, note: str | None) -> None: ...
-
     def topups(self, client_id: str) -> int: ...
 
     def scan_all(self) -> Iterator[tuple[Client, Balance]]: ...
+
+
+class Books(Protocol):
+    """Every write that moves money: atomic over the items it touches (the money and
+    the record that explains it), and a no-op when repeated."""
+
+    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int) -> Decision | None:
+        """Take ``tokens``, hold the message's cost and store it, all or nothing; None
+        when a message with its id exists (nothing taken); else raise the refusal."""
+        ...
+
+    def settle(self, message: Message, settlement: Settlement) -> Message | None:
+        """The final status and the hold's settlement together; None if it lost."""
+        ...
+
+    def top_up(self, client_id: str, entry_id: str, amount: int, note: str | None) -> bool:
+        """The ledger entry and the balance together; False if the entry existed."""
+        ...
+
+    def adjust(self, client_id: str, entry_id: str, seen: Balance, fixed: Balance,
+               note: str) -> bool:
+        """Set the counters to ``fixed`` (with a ledger entry) if they are still ``seen``."""
+        ...
 
 
 class WorkQueue(Protocol):

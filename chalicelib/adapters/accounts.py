@@ -1,37 +1,26 @@
 """Client accounts in DynamoDB: lookup by key, balances, rate-limit state.
 
-Every money movement here is one conditional UpdateItem on the client's item,
-so a balance can never go below zero under any concurrency. The rate-limit
-bucket lives on the same item, so the admission of a message (rate limit and
-credit hold together) is a single write.
+The money on a client's item moves only in ``adapters.books``, in transactions
+with the record that explains it (a message, a ledger entry). The rate-limit
+bucket lives on the same item, so the admission of a message (rate limit, credit
+hold and the message itself) is one transaction.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
-from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import ClientModel, LedgerEntryModel
 from chalicelib.domain.errors import (
-    BackendUnavailableError,
-    InsufficientCreditError,
     NotFoundError,
-    RateLimitedError,
 )
 from chalicelib.domain.message import Balance, Client
-from chalicelib.domain.ratelimit import Decision, RateLimit, decide, max_tat_allowed, settled
-
-# A lost write re-reads the bucket and tries the other branch. Under heavy
-# concurrency on one client the bucket flips between idle and busy, so a few
-# tries may lose; each is one read and one write, and a jittered pause spreads them.
-HOLD_TRIES = 8
 
 
 def _client(item: ClientModel) -> Client:
@@ -62,6 +51,7 @@ def _balance(item: ClientModel) -> Balance:
         spent=int(item.spent_cents),
         initial=int(item.initial_cents),
         topups=int(item.topup_cents),
+        version=int(item.books_version or 0),
     )
 
 
@@ -98,105 +88,11 @@ class DynamoAccounts:
             except DoesNotExist as exc:
                 raise NotFoundError("no such client") from exc
 
-    def admit(
-        self, client_id: str, cost_cents: int, limit: RateLimit, tokens: int, now: float
-    ) -> Decision:
-        """Take ``tokens`` from the rate bucket and hold ``cost_cents``, in one write.
-
-        Raises ``RateLimitedError`` or ``InsufficientCreditError``, having
-        taken nothing. The bucket's last known TAT picks which of the two
-        conditional writes to try; a wrong guess costs one read and a retry.
-        """
-        tat = self._tat_hint.get(client_id)
-        for attempt in range(HOLD_TRIES):
-            if attempt:
-                time.sleep(random.uniform(0, 0.002 * attempt))
-                # Judge the retry at its own moment: a request that waited in a
-                # queue must not be measured against the bucket at its old "now".
-                now = time.time()
-            idle = tat is None or tat <= now
-            try:
-                new_tat = self._admit_write(client_id, cost_cents, limit, tokens, now, idle)
-            except PynamoDBException as exc:
-                if not is_condition_failure(exc):
-                    raise BackendUnavailableError("the database is unavailable (hold)") from exc
-                tat = self._refusal_or_tat(client_id, cost_cents, limit, tokens, time.time())
-                continue
-            self._tat_hint[client_id] = new_tat
-            return settled(limit, new_tat, now)
-        raise BackendUnavailableError("the account is too busy; retry")
-
-    def _refusal_or_tat(
-        self, client_id: str, cost: int, limit: RateLimit, tokens: int, now: float
-    ) -> float | None:
-        """After a lost write: raise the refusal it stands for, or return the real TAT."""
-        item = self._get(client_id)
-        tat = float(item.tat) if item.tat is not None else None
-        self._tat_hint[client_id] = tat
-        decision = decide(limit, tat, now, tokens)
-        if not decision.allowed:
-            raise RateLimitedError(decision, limit.burst)
-        if item.available_cents < cost:
-            raise InsufficientCreditError(
-                f"this message costs {cost} cents; {int(item.available_cents)} available"
-            )
-        return tat
-
-    def _admit_write(
-        self, client_id: str, cost: int, limit: RateLimit, tokens: int, now: float, idle: bool
-    ) -> float:
-        step = tokens * limit.interval
-        credit = ClientModel.available_cents >= cost
-        actions: list[Action] = [
-            ClientModel.available_cents.set(ClientModel.available_cents - cost),
-            ClientModel.held_cents.set(ClientModel.held_cents + cost),
-        ]
-        condition: Condition
-        if idle:
-            # Bucket at rest (TAT in the past): the new TAT starts from now.
-            actions.append(ClientModel.tat.set(now + step))
-            condition = credit & (ClientModel.tat.does_not_exist() | (ClientModel.tat <= now))
-        else:
-            actions.append(ClientModel.tat.set(ClientModel.tat + step))
-            bound = max_tat_allowed(limit, now, tokens)
-            condition = credit & (ClientModel.tat > now) & (ClientModel.tat <= bound)
-        item = self._clients(client_id)
-        item.update(actions=actions, condition=condition)
-        return float(item.tat or now + step)
-
-    def move(self, client_id: str, cost: int, into: str) -> None:
-        """Settle a hold: move ``cost`` from held into ``spent`` or back to ``available``."""
-        target = ClientModel.spent_cents if into == "spent" else ClientModel.available_cents
-        with dynamodb_errors("settle"):
-            self._clients(client_id).update(
-                actions=[
-                    ClientModel.held_cents.set(ClientModel.held_cents - cost),
-                    target.set(target + cost),
-                ],
-                condition=ClientModel.held_cents >= cost,
-            )
-
-    def record_topup(self, client_id: str, entry_id: str, amount: int, note: str | None) -> None:
-        """Write the ledger entry, then add it to the client's balance."""
-        with dynamodb_errors("top-up"):
-            self._ledger(client_id, entry_id, kind="TOPUP", amount_cents=amount,
-                             created_at=time.time(), note=note).save(
-                condition=LedgerEntryModel.entry_id.does_not_exist())
-            self._clients(client_id).update(
-                actions=[ClientModel.available_cents.set(ClientModel.available_cents + amount),
-                         ClientModel.topup_cents.set(ClientModel.topup_cents + amount)],
-                condition=ClientModel.client_id.exists(),
-            )
-
     def topups(self, client_id: str) -> int:
         """The sum of the client's top-up ledger entries."""
         with dynamodb_errors("ledger read"):
             return sum(int(e.amount_cents) for e in self._ledger.query(client_id)
                        if e.kind == "TOPUP")
-
-    def unhold(self, client_id: str, cost: int) -> None:
-        """Undo a hold whose message was never written (lost idempotency race)."""
-        self.move(client_id, cost, into="available")
 
     def upsert(
         self,

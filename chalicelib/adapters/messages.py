@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.expressions.condition import Condition, size
@@ -16,6 +17,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import LANE_NUMBER, SWEEP_SHARDS, MessageModel
+from chalicelib.domain.books import Settlement
 from chalicelib.domain.message import Message, ProviderEvent
 from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
 
@@ -73,6 +75,84 @@ def _status_in(statuses: Iterable[Status]) -> Condition:
     return MessageModel.status.is_in(*[s.value for s in statuses])
 
 
+def new_item(model: type[MessageModel], msg: Message, stuck_after_s: float) -> MessageModel:
+    """The item of a message just accepted."""
+    return model(
+        msg.message_id,
+        client_id=msg.client_id,
+        to=msg.to,
+        sender=msg.sender,
+        text=msg.text,
+        client_reference=msg.client_reference,
+        encoding=msg.encoding,
+        parts=msg.parts,
+        cost_cents=msg.cost_cents,
+        status=msg.status.value,
+        hold_state=msg.hold_state.value,
+        attempts=0,
+        request_hash=msg.request_hash,
+        request_id=msg.request_id,
+        callback_url=msg.callback_url,
+        callback_on_sent=msg.callback_on_sent or None,
+        send_at=msg.send_at,
+        sender_owned=msg.sender_owned or None,
+        message_type=msg.message_type,
+        test_mode=msg.test_mode or None,
+        created_at=msg.created_at,
+        updated_at=msg.updated_at,
+        # A scheduled message is the sweeper's to enqueue, at its time.
+        sweep_shard=sweep_shard(msg.message_id, SweepLane.TIMED if msg.send_at else SweepLane.QUEUED),
+        sweep_at=msg.send_at if msg.send_at else msg.created_at + stuck_after_s,
+    )
+
+
+def settle_update(msg: Message, s: Settlement) -> tuple[list[Action], Condition]:
+    """The actions and condition of the message write that settles ``msg``.
+
+    This write decides: of a DLR, a cancel and the sweeper's timeout, the one
+    whose condition holds first settles the hold; the others are refused. The
+    condition also pins the client and the cost, which the same transaction
+    moves on the client's item.
+    """
+    m = MessageModel
+    actions: list[Action] = [
+        m.status.set(s.target.value),
+        m.hold_state.set(s.hold.value),
+        m.settled_at.set(s.at),
+        m.updated_at.set(s.at),
+        m.sweep_at.remove(),
+        m.sweep_shard.remove(),
+    ]
+    if s.code is not None:
+        actions += [m.error_code.set(s.code), m.error.set(s.reason or s.code)]
+    if s.provider_cost is not None:
+        actions.append(m.provider_cost.set(s.provider_cost))
+    condition = (_status_in(sources_of(s.target)) & (m.hold_state == HoldState.HELD.value)
+                 & (m.client_id == msg.client_id) & (m.cost_cents == msg.cost_cents))
+    if s.attempt is not None:
+        condition &= m.attempts == s.attempt
+    if s.due_by is not None:
+        # Only if its sweep time has really come (a fresh SENT pushed it on).
+        condition &= m.sweep_at <= s.due_by
+    if s.provider_message_id is not None:
+        # A delivery report settles only the message the provider knows by that id...
+        condition &= m.provider_message_id == s.provider_message_id
+    if s.provider is not None:
+        # ...and only if it was sent through the provider that reports it.
+        condition &= m.provider == s.provider
+    return actions, condition
+
+
+def settled(msg: Message, s: Settlement) -> Message:
+    """``msg`` as the write of ``settle_update`` leaves it."""
+    changes: dict[str, object] = {"status": s.target, "hold_state": s.hold, "updated_at": s.at}
+    if s.code is not None:
+        changes.update(error_code=s.code, error=s.reason or s.code)
+    if s.provider_cost is not None:
+        changes["provider_cost"] = s.provider_cost
+    return replace(msg, **changes)  # type: ignore[arg-type]
+
+
 class DynamoMessages:
     """The messages table."""
 
@@ -89,53 +169,40 @@ class DynamoMessages:
                 return None
 
     def put_new(self, msg: Message) -> bool:
-        """Write a new message; False if one with that id already exists."""
-        item = self._model(
-            msg.message_id,
-            client_id=msg.client_id,
-            to=msg.to,
-            sender=msg.sender,
-            text=msg.text,
-            client_reference=msg.client_reference,
-            encoding=msg.encoding,
-            parts=msg.parts,
-            cost_cents=msg.cost_cents,
-            status=msg.status.value,
-            hold_state=msg.hold_state.value,
-            attempts=0,
-            request_hash=msg.request_hash,
-            request_id=msg.request_id,
-            callback_url=msg.callback_url,
-            callback_on_sent=msg.callback_on_sent or None,
-            send_at=msg.send_at,
-            sender_owned=msg.sender_owned or None,
-            message_type=msg.message_type,
-            test_mode=msg.test_mode or None,
-            created_at=msg.created_at,
-            updated_at=msg.updated_at,
-            # A scheduled message is the sweeper's to enqueue, at its time.
-            sweep_shard=sweep_shard(msg.message_id, SweepLane.TIMED if msg.send_at else SweepLane.QUEUED),
-            sweep_at=msg.send_at if msg.send_at else msg.created_at + self.stuck_after_s,
-        )
+        """Write a new message with no money moved (tests and tools; the API writes it
+        together with its hold, in ``DynamoBooks.hold_and_store``). False if it exists."""
         with dynamodb_errors("message write"):
             try:
-                item.save(condition=MessageModel.message_id.does_not_exist())
+                new_item(self._model, msg, self.stuck_after_s).save(
+                    condition=MessageModel.message_id.does_not_exist())
             except PynamoDBException as exc:
                 if is_condition_failure(exc):
                     return False
                 raise
         return True
 
-    def _update(self, message_id: str, actions: list[Action], condition: Condition) -> Message | None:
-        """Apply a conditional update; None when the condition did not hold."""
+    def _update(self, message_id: str, actions: list[Action], condition: Condition,
+                mine: Callable[[MessageModel], bool] | None = None) -> Message | None:
+        """Apply a conditional update; None when the condition did not hold.
+
+        botocore repeats a write whose answer was lost, and the repeat finds the
+        condition gone because the first one applied. ``mine`` recognises that
+        case on a fresh read: the item shows exactly what this write set.
+        """
         item = self._model(message_id)
         with dynamodb_errors("message update"):
             try:
                 item.update(actions=actions, condition=condition)
             except PynamoDBException as exc:
-                if is_condition_failure(exc):
+                if not is_condition_failure(exc):
+                    raise
+                if mine is None:
                     return None
-                raise
+                try:
+                    item = self._model.get(message_id, consistent_read=True)
+                except DoesNotExist:
+                    return None
+                return to_message(item) if mine(item) else None
         return to_message(item)
 
     def claim(self, message_id: str, now: float, stale_before: float) -> Message | None:
@@ -162,6 +229,7 @@ class DynamoMessages:
                 m.updated_at.set(now),
             ],
             (ready | abandoned) & (m.hold_state == HoldState.HELD.value) & due,
+            mine=lambda i: i.status == Status.SENDING.value and i.claimed_at == now,
         )
 
     def mark_sent(
@@ -181,6 +249,8 @@ class DynamoMessages:
                 # the sweeper postpones the rare SENT message still waiting then.
             ],
             (m.status == Status.SENDING.value) & (m.attempts == attempt),
+            mine=lambda i: (i.status == Status.SENT.value and i.attempts == attempt
+                            and i.provider_message_id == provider_message_id),
         )
 
     def mark_failed_temp(
@@ -199,49 +269,9 @@ class DynamoMessages:
                 m.sweep_at.set(retry_at + self.stuck_after_s),
             ],
             (m.status == Status.SENDING.value) & (m.attempts == attempt),
+            mine=lambda i: (i.status == Status.FAILED_TEMP.value and i.attempts == attempt
+                            and i.retry_at == retry_at),
         )
-
-    def settle(
-        self,
-        message_id: str,
-        target: Status,
-        hold: HoldState,
-        now: float,
-        code: str | None = None,
-        reason: str | None = None,
-        attempt: int | None = None,
-        due_by: float | None = None,
-        provider_message_id: str | None = None,
-        provider_cost: str | None = None,
-    ) -> Message | None:
-        """Move to a final status and settle the hold, in one write.
-
-        This write decides: of a DLR, a cancel and the sweeper's timeout, the
-        one whose condition holds first settles the hold; the others get None.
-        """
-        m = MessageModel
-        actions: list[Action] = [
-            m.status.set(target.value),
-            m.hold_state.set(hold.value),
-            m.settled_at.set(now),
-            m.updated_at.set(now),
-            m.sweep_at.remove(),
-            m.sweep_shard.remove(),
-        ]
-        if code is not None:
-            actions += [m.error_code.set(code), m.error.set(reason or code)]
-        if provider_cost is not None:
-            actions.append(m.provider_cost.set(provider_cost))
-        condition = _status_in(sources_of(target)) & (m.hold_state == HoldState.HELD.value)
-        if attempt is not None:
-            condition = condition & (m.attempts == attempt)
-        if due_by is not None:
-            # Only if its sweep time has really come (a fresh SENT pushed it on).
-            condition = condition & (m.sweep_at <= due_by)
-        if provider_message_id is not None:
-            # A delivery report settles only the message the provider knows by that id.
-            condition = condition & (m.provider_message_id == provider_message_id)
-        return self._update(message_id, actions, condition)
 
     def record_event(self, message_id: str, provider_message_id: str, status: str,
                      at: float) -> bool:

@@ -81,6 +81,8 @@ class ClientModel(Model):
     message_type = UnicodeAttribute(null=True)  # TRANSACTIONAL | PROMOTIONAL
     test_mode = BooleanAttribute(null=True)
     created_at = NumberAttribute(default=0)
+    # Moves on with every money write: a repair applies only to the books it read.
+    books_version = NumberAttribute(null=True)
 
     api_key_index = ApiKeyIndex()
 
@@ -195,6 +197,8 @@ class LedgerEntryModel(Model):
     amount_cents = NumberAttribute()
     created_at = NumberAttribute()
     note = UnicodeAttribute(null=True)
+    # An adjustment's counters before and after, as JSON (kind ADJUSTMENT).
+    detail = UnicodeAttribute(null=True)
 
 
 ALL_MODELS: tuple[type[Model], ...] = (

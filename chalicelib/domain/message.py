@@ -114,6 +114,7 @@ class Balance:
     spent: int
     initial: int
     topups: int
+    version: int = 0  # moves on with every money write; a repair is conditional on it
 
     @property
     def drift(self) -> int:

@@ -1,15 +1,15 @@
 """Accepting a message: validate, price, admit (rate limit + hold), store, enqueue.
 
-Writes per request, in this order, each a single-item conditional write:
+Writes per request, in this order:
 
-1. client item: rate-limit bucket and credit hold together (refusals write nothing);
-2. message item: ``attribute_not_exists``, so an idempotent retry cannot create a twin;
-3. SQS ``SendMessage`` of the message id.
+1. one DynamoDB transaction: the client item (rate-limit bucket and credit hold)
+   and the message item (``attribute_not_exists``, so an idempotent retry cannot
+   create a twin). Refusals write nothing; a repeat of it moves nothing.
+2. SQS ``SendMessage`` of the message id.
 
-No DynamoDB transaction: moto copies every table a transaction touches, and on
-AWS a transaction costs twice the write units. The order makes every crash
-window fail safe: a message is only ever written after its hold, and only
-enqueued after it is written. See README, "Money".
+A message never exists without its hold nor a hold without its message; one
+that is written but not enqueued (a crash, a lost send) is enqueued by the
+sweeper. See README, "Money".
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from chalicelib.domain.ratelimit import Decision
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.validation import parse_send_request
 from chalicelib.domain.work import SendJob, request_attributes
-from chalicelib.ports import AccountStore, Clock, MessageStore, Telemetry, WorkQueue
+from chalicelib.ports import Books, Clock, MessageStore, Telemetry, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class AcceptService:
         self,
         defaults: PolicyDefaults,
         strict_phone_numbers: bool,
-        accounts: AccountStore,
+        books: Books,
         messages: MessageStore,
         send_queue: WorkQueue,
         telemetry: Telemetry,
@@ -81,7 +81,7 @@ class AcceptService:
     ) -> None:
         self._defaults = defaults
         self._strict = strict_phone_numbers
-        self._accounts = accounts
+        self._books = books
         self._messages = messages
         self._send_queue = send_queue
         self._telemetry = telemetry
@@ -118,7 +118,6 @@ class AcceptService:
                 f"most {limit.burst} at once", "text")
         cost = price_cents(request.plan.count, policy.price_per_part_cents)
         now = self._clock()
-        decision = self._admit(client, cost, policy, request.plan.count, now)
         message = Message(
             message_id=message_id,
             client_id=client.client_id,
@@ -142,49 +141,44 @@ class AcceptService:
             message_type=policy.message_type,
             test_mode=policy.test_mode,
         )
-        if not self._store(message):
+        decision = self._admit(message, policy)
+        if decision is None:
             existing = self._messages.get(message_id)
             if existing is not None and existing.request_id == request_id:
-                # Our own write, applied before a retry of it lost its condition.
+                # Our own write, whose answer was lost before a repeat of it.
                 self._enqueue(existing)
-                return self._accepted(existing, decision, limit.burst)
-            # A concurrent request with the same key wrote first: undo our hold.
-            self._accounts.unhold(client.client_id, cost)
+                return self._accepted(existing, None, limit.burst)
             if existing is None:
                 raise ConflictError("a request with this Idempotency-Key is in progress")
-            return Accepted(self._replay(existing, fingerprint), True, decision, limit.burst)
+            # A concurrent request with the same key wrote first; nothing was held.
+            return Accepted(self._replay(existing, fingerprint), True, None, limit.burst)
         if message.send_at is None:  # a scheduled message is enqueued by the sweeper
             self._enqueue(message)
         return self._accepted(message, decision, limit.burst)
 
-    def _admit(self, client: Client, cost: int, policy: ClientPolicy, parts: int,
-               now: float) -> Decision:
-        """Take the rate-limit tokens and the hold; count a refusal where it is decided."""
+    def _admit(self, message: Message, policy: ClientPolicy) -> Decision | None:
+        """Take the rate-limit tokens and the hold, and store the message, together;
+        count a refusal where it is decided. None when the message exists already."""
         try:
             # Carriers throttle parts, not requests: the bucket counts parts.
-            return self._accounts.admit(client.client_id, cost, policy.rate_limit, parts, now)
+            return self._books.hold_and_store(message, policy.rate_limit, message.parts)
         except InsufficientCreditError:
             self._telemetry.count("RefusedForCredit")
             raise
         except RateLimitedError:
             self._telemetry.count("RateLimited")
             raise
+        except BackendUnavailableError:
+            # If the transaction applied and only its answer was lost, the message is
+            # there with its hold: it is accepted. Else nothing was taken.
+            with contextlib.suppress(BackendUnavailableError):
+                if self._messages.get(message.message_id) is not None:
+                    return None
+            raise
 
-    def _accepted(self, message: Message, decision: Decision, limit: int) -> Accepted:
+    def _accepted(self, message: Message, decision: Decision | None, limit: int) -> Accepted:
         self._telemetry.count("MessagesAccepted")
         return Accepted(message, False, decision, limit)
-
-    def _store(self, message: Message) -> bool:
-        """Write the message; if the write fails outright, give the hold back."""
-        try:
-            return self._messages.put_new(message)
-        except BackendUnavailableError:
-            # Only when the message is surely not there; if we cannot tell, the
-            # hold stays (fail safe) and `make reconcile` reports it.
-            with contextlib.suppress(BackendUnavailableError):
-                if self._messages.get(message.message_id) is None:
-                    self._accounts.unhold(message.client_id, message.cost_cents)
-            raise
 
     def _replay(self, existing: Message, fingerprint: str) -> Message:
         if existing.request_hash != fingerprint:

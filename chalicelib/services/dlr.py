@@ -29,7 +29,8 @@ class DlrService:
         """Apply one report; duplicates and reports for settled messages are no-ops.
 
         One conditional write by key decides (the message must carry the
-        report's provider id); only when it is refused is the message read,
+        report's provider id and have been sent through that provider); when it
+        is refused the message is read again,
         to tell a duplicate from a report that overtook the sender's SENT
         write. Such a report comes back after 1, 2, 4, 8 s... until the
         queue's maxReceiveCount sends it to the dead-letter queue.
@@ -40,13 +41,14 @@ class DlrService:
         if report.delivered:
             settled = self._ledger.settle(message_id, Status.DELIVERED,
                                           provider_message_id=report.provider_message_id,
-                                          provider_cost=report.provider_cost)
+                                          provider_cost=report.provider_cost,
+                                          provider=report.provider)
         else:
             code = report.error_code or report.status
             settled = self._ledger.settle(
                 message_id, Status.FAILED_PERM, code, report.error_message or classify(code)[1],
                 provider_message_id=report.provider_message_id,
-                provider_cost=report.provider_cost)
+                provider_cost=report.provider_cost, provider=report.provider)
         if settled is not None:
             log.info("delivery report applied", extra={
                 "provider": report.provider, "dlr_status": report.status,

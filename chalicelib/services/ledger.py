@@ -1,9 +1,9 @@
-"""Settling holds: capture on delivery, release on failure or cancel.
+"""Settling holds: capture on delivery, release on failure or cancel; top-ups.
 
-The message item's conditional write decides (exactly one of racing
-settlements wins), then the client's counters move. A crash between the two
-writes can leave the counters behind the message, never ahead: credit is
-never spent twice nor given back twice. ``make reconcile`` reports such drift.
+The message's status change and the client's counters move in one atomic write
+(``Books``): the status change is conditional on the statuses it may leave, so
+exactly one of racing settlements wins, and a repeat of the write moves nothing.
+No crash can leave the counters behind the message or ahead of it.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ import logging
 import time
 import uuid
 
+from chalicelib.domain.books import Settlement
 from chalicelib.domain.message import Message
 from chalicelib.domain.provider_errors import failure_reason
-from chalicelib.domain.status import HoldState, Status, settlement_for
-from chalicelib.ports import AccountStore, Clock, MessageStore, Notifier, Telemetry
+from chalicelib.domain.status import Status, settlement_for
+from chalicelib.ports import Books, Clock, MessageStore, Notifier, Telemetry
 
 log = logging.getLogger(__name__)
 
 
 class Ledger:
-    def __init__(self, accounts: AccountStore, messages: MessageStore, telemetry: Telemetry,
+    def __init__(self, books: Books, messages: MessageStore, telemetry: Telemetry,
                  notifier: Notifier | None = None, clock: Clock = time.time) -> None:
-        self._accounts = accounts
+        self._books = books
         self._messages = messages
         self._telemetry = telemetry
         self._notifier = notifier
@@ -39,34 +40,40 @@ class Ledger:
         due_by: float | None = None,
         provider_message_id: str | None = None,
         provider_cost: str | None = None,
+        provider: str | None = None,
+        known: Message | None = None,
     ) -> Message | None:
         """Move ``message_id`` to the final ``target`` and settle its hold.
 
-        Returns the settled message, or None when another writer settled it
-        first or it is not in a state that may move to ``target`` (or does not
-        carry ``provider_message_id``, when given).
+        ``known`` is the message as the caller last read it (its client and cost
+        never change), which saves a read. Returns the settled message, or None
+        when another writer settled it first or it is not in a state that may move
+        to ``target`` (or does not carry ``provider_message_id``, or was not sent
+        through ``provider``, when given).
         """
         hold = settlement_for(target)
         if hold is None:
             raise ValueError(f"{target} does not settle a hold")
-        msg = self._messages.settle(message_id, target, hold, self._clock(), code, reason, attempt,
-                                    due_by, provider_message_id, provider_cost)
+        msg = known or self._messages.get(message_id)
         if msg is None:
+            return None
+        settlement = Settlement(target, hold, self._clock(), code, reason, attempt, due_by,
+                                provider_message_id, provider, provider_cost)
+        settled = self._books.settle(msg, settlement)
+        if settled is None:
             self._recover_callback(message_id)
             return None
-        self._telemetry.correlate(message_id=msg.message_id, client_id=msg.client_id,
-                                  request_id=msg.request_id)
-        into = "spent" if hold is HoldState.CAPTURED else "available"
-        self._accounts.move(msg.client_id, msg.cost_cents, into=into)
+        self._telemetry.correlate(message_id=settled.message_id, client_id=settled.client_id,
+                                  request_id=settled.request_id)
         log.info(
             "hold settled",
-            extra={"message_id": message_id, "client_id": msg.client_id,
-                   "hold": hold.value, "cost_cents": msg.cost_cents, "status": target.value},
+            extra={"message_id": message_id, "client_id": settled.client_id,
+                   "hold": hold.value, "cost_cents": settled.cost_cents, "status": target.value},
         )
-        self._count_settlement(msg, target, code)
+        self._count_settlement(settled, target, code)
         if self._notifier:
-            self._notifier.notify(msg)
-        return msg
+            self._notifier.notify(settled)
+        return settled
 
     def _count_settlement(self, msg: Message, target: Status, code: str | None) -> None:
         if target is Status.DELIVERED:
@@ -84,9 +91,14 @@ class Ledger:
                 self._notifier.ensure_final_notified(current)
 
     def top_up(self, client_id: str, amount_cents: int, note: str | None = None) -> str:
-        """Add credit: a ledger entry first (the audit trail), then the balance."""
+        """Add credit: the ledger entry (the audit trail) and the balance, together."""
         if amount_cents <= 0:
             raise ValueError("a top-up must be positive")
-        entry_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-        self._accounts.record_topup(client_id, entry_id, amount_cents, note)
+        entry_id = new_entry_id()
+        self._books.top_up(client_id, entry_id, amount_cents, note)
         return entry_id
+
+
+def new_entry_id() -> str:
+    """A ledger entry id: time-ordered, unique."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"

@@ -1,21 +1,35 @@
-"""The books audit behind ``make reconcile``.
+"""The books audit behind ``make reconcile``, and its repair (``REPAIR=1``).
 
 For every client: ``initial + top-ups = available + held + spent``; ``held``
 equals the price of its messages whose hold is HELD, ``spent`` of those
 CAPTURED; the top-ups equal the ledger's entries. For every message: its hold
 state fits its status (DELIVERED captured, FAILED_PERM and CANCELLED released,
-the rest held). It reads whole tables, so it is an operator's tool, not a
-request path; run it on a quiet system, as in-flight work shows as drift.
+the rest held).
+
+Every money write moves a client's counters and the record that explains them
+in one transaction, and moves the client's ``books_version`` on. So the audit
+reads each client's books first, then the messages (consistently), then the
+books again: a client whose version did not move was still while its messages
+were read, and its drift is real, even on a busy system; one whose version moved
+is reported as busy and judged on the next run. A repair sets the counters to
+what the records say, only if the version is still the one judged, and writes a
+ledger entry (kind ADJUSTMENT, before and after) in the same transaction.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from chalicelib.domain.books import Judgement, judge
+from chalicelib.domain.message import Balance, Message
 from chalicelib.domain.status import HoldState, Status, settlement_for
-from chalicelib.ports import AccountStore, MessageStore
+from chalicelib.ports import AccountStore, Books, MessageStore
+from chalicelib.services.ledger import new_entry_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +48,9 @@ class ReconcileReport:
     messages: int = 0
     problems: list[str] = field(default_factory=list)
     margins: dict[str, Margin] = field(default_factory=dict)
+    busy: list[str] = field(default_factory=list)  # clients whose money moved meanwhile
+    repaired: list[str] = field(default_factory=list)  # one line per adjustment written
+    outstanding: int = 0  # problems a repair did not fix
 
     @property
     def ok(self) -> bool:
@@ -45,31 +62,75 @@ def expected_hold(status: Status) -> HoldState:
     return settlement_for(status) or HoldState.HELD
 
 
-def reconcile(accounts: AccountStore, messages: MessageStore) -> ReconcileReport:
-    """Check every client's books and every message's hold; list what is off."""
+@dataclass
+class _Sums:
+    by_state: dict[str, dict[HoldState, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+
+
+def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | None = None,
+              repair: bool = False) -> ReconcileReport:
+    """Check every client's books and every message's hold; list what is off, by kind.
+
+    With ``repair`` (and ``books``), fix each client's counters where the records
+    allow a safe fix, recording each adjustment in the ledger.
+    """
     report = ReconcileReport()
-    sums: dict[str, dict[HoldState, int]] = defaultdict(lambda: defaultdict(int))
+    before = {client.client_id: balance for client, balance in accounts.scan_all()}
+    sums = _Sums()
     for msg in messages.scan_all():
-        report.messages += 1
-        sums[msg.client_id][msg.hold_state] += msg.cost_cents
-        if msg.provider_cost is not None and msg.hold_state is HoldState.CAPTURED:
-            margin = report.margins.setdefault(msg.provider or "unknown", Margin())
-            margin.messages += 1
-            margin.charged_cents += msg.cost_cents
-            margin.provider_usd += Decimal(msg.provider_cost)
-        if msg.hold_state is not expected_hold(msg.status):
-            report.problems.append(f"message {msg.message_id}: status {msg.status.value} "
-                                   f"with hold {msg.hold_state.value}")
-    for client, balance in accounts.scan_all():
+        _audit_message(msg, sums, report)
+    for client_id, seen in before.items():
         report.clients += 1
-        cid, by_state = client.client_id, sums.get(client.client_id, {})
-        checks = [
-            ("books (initial + top-ups - available - held - spent)", balance.drift, 0),
-            ("held vs messages HELD", balance.held, by_state.get(HoldState.HELD, 0)),
-            ("spent vs messages CAPTURED", balance.spent, by_state.get(HoldState.CAPTURED, 0)),
-            ("top-ups vs ledger entries", balance.topups, accounts.topups(cid)),
-        ]
-        for what, actual, expected in checks:
-            if actual != expected:
-                report.problems.append(f"client {cid}: {what}: {actual} != {expected}")
+        now = accounts.balance(client_id)
+        if now.version != seen.version:
+            report.busy.append(client_id)
+            continue
+        by_state = sums.by_state.get(client_id, {})
+        judgement = judge(now, by_state.get(HoldState.HELD, 0),
+                          by_state.get(HoldState.CAPTURED, 0), accounts.topups(client_id))
+        if judgement.clean:
+            continue
+        for drift in judgement.drifts:
+            report.problems.append(f"client {client_id}: {drift.kind.value}: "
+                                   f"{drift.actual} != {drift.expected}")
+        if not (repair and books is not None and _repair(books, client_id, now, judgement,
+                                                         report)):
+            report.outstanding += len(judgement.drifts)
+    report.outstanding += sum(1 for p in report.problems if p.startswith("message "))
     return report
+
+
+def _audit_message(msg: Message, sums: _Sums, report: ReconcileReport) -> None:
+    report.messages += 1
+    sums.by_state[msg.client_id][msg.hold_state] += msg.cost_cents
+    if msg.provider_cost is not None and msg.hold_state is HoldState.CAPTURED:
+        margin = report.margins.setdefault(msg.provider or "unknown", Margin())
+        margin.messages += 1
+        margin.charged_cents += msg.cost_cents
+        margin.provider_usd += Decimal(msg.provider_cost)
+    if msg.hold_state is not expected_hold(msg.status):
+        report.problems.append(f"message {msg.message_id}: status {msg.status.value} "
+                               f"with hold {msg.hold_state.value} (not repaired: a person "
+                               "must decide which is true)")
+
+
+def _repair(books: Books, client_id: str, seen: Balance, judgement: Judgement,
+            report: ReconcileReport) -> bool:
+    """Write the fix; True when it was written."""
+    if judgement.fixed is None:
+        report.problems.append(f"client {client_id}: not repaired: {judgement.unsafe}")
+        return False
+    kinds = ", ".join(d.kind.name.lower() for d in judgement.drifts)
+    entry_id = new_entry_id()
+    if books.adjust(client_id, entry_id, seen, judgement.fixed, f"reconcile repair: {kinds}"):
+        fixed = judgement.fixed
+        line = (f"client {client_id}: adjusted ({kinds}) to available {fixed.available}, "
+                f"held {fixed.held}, spent {fixed.spent}, top-ups {fixed.topups}; "
+                f"ledger entry {entry_id}")
+        report.repaired.append(line)
+        log.warning("books repaired", extra={"client_id": client_id, "entry_id": entry_id,
+                                             "kinds": kinds})
+        return True
+    report.busy.append(client_id)
+    return False

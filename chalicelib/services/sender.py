@@ -67,19 +67,21 @@ class SenderService:
         if result.outcome is Outcome.ACCEPTED and result.dry_run:
             self._ledger.settle(message_id, Status.FAILED_PERM, TEST_MODE,
                                 "test mode: the provider checked the message and did not send it",
-                                msg.attempts)
+                                msg.attempts, known=msg)
             return DONE
         if result.outcome is Outcome.ACCEPTED:
             return self._sent(msg, result)
         code, reason = result.error_code or "UNKNOWN", result.reason or "provider error"
         if result.outcome is Outcome.PERMANENT:
             log.info("attempt refused for good", extra={"attempt": msg.attempts, "error_code": code})
-            self._ledger.settle(message_id, Status.FAILED_PERM, code, reason, msg.attempts)
+            self._ledger.settle(message_id, Status.FAILED_PERM, code, reason, msg.attempts,
+                                known=msg)
             return DONE
         if self.policy.exhausted(msg.attempts):
             self._ledger.settle(
                 message_id, Status.FAILED_PERM, "MAX_ATTEMPTS",
                 f"gave up after {msg.attempts} attempts; last error: {reason}", msg.attempts,
+                known=msg,
             )
             return DONE
         delay = self.policy.next_retry_delay(msg.attempts, self._rng)

@@ -1,4 +1,4 @@
-"""Client accounts in a dict: the same bucket, holds and refusals as the adapter."""
+"""Client accounts in a dict (the money on them moves in ``FakeBooks``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class _Account:
     topups: int = 0
     tat: float | None = None
     ledger: dict[str, int] = field(default_factory=dict)
+    adjustments: dict[str, str] = field(default_factory=dict)
+    version: int = 0
 
 
 class FakeAccounts:
@@ -46,40 +48,10 @@ class FakeAccounts:
 
     def balance(self, client_id: str) -> Balance:
         a = self._get(client_id)
-        return Balance(a.available, a.held, a.spent, a.initial, a.topups)
+        return Balance(a.available, a.held, a.spent, a.initial, a.topups, a.version)
 
     def webhook_secret_version(self, client_id: str) -> int:
         return self._get(client_id).client.webhook_secret_version
-
-    def admit(self, client_id: str, cost_cents: int, limit: RateLimit, tokens: int,
-              now: float) -> Decision:
-        a = self._get(client_id)
-        decision = decide(limit, a.tat, now, tokens)
-        if not decision.allowed:
-            raise RateLimitedError(decision, limit.burst)
-        if a.available < cost_cents:
-            raise InsufficientCreditError(
-                f"this message costs {cost_cents} cents; {a.available} available")
-        a.tat, a.available, a.held = decision.new_tat, a.available - cost_cents, a.held + cost_cents
-        return settled(limit, decision.new_tat, now)
-
-    def move(self, client_id: str, cost: int, into: str) -> None:
-        a = self._get(client_id)
-        assert a.held >= cost, "a hold never goes below zero"
-        a.held -= cost
-        if into == "spent":
-            a.spent += cost
-        else:
-            a.available += cost
-
-    def unhold(self, client_id: str, cost: int) -> None:
-        self.move(client_id, cost, into="available")
-
-    def record_topup(self, client_id: str, entry_id: str, amount: int, note: str | None) -> None:
-        a = self._get(client_id)
-        a.ledger[entry_id] = amount
-        a.available += amount
-        a.topups += amount
 
     def topups(self, client_id: str) -> int:
         return sum(self._get(client_id).ledger.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from chalicelib.domain.books import Settlement
 from chalicelib.domain.message import Message, ProviderEvent
 from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
 
@@ -79,27 +80,27 @@ class FakeMessages:
             self.rows[message_id].sweep_at = retry_at + self.stuck_after_s
         return moved
 
-    def settle(self, message_id: str, target: Status, hold: HoldState, now: float,
-               code: str | None = None, reason: str | None = None, attempt: int | None = None,
-               due_by: float | None = None,
-               provider_message_id: str | None = None,
-               provider_cost: str | None = None) -> Message | None:
+    def settle(self, message: Message, s: Settlement) -> Message | None:
+        """The message half of ``FakeBooks.settle``: the adapter's condition and write."""
         def allowed(row: _Row) -> bool:
             m = row.message
-            return (m.status in sources_of(target) and m.hold_state is HoldState.HELD
-                    and (attempt is None or m.attempts == attempt)
-                    and (due_by is None or (row.sweep_at is not None and row.sweep_at <= due_by))
-                    and (provider_message_id is None
-                         or m.provider_message_id == provider_message_id))
+            return (m.status in sources_of(s.target) and m.hold_state is HoldState.HELD
+                    and m.client_id == message.client_id and m.cost_cents == message.cost_cents
+                    and (s.attempt is None or m.attempts == s.attempt)
+                    and (s.due_by is None or (row.sweep_at is not None
+                                              and row.sweep_at <= s.due_by))
+                    and (s.provider_message_id is None
+                         or m.provider_message_id == s.provider_message_id)
+                    and (s.provider is None or m.provider == s.provider))
 
         changes: dict[str, object] = (
-            {"error_code": code, "error": reason or code} if code is not None else {})
-        if provider_cost is not None:
-            changes["provider_cost"] = provider_cost
-        moved = self._move(message_id, allowed, status=target, hold_state=hold, updated_at=now,
-                           **changes)
+            {"error_code": s.code, "error": s.reason or s.code} if s.code is not None else {})
+        if s.provider_cost is not None:
+            changes["provider_cost"] = s.provider_cost
+        moved = self._move(message.message_id, allowed, status=s.target, hold_state=s.hold,
+                           updated_at=s.at, **changes)
         if moved is not None:
-            row = self.rows[message_id]
+            row = self.rows[message.message_id]
             row.sweep_at = row.sweep_lane = None
         return moved
 

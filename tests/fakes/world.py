@@ -16,6 +16,7 @@ from chalicelib.services.ledger import Ledger
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from tests.fakes.accounts import FakeAccounts
+from tests.fakes.books import FakeBooks
 from tests.fakes.clock import FakeClock
 from tests.fakes.messages import FakeMessages
 from tests.fakes.providers import ScriptedProvider
@@ -45,11 +46,12 @@ class World:
 
     def __post_init__(self) -> None:
         self.provider = ScriptedProvider(self.script)
+        self.books = FakeBooks(self.accounts, self.messages)
         self.callbacks = CallbackService("master-secret", self.callbacks_queue, self.messages,
                                          self.accounts, self.poster, self.telemetry, self.clock)
-        self.ledger = Ledger(self.accounts, self.messages, self.telemetry, self.callbacks,
+        self.ledger = Ledger(self.books, self.messages, self.telemetry, self.callbacks,
                              self.clock)
-        self.accept = AcceptService(self.defaults, True, self.accounts, self.messages,
+        self.accept = AcceptService(self.defaults, True, self.books, self.messages,
                                     self.send_queue, self.telemetry, self.clock)
         self.sender = SenderService(self.retry, 60.0, self.messages, self.ledger, self.provider,
                                     self.telemetry, self.callbacks, random.Random(7), self.clock)

@@ -24,8 +24,11 @@ def recorded_calls() -> Iterator[list[tuple[str, str]]]:
     def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
         # The signing name is the IAM prefix: sms-voice for pinpoint-sms-voice-v2.
         service = client.meta.service_model.signing_name
-        calls.extend((f"{service}:{operation}", arn(service, resource))
-                     for resource in _resources(service, operation, params))
+        if service == "dynamodb" and operation == "TransactWriteItems":
+            calls.extend(_transaction_calls(params))
+        else:
+            calls.extend((f"{service}:{operation}", arn(service, resource))
+                         for resource in _resources(service, operation, params))
         return original(client, operation, params)
 
     BaseClient._make_api_call = record  # type: ignore[method-assign]
@@ -33,6 +36,20 @@ def recorded_calls() -> Iterator[list[tuple[str, str]]]:
         yield calls
     finally:
         BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+# A transaction is authorized item by item, as the single-item action each one is.
+TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                    "ConditionCheck": "ConditionCheckItem"}
+
+
+def _transaction_calls(params: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for entry in params["TransactItems"]:
+        kind, op = next(iter(entry.items()))
+        out.append((f"dynamodb:{TRANSACT_ACTIONS[kind]}",
+                    arn("dynamodb", f"table/{op['TableName']}")))
+    return out
 
 
 def arn(service: str, resource: str) -> str:

@@ -1,0 +1,290 @@
+"""Every write that moves money, each one DynamoDB transaction over the items it touches.
+
+- hold: the client's item (rate bucket, ``available -> held``) and the new message
+  item (``attribute_not_exists``);
+- settle: the message item (its status change, conditional on the statuses it may
+  leave) and the client's item (``held -> spent`` or ``-> available``);
+- top-up and adjustment: a new ledger entry (``attribute_not_exists``) and the
+  client's item.
+
+All or nothing, so no crash between two writes can strand credit, and a client
+that reads a final status then reads a settled balance. Each transaction holds an
+item that can only be written once (a new message, a new ledger entry, a status
+change out of a status it leaves), so when botocore repeats a transaction whose
+answer was lost, the repeat is cancelled by that condition and moves nothing; the
+adapter then reads the item to tell its own earlier success from a lost race.
+DynamoDB's ``ClientRequestToken`` makes such a repeat a no-op too, but only for 10
+minutes and only on AWS (moto ignores it), so correctness does not rest on it.
+
+Cost (README, "Money"): a transactional write costs two write units per KB per
+item instead of one; see BENCHMARKS.md for the measured figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Sequence
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamo import dynamodb_errors
+from chalicelib.adapters.messages import new_item, settle_update, settled, to_message
+from chalicelib.adapters.models import ClientModel, LedgerEntryModel, MessageModel
+from chalicelib.domain.books import Settlement
+from chalicelib.domain.errors import (
+    BackendUnavailableError,
+    InsufficientCreditError,
+    NotFoundError,
+    RateLimitedError,
+)
+from chalicelib.domain.message import Balance, Message
+from chalicelib.domain.ratelimit import Decision, RateLimit, decide, max_tat_allowed
+from chalicelib.domain.ratelimit import settled as rate_after
+
+log = logging.getLogger(__name__)
+
+# A lost write re-reads the bucket and tries the other branch. Under heavy
+# concurrency on one client the bucket flips between idle and busy, and
+# transactions on one item conflict, so a few tries may lose; a jittered pause
+# spreads them.
+TRIES = 8
+CONDITION = "ConditionalCheckFailed"
+CONFLICT = "TransactionConflict"
+
+
+class _Cancelled(Exception):
+    """A transaction was cancelled; the reason code of each of its items, in order."""
+
+    def __init__(self, codes: tuple[str | None, ...]) -> None:
+        super().__init__(codes)
+        self.codes = codes
+
+    def failed(self, index: int) -> bool:
+        return self.codes[index] == CONDITION
+
+    @property
+    def conflict(self) -> bool:
+        return CONFLICT in self.codes
+
+
+class DynamoBooks:
+    """Holds, settlements, top-ups and adjustments."""
+
+    def __init__(self, clients: type[ClientModel], messages: type[MessageModel],
+                 ledger: type[LedgerEntryModel], stuck_after_s: float) -> None:
+        self._clients = clients
+        self._messages = messages
+        self._ledger = ledger
+        self._stuck_after_s = stuck_after_s
+        # Last TAT seen per client; only a hint for which write to try first.
+        self._tat_hint: dict[str, float | None] = {}
+
+    def _connection(self) -> Connection:
+        return self._clients._get_connection().connection
+
+    def _transact(self, what: str, saves: Sequence[tuple[Model, Condition]],
+                  updates: Sequence[tuple[Model, list[Action], Condition]]) -> None:
+        """Run one transaction; raise ``_Cancelled`` with its reasons (saves first, then
+        updates, in order) if it was cancelled."""
+        with dynamodb_errors(what):
+            try:
+                # A token of its own: a repeat by botocore is also a no-op on AWS.
+                with TransactWrite(connection=self._connection(),
+                                   client_request_token=str(uuid.uuid4())) as tx:
+                    for item, condition in saves:
+                        tx.save(item, condition=condition)
+                    for item, actions, condition in updates:
+                        tx.update(item, actions=actions, condition=condition)
+            except TransactWriteError as exc:
+                if exc.cause_response_code != "TransactionCanceledException":
+                    raise
+                reasons = exc.cancellation_reasons or []
+                raise _Cancelled(tuple(r.code if r else None for r in reasons)) from exc
+
+    # -- holds ---------------------------------------------------------------
+
+    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int) -> Decision | None:
+        """Take ``tokens`` from the rate bucket, hold the message's cost and write the
+        message, all or nothing.
+
+        Returns the rate decision, or None when a message with this id exists
+        already (nothing taken: an idempotent retry, or this call's own earlier
+        success whose answer was lost). Raises ``RateLimitedError`` or
+        ``InsufficientCreditError``, having taken nothing.
+        """
+        client_id, cost = message.client_id, message.cost_cents
+        tat = self._tat_hint.get(client_id)
+        now = message.created_at
+        for attempt in range(TRIES):
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * attempt))
+                # Judge the retry at its own moment: a request that waited in a
+                # queue must not be measured against the bucket at its old "now".
+                now = time.time()
+            idle = tat is None or tat <= now
+            actions, condition, new_tat = self._admission(limit, tokens, cost, now, idle, tat)
+            item = new_item(self._messages, message, self._stuck_after_s)
+            try:
+                self._transact("hold", [(item, MessageModel.message_id.does_not_exist())],
+                               [(self._clients(client_id), actions, condition)])
+            except _Cancelled as cancelled:
+                if cancelled.failed(0):
+                    return None
+                if cancelled.failed(1):
+                    tat = self._refusal_or_tat(client_id, cost, limit, tokens, time.time())
+                continue
+            self._tat_hint[client_id] = new_tat
+            return rate_after(limit, new_tat, now)
+        raise BackendUnavailableError("the account is too busy; retry")
+
+    @staticmethod
+    def _admission(limit: RateLimit, tokens: int, cost: int, now: float, idle: bool,
+                   tat: float | None) -> tuple[list[Action], Condition, float]:
+        """The client-item write of a hold: its actions, condition and (expected) new TAT."""
+        step = tokens * limit.interval
+        credit = ClientModel.available_cents >= cost
+        actions: list[Action] = [
+            ClientModel.available_cents.set(ClientModel.available_cents - cost),
+            ClientModel.held_cents.set(ClientModel.held_cents + cost),
+            ClientModel.books_version.add(1),
+        ]
+        if idle:
+            # Bucket at rest (TAT in the past): the new TAT starts from now.
+            actions.append(ClientModel.tat.set(now + step))
+            return (actions, credit & (ClientModel.tat.does_not_exist() | (ClientModel.tat <= now)),
+                    now + step)
+        # Busy: added to whatever TAT concurrent holds left (a transaction returns no
+        # values, so the new TAT reported in the rate headers is the hint's).
+        actions.append(ClientModel.tat.set(ClientModel.tat + step))
+        bound = max_tat_allowed(limit, now, tokens)
+        return (actions, credit & (ClientModel.tat > now) & (ClientModel.tat <= bound),
+                max(tat or now, now) + step)
+
+    def _refusal_or_tat(self, client_id: str, cost: int, limit: RateLimit, tokens: int,
+                        now: float) -> float | None:
+        """After a lost condition: raise the refusal it stands for, or return the real TAT."""
+        item = self._client(client_id)
+        tat = float(item.tat) if item.tat is not None else None
+        self._tat_hint[client_id] = tat
+        decision = decide(limit, tat, now, tokens)
+        if not decision.allowed:
+            raise RateLimitedError(decision, limit.burst)
+        if item.available_cents < cost:
+            raise InsufficientCreditError(
+                f"this message costs {cost} cents; {int(item.available_cents)} available")
+        return tat
+
+    def _client(self, client_id: str) -> ClientModel:
+        with dynamodb_errors("client read"):
+            try:
+                return self._clients.get(client_id, consistent_read=True)
+            except DoesNotExist as exc:
+                raise NotFoundError("no such client") from exc
+
+    # -- settlements ---------------------------------------------------------
+
+    def settle(self, message: Message, settlement: Settlement) -> Message | None:
+        """Move ``message`` to its final status and its held cost on, all or nothing.
+
+        None when the message is not in a state that may move (another writer
+        settled it first, or it does not match the settlement's conditions).
+        """
+        actions, condition = settle_update(message, settlement)
+        target = (ClientModel.spent_cents if settlement.into == "spent"
+                  else ClientModel.available_cents)
+        cost = message.cost_cents
+        money: list[Action] = [ClientModel.held_cents.set(ClientModel.held_cents - cost),
+                 target.set(target + cost), ClientModel.books_version.add(1)]
+        for attempt in range(TRIES):
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * attempt))
+            try:
+                self._transact("settle", [], [
+                    (self._messages(message.message_id), actions, condition),
+                    (self._clients(message.client_id), money, ClientModel.client_id.exists())])
+            except _Cancelled as cancelled:
+                if cancelled.failed(0):
+                    return self._own_settlement(message.message_id, settlement)
+                if cancelled.failed(1):
+                    raise NotFoundError(f"client {message.client_id} of message "
+                                        f"{message.message_id} does not exist") from None
+                continue
+            return settled(message, settlement)
+        raise BackendUnavailableError("the account is too busy; retry (settle)")
+
+    def _own_settlement(self, message_id: str, s: Settlement) -> Message | None:
+        """The message if this settlement's own earlier write settled it (its answer was
+        lost), else None."""
+        with dynamodb_errors("message read"):
+            try:
+                item = self._messages.get(message_id, consistent_read=True)
+            except DoesNotExist:
+                return None
+        mine = (item.status == s.target.value and item.hold_state == s.hold.value
+                and item.settled_at == s.at)
+        return to_message(item) if mine else None
+
+    # -- top-ups and adjustments ----------------------------------------------
+
+    def top_up(self, client_id: str, entry_id: str, amount: int, note: str | None) -> bool:
+        """Write the ledger entry and add it to the client's balance, together.
+
+        False when the entry exists already (this top-up was applied before).
+        """
+        entry = self._ledger(client_id, entry_id, kind="TOPUP", amount_cents=amount,
+                             created_at=time.time(), note=note)
+        actions: list[Action] = [
+                   ClientModel.available_cents.set(ClientModel.available_cents + amount),
+                   ClientModel.topup_cents.set(ClientModel.topup_cents + amount),
+                   ClientModel.books_version.add(1)]
+        return self._with_entry("top-up", entry, actions, ClientModel.client_id.exists())
+
+    def adjust(self, client_id: str, entry_id: str, seen: Balance, fixed: Balance,
+               note: str) -> bool:
+        """Set the client's counters to ``fixed`` with a ledger entry saying why, only if
+        the books are still exactly ``seen`` (no money moved since). False otherwise."""
+        detail = json.dumps({"before": _counters(seen), "after": _counters(fixed)})
+        entry = self._ledger(client_id, entry_id, kind="ADJUSTMENT",
+                             amount_cents=fixed.available - seen.available,
+                             created_at=time.time(), note=note, detail=detail)
+        actions: list[Action] = [ClientModel.available_cents.set(fixed.available),
+                   ClientModel.held_cents.set(fixed.held),
+                   ClientModel.spent_cents.set(fixed.spent),
+                   ClientModel.topup_cents.set(fixed.topups),
+                   ClientModel.books_version.add(1)]
+        unchanged = (ClientModel.available_cents == seen.available) \
+            & (ClientModel.held_cents == seen.held) & (ClientModel.spent_cents == seen.spent) \
+            & (ClientModel.topup_cents == seen.topups)
+        unchanged &= (ClientModel.books_version == seen.version) if seen.version \
+            else ClientModel.books_version.does_not_exist()
+        try:
+            return self._with_entry("adjustment", entry, actions, unchanged)
+        except NotFoundError:
+            return False  # the books moved on: judge them again
+
+    def _with_entry(self, what: str, entry: LedgerEntryModel, actions: list[Action],
+                    condition: Condition) -> bool:
+        try:
+            self._transact(what, [(entry, LedgerEntryModel.entry_id.does_not_exist())],
+                           [(self._clients(entry.client_id), actions, condition)])
+        except _Cancelled as cancelled:
+            if cancelled.failed(0):
+                return False  # the entry exists: applied before (its answer was lost)
+            if cancelled.failed(1):
+                raise NotFoundError("no such client, or its books moved on") from None
+            raise BackendUnavailableError(f"the database is busy ({what}); retry") from None
+        return True
+
+
+def _counters(b: Balance) -> dict[str, int]:
+    return {"available": b.available, "held": b.held, "spent": b.spent, "topups": b.topups}
+

@@ -1,0 +1,75 @@
+"""The money writes over the fake accounts and messages, all or nothing like the adapter's
+transactions."""
+
+from __future__ import annotations
+
+from chalicelib.domain.books import Settlement
+from chalicelib.domain.errors import InsufficientCreditError, NotFoundError, RateLimitedError
+from chalicelib.domain.message import Balance, Message
+from chalicelib.domain.ratelimit import Decision, RateLimit, decide, settled
+from tests.fakes.accounts import FakeAccounts
+from tests.fakes.messages import FakeMessages
+
+
+class FakeBooks:
+    def __init__(self, accounts: FakeAccounts, messages: FakeMessages) -> None:
+        self._accounts = accounts
+        self._messages = messages
+
+    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int) -> Decision | None:
+        if self._messages.get(message.message_id) is not None:
+            return None
+        a = self._accounts._get(message.client_id)
+        now, cost = message.created_at, message.cost_cents
+        decision = decide(limit, a.tat, now, tokens)
+        if not decision.allowed:
+            raise RateLimitedError(decision, limit.burst)
+        if a.available < cost:
+            raise InsufficientCreditError(
+                f"this message costs {cost} cents; {a.available} available")
+        self._messages.put_new(message)
+        a.tat, a.available, a.held = decision.new_tat, a.available - cost, a.held + cost
+        a.version += 1
+        return settled(limit, decision.new_tat, now)
+
+    def settle(self, message: Message, settlement: Settlement) -> Message | None:
+        a = self._accounts._get(message.client_id)
+        moved = self._messages.settle(message, settlement)
+        if moved is None:
+            return None
+        a.held -= message.cost_cents
+        if settlement.into == "spent":
+            a.spent += message.cost_cents
+        else:
+            a.available += message.cost_cents
+        a.version += 1
+        return moved
+
+    def top_up(self, client_id: str, entry_id: str, amount: int, note: str | None) -> bool:
+        a = self._accounts._get(client_id)
+        if entry_id in a.ledger:
+            return False
+        a.ledger[entry_id] = amount
+        a.available += amount
+        a.topups += amount
+        a.version += 1
+        return True
+
+    def adjust(self, client_id: str, entry_id: str, seen: Balance, fixed: Balance,
+               note: str) -> bool:
+        a = self._accounts.accounts.get(client_id)
+        if a is None or self._accounts.balance(client_id) != seen:
+            return False
+        a.adjustments[entry_id] = note
+        a.available, a.held, a.spent, a.topups = fixed.available, fixed.held, fixed.spent, \
+            fixed.topups
+        a.version += 1
+        return True
+
+
+def strand(accounts: FakeAccounts, client_id: str, **counters: int) -> None:
+    """Set-up: move a client's counters off their records, as a bug or a hand edit would."""
+    a = accounts._get(client_id)
+    for name, value in counters.items():
+        setattr(a, name, value)
+    a.version += 1
