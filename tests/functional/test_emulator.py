@@ -49,3 +49,45 @@ def test_delete_removes_only_its_message_and_accepts_a_second_delete() -> None:
         m["Body"] for i, m in enumerate(got) if i != 2)
     with pytest.raises(Exception, match="ReceiptHandleIsInvalid|not a valid"):
         emulator.delete_message(queue, "no-such-handle")
+
+
+def _tables(ddb: object) -> None:
+    for name, keys in (("a", [("k", "HASH")]), ("b", [("k", "HASH"), ("r", "RANGE")])):
+        ddb.create_table(  # type: ignore[attr-defined]
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": n, "KeyType": t} for n, t in keys],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n, _ in keys])
+
+
+@mock_aws
+def test_a_cancelled_transaction_leaves_every_item_as_it_was() -> None:
+    emulator.patch_moto_transactions()
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    _tables(ddb)
+    ddb.put_item(TableName="a", Item={"k": {"S": "x"}, "n": {"N": "1"}})
+    # WHEN a transaction writes a new item, updates one, and then fails a condition
+    with pytest.raises(ddb.exceptions.TransactionCanceledException) as cancelled:
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "b", "Item": {"k": {"S": "new"}, "r": {"S": "1"}}}},
+            {"Update": {"TableName": "a", "Key": {"k": {"S": "x"}},
+                        "UpdateExpression": "SET n = n + :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Put": {"TableName": "a", "Item": {"k": {"S": "y"}},
+                     "ConditionExpression": "attribute_exists(k)"}},
+        ])
+    # THEN nothing of it is left, and moto's reasons are given item by item
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert "Item" not in ddb.get_item(TableName="b", Key={"k": {"S": "new"}, "r": {"S": "1"}})
+    assert ddb.get_item(TableName="a", Key={"k": {"S": "x"}})["Item"]["n"] == {"N": "1"}
+    assert "Item" not in ddb.get_item(TableName="a", Key={"k": {"S": "y"}})
+    # AND a transaction that passes applies every write
+    ddb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "b", "Item": {"k": {"S": "new"}, "r": {"S": "1"}}}},
+        {"Update": {"TableName": "a", "Key": {"k": {"S": "x"}},
+                    "UpdateExpression": "SET n = n + :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+    ])
+    assert ddb.get_item(TableName="a", Key={"k": {"S": "x"}})["Item"]["n"] == {"N": "2"}
+    assert "Item" in ddb.get_item(TableName="b", Key={"k": {"S": "new"}, "r": {"S": "1"}})
+
