@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 from chalicelib.container import Container, reset_container  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
-from tests.support.settings import changed  # noqa: E402
+from tests.support.settings import changed, functional_settings  # noqa: E402
 
 
 @pytest.fixture
@@ -31,12 +30,7 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 
     A ``settings`` mark changes them (a module's mark first, then the test's).
     """
-    base = Settings.from_env({})
-    fast = replace(base, stage="local", strict_phone_numbers=False,
-                   retry_min_delay_s=1.0, retry_max_delay_s=2.0,
-                   dlr_secrets={"mock": "test-dlr-secret"},
-                   webhook_master_secret="test-master-secret", callback_allow_private=True,
-                   mock=replace(base.mock, dlr_delay_s=0))
+    fast = functional_settings()
     for mark in reversed(list(request.node.iter_markers("settings"))):
         fast = changed(fast, **mark.kwargs)
     return fast

@@ -101,7 +101,9 @@ class MockProvider:
         except PynamoDBException as exc:
             if not is_condition_failure(exc):
                 raise
-        existing = self._sends(sms.message_id)
+        existing = self._sends.get(sms.message_id, consistent_read=True)
+        if existing.provider_message_id == provider_id:
+            return provider_id  # our own write, repeated after its answer was lost
         existing.update(actions=[ProviderSendModel.submissions.add(1)])
         return str(existing.provider_message_id)
 
