@@ -6,12 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from chalicelib.domain.errors import (
-    InsufficientCreditError,
     NotFoundError,
-    RateLimitedError,
 )
 from chalicelib.domain.message import Balance, Client
-from chalicelib.domain.ratelimit import Decision, RateLimit, decide, settled
 
 
 @dataclass

@@ -214,6 +214,21 @@ def test_a_report_naming_another_provider_id_settles_nothing() -> None:
     assert msg is not None and msg.status is Status.SENT
 
 
+def test_a_report_from_another_provider_settles_nothing() -> None:
+    # GIVEN a message sent through the scripted provider
+    world = World()
+    message_id, provider_id = _sent(world)
+    client_id = world.messages.rows[message_id].message.client_id
+
+    # WHEN another provider reports it delivered, under the right provider id
+    world.dlr.apply(DeliveryReport("twilio", message_id, provider_id, "DELIVERED"))
+
+    # THEN nothing is captured
+    msg = world.messages.get(message_id)
+    assert msg is not None and msg.status is Status.SENT
+    assert world.accounts.balance(client_id).held == 5
+
+
 # -- callbacks -----------------------------------------------------------------
 def test_a_callback_the_client_refuses_comes_back_on_the_schedule() -> None:
     from chalicelib.domain.work import CallbackJob
