@@ -134,6 +134,11 @@ class Provider(Protocol):
         """Hand one message over; provider faults are a TEMPORARY result, not an exception."""
         ...
 
+    def accepted_before(self, message_id: str) -> str | None:
+        """The provider's id for ``message_id`` if it accepted it already; None when it
+        did not, or cannot say (then a re-submission may send it twice)."""
+        ...
+
 
 class ReportSource(Protocol):
     """A provider that posts delivery reports to ``POST /v1/dlr/{provider}``."""

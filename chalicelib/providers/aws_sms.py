@@ -101,6 +101,10 @@ class AwsSmsProvider:
             params["DryRun"] = True
         return params
 
+    def accepted_before(self, message_id: str) -> str | None:
+        """Cannot say: AWS End User Messaging SMS has no lookup by our reference."""
+        return None
+
     def submit(self, sms: OutboundSms) -> SubmitResult:
         params = self.request(sms)
         described = {"configuration_set": params["ConfigurationSetName"],

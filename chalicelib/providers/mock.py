@@ -57,7 +57,7 @@ class MockProvider:
         if outcome is not Outcome.ACCEPTED:
             # A message this provider already accepted stays accepted: a
             # re-submission after a worker crash must not turn it into a failure.
-            earlier = self._accepted_before(sms.message_id)
+            earlier = self.accepted_before(sms.message_id)
             if earlier is not None:
                 return SubmitResult(Outcome.ACCEPTED, provider_message_id=earlier)
             return SubmitResult.failed(
@@ -84,7 +84,8 @@ class MockProvider:
             raise ValidationError(problem[1], problem[0])
         return DeliveryReport.parse({**body, "provider": NAME})
 
-    def _accepted_before(self, message_id: str) -> str | None:
+    def accepted_before(self, message_id: str) -> str | None:
+        """The id this provider gave ``message_id``, if it took it (its own record)."""
         try:
             return str(self._sends.get(message_id, consistent_read=True).provider_message_id)
         except self._sends.DoesNotExist:

@@ -117,6 +117,10 @@ class TwilioProvider:
             form["MaxPrice"] = self._s.max_price
         return form
 
+    def accepted_before(self, message_id: str) -> str | None:
+        """Cannot say: Twilio's API has no lookup by our reference."""
+        return None
+
     def submit(self, sms: OutboundSms) -> SubmitResult:
         if sms.test_mode:
             # Twilio has no dry run: a test-mode message is never handed over.

@@ -61,6 +61,12 @@ class SenderService:
         if msg.taken_over:
             # Its last worker died after claiming it, maybe after the provider took it.
             self._telemetry.count("SendClaimTakenOver")
+            earlier = self._accepted_before(message_id)
+            if earlier is not None:
+                log.info("claim taken over; the provider had the message already",
+                         extra={"attempt": msg.attempts})
+                return self._sent(msg, SubmitResult(Outcome.ACCEPTED,
+                                                    provider_message_id=earlier))
             log.warning("claim taken over from a worker that died mid-attempt; the provider "
                         "may get this message twice", extra={"attempt": msg.attempts})
         result = self._submit(msg)
@@ -117,6 +123,14 @@ class SenderService:
                             extra={"attempt": msg.attempts})
                 time.sleep(pause)
         return None  # not reached
+
+    def _accepted_before(self, message_id: str) -> str | None:
+        try:
+            return self._provider.accepted_before(message_id)
+        except Exception:  # noqa: BLE001 - not knowing is the usual case; submit again
+            log.warning("could not ask the provider whether it had the message",
+                        exc_info=True)
+            return None
 
     def _submit(self, msg: Message) -> SubmitResult:
         sms = OutboundSms(msg.message_id, msg.attempts, msg.to, msg.sender, msg.text, msg.parts,

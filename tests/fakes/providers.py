@@ -23,6 +23,9 @@ class ScriptedProvider:
         self.accepted: dict[str, str] = {}
         self.submissions: list[OutboundSms] = []
 
+    def accepted_before(self, message_id: str) -> str | None:
+        return self.accepted.get(message_id)
+
     def submit(self, sms: OutboundSms) -> SubmitResult:
         self.submissions.append(sms)
         if sms.test_mode:

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.message import Message
 from chalicelib.domain.provider_errors import TEST_MODE
-from chalicelib.domain.reports import PROGRESS, DeliveryReport
+from chalicelib.domain.reports import PROGRESS, DeliveryReport, OutboundSms
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.work import DONE, RetryAfter
 from chalicelib.services import sender as sender_module
@@ -132,6 +132,25 @@ def test_taking_over_a_dead_workers_claim_is_counted() -> None:
 
     assert world.telemetry.counts["SendClaimTakenOver"] == 1
     assert current(world, message_id).status is Status.SENT
+
+
+def test_a_takeover_after_the_provider_took_the_message_does_not_submit_again() -> None:
+    # GIVEN a worker that claimed a message, handed it to the provider, and died
+    world = World()
+    message_id = queued(world).message_id
+    claimed = world.messages.claim(message_id, world.clock(), world.clock() - 60)
+    assert claimed is not None
+    earlier = world.provider.submit(OutboundSms(message_id, 1, claimed.to, claimed.sender,
+                                                claimed.text, claimed.parts, None))
+    world.clock.advance(61)
+
+    # WHEN another worker takes the claim over
+    assert world.sender.handle(message_id) is DONE
+
+    # THEN it asks the provider, and records SENT with the provider's id, sending nothing
+    assert len(world.provider.submissions) == 1
+    msg = current(world, message_id)
+    assert msg.status is Status.SENT and msg.provider_message_id == earlier.provider_message_id
 
 
 def test_a_fresh_claim_is_not_a_takeover() -> None:
