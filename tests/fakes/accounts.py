@@ -12,6 +12,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.message import Balance, Client
 from chalicelib.domain.ratelimit import Decision, RateLimit, decide, settled
+from chalicelib.domain.signing import SecretVersions
 
 
 @dataclass
@@ -25,6 +26,7 @@ class _Account:
     topups: int = 0
     tat: float | None = None
     ledger: dict[str, int] = field(default_factory=dict)
+    secret: SecretVersions = SecretVersions()
 
 
 class FakeAccounts:
@@ -48,8 +50,13 @@ class FakeAccounts:
         a = self._get(client_id)
         return Balance(a.available, a.held, a.spent, a.initial, a.topups)
 
-    def webhook_secret_version(self, client_id: str) -> int:
-        return self._get(client_id).client.webhook_secret_version
+    def webhook_secret_versions(self, client_id: str) -> SecretVersions:
+        return self._get(client_id).secret
+
+    def rotate_webhook_secret(self, client_id: str, now: float) -> SecretVersions:
+        a = self._get(client_id)
+        a.secret = SecretVersions(a.secret.current + 1, now)
+        return a.secret
 
     def admit(self, client_id: str, cost_cents: int, limit: RateLimit, tokens: int,
               now: float) -> Decision:
