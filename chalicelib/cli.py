@@ -37,6 +37,8 @@ def _client_id(name: str) -> str:
 
 
 def _secret(container: Container, client_id: str) -> str:
+    if not container.settings.webhook_master_secret:
+        return "none: WEBHOOK_MASTER_SECRET is not set (callbacks wait until it is)"
     return container.webhook_secrets.current(client_id).secret
 
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.signing import (
     SecretVersions,
     decode_secret,
@@ -25,6 +26,7 @@ from chalicelib.domain.signing import (
 )
 from chalicelib.domain.work import CallbackJob
 from chalicelib.services.webhook_secrets import WebhookSecrets
+from chalicelib.settings import Settings, SettingsError
 from tests.fakes.world import World
 
 pytestmark = pytest.mark.unit
@@ -175,3 +177,25 @@ def test_a_callback_is_signed_by_the_current_secret_the_operator_is_shown() -> N
     body, headers = _deliver_one(world)
 
     assert headers["webhook-signature"] == _signatures_of(shown.secret, body, headers)
+
+
+@pytest.mark.parametrize("text, seconds", [(None, GRACE), ("1h", 3600.0), ("0", 0.0)])
+def test_the_grace_period_is_the_webhook_secret_grace_setting(text: str | None,
+                                                               seconds: float) -> None:
+    env = {} if text is None else {"WEBHOOK_SECRET_GRACE": text}
+    assert Settings.from_env(env).webhook_secret_grace_s == seconds
+
+
+def test_a_grace_period_that_is_not_a_duration_is_refused_at_load() -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env({"WEBHOOK_SECRET_GRACE": "a day"})
+
+
+def test_without_a_master_secret_no_secret_is_shown_or_rotated() -> None:
+    world = World()
+    client_id = world.client().client_id
+    secrets = WebhookSecrets("", world.accounts, GRACE, world.clock)
+    for action in (secrets.current, secrets.rotate):
+        with pytest.raises(BackendUnavailableError):
+            action(client_id)
+    assert world.accounts.webhook_secret_versions(client_id) == SecretVersions()
