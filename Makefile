@@ -95,8 +95,8 @@ redrive: $(STAMP) ## Move dead letters back onto their queues (QUEUE=send|dlr to
 reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger, by kind of drift (REPAIR=1: fix what is safe, as ledger entries)
 	$(ADMIN) reconcile $(if $(filter 1 yes true on,$(REPAIR)),--repair)
 
-webhook-secret: $(STAMP) ## Print a client's callback signing secret (CLIENT=demo)
-	$(ADMIN) webhook-secret --client $(or $(CLIENT),demo)
+webhook-secret: $(STAMP) ## Print a client's callback signing secret (CLIENT=demo; ROTATE=1 for a new one)
+	$(ADMIN) webhook-secret --client $(or $(CLIENT),demo) $(if $(ROTATE),--rotate)
 
 health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo

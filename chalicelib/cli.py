@@ -18,7 +18,7 @@ from collections.abc import Callable
 from chalicelib.container import Container, hash_api_key
 from chalicelib.domain.callbacks import url_problem
 from chalicelib.domain.errors import GatewayError
-from chalicelib.domain.signing import derive_secret
+from chalicelib.domain.message import rfc3339
 from chalicelib.settings import MESSAGE_TYPES, Settings, stage_environment
 
 Command = Callable[[Container, argparse.Namespace], int]
@@ -37,8 +37,9 @@ def _client_id(name: str) -> str:
 
 
 def _secret(container: Container, client_id: str) -> str:
-    version = container.accounts.webhook_secret_version(client_id)
-    return derive_secret(container.settings.webhook_master_secret, client_id, version)
+    if not container.settings.webhook_master_secret:
+        return "none: WEBHOOK_MASTER_SECRET is not set (callbacks wait until it is)"
+    return container.webhook_secrets.current(client_id).secret
 
 
 def _settings_from(args: argparse.Namespace) -> dict[str, object]:
@@ -150,10 +151,16 @@ def reconcile(container: Container, args: argparse.Namespace) -> int:
 
 
 def webhook_secret(container: Container, args: argparse.Namespace) -> int:
-    """Print a client's current webhook secret (derived, never stored)."""
-    if args.rotate:
-        container.accounts.rotate_webhook_secret(args.client)
-    print(_secret(container, args.client))
+    """Print a client's current webhook secret (derived, never stored).
+
+    The secret alone goes to stdout; what else the operator should know, to stderr.
+    """
+    secrets = container.webhook_secrets
+    view = secrets.rotate(args.client) if args.rotate else secrets.current(args.client)
+    print(view.secret)
+    if view.previous_until is not None:
+        print(f"the previous secret signs callbacks too until {rfc3339(view.previous_until)} "
+              "(WEBHOOK_SECRET_GRACE)", file=sys.stderr)
     return 0
 
 
@@ -199,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(run=reconcile)
     p = sub.add_parser("webhook-secret", help="print a client's webhook secret")
     p.add_argument("--client", required=True, help="client id, e.g. demo")
-    p.add_argument("--rotate", action="store_true", help="switch to a new secret first")
+    p.add_argument("--rotate", action="store_true",
+                   help="switch to a new secret first; the old one also signs callbacks for "
+                   "WEBHOOK_SECRET_GRACE (24 h)")
     p.set_defaults(run=webhook_secret)
     return parser
 

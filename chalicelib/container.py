@@ -36,6 +36,7 @@ from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import MessageManager
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
+from chalicelib.services.webhook_secrets import WebhookSecrets
 from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, Settings, SettingsError
 
 if TYPE_CHECKING:  # the real providers are imported when first used (cold starts)
@@ -197,7 +198,13 @@ class Container:
         s = self.settings
         poster = WebhookSender(s.callback_timeout_s, s.callback_allow_private)
         return CallbackService(s.webhook_master_secret, self.callbacks_queue, self.messages,
-                               self.accounts, poster, self.telemetry)
+                               self.accounts, poster, self.telemetry,
+                               secret_grace_s=s.webhook_secret_grace_s)
+
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecrets:
+        s = self.settings
+        return WebhookSecrets(s.webhook_master_secret, self.accounts, s.webhook_secret_grace_s)
 
     @cached_property
     def dlr_intake(self) -> DlrIntake:

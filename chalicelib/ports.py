@@ -18,6 +18,7 @@ from chalicelib.domain.message import Balance, Client, Message
 from chalicelib.domain.provider_errors import SubmitResult
 from chalicelib.domain.ratelimit import Decision, RateLimit
 from chalicelib.domain.reports import DeliveryReport, OutboundSms
+from chalicelib.domain.signing import SecretVersions
 from chalicelib.domain.status import SweepLane
 
 
@@ -78,7 +79,11 @@ class AccountStore(Protocol):
 
     def balance(self, client_id: str) -> Balance: ...
 
-    def webhook_secret_version(self, client_id: str) -> int: ...
+    def webhook_secret_versions(self, client_id: str) -> SecretVersions: ...
+
+    def rotate_webhook_secret(self, client_id: str, now: float) -> SecretVersions:
+        """Make the next secret version current as of ``now`` (the previous one's grace)."""
+        ...
 
     def topups(self, client_id: str) -> int: ...
 

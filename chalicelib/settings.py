@@ -205,6 +205,7 @@ class Settings:
     log_privacy: bool = True  # mask phone numbers, leave message text out of logs
     dlr_secrets: Mapping[str, str] = field(default_factory=dict)
     webhook_master_secret: str = ""
+    webhook_secret_grace_s: float = 24 * 3600.0  # the previous secret signs too, after a rotation
     callback_allow_private: bool = False
     callback_timeout_s: float = 5.0
     mock: MockProviderSettings = field(default_factory=MockProviderSettings)
@@ -325,6 +326,7 @@ class Settings:
             log_privacy=g("LOG_PRIVACY", "on").strip().lower() not in {"off", "false", "0", "no"},
             dlr_secrets=parse_secrets(g("DLR_SECRETS", "")),
             webhook_master_secret=g("WEBHOOK_MASTER_SECRET", ""),
+            webhook_secret_grace_s=parse_duration(g("WEBHOOK_SECRET_GRACE", "24h")),
             callback_allow_private=_bool(g("CALLBACK_ALLOW_PRIVATE", "false")),
             callback_timeout_s=parse_duration(g("CALLBACK_TIMEOUT", "5s")),
             mock=mock,

@@ -18,9 +18,11 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import ClientModel, LedgerEntryModel
 from chalicelib.domain.errors import (
+    ConflictError,
     NotFoundError,
 )
 from chalicelib.domain.message import Balance, Client
+from chalicelib.domain.signing import SecretVersions
 
 
 def _client(item: ClientModel) -> Client:
@@ -77,9 +79,12 @@ class DynamoAccounts:
         """The client's balances, read consistently."""
         return _balance(self._get(client_id))
 
-    def webhook_secret_version(self, client_id: str) -> int:
-        """Which derivation of the client's webhook secret is current."""
-        return int(self._get(client_id).webhook_secret_version or 1)
+    def webhook_secret_versions(self, client_id: str) -> SecretVersions:
+        """Which derivation of the client's webhook secret is current, and since when."""
+        item = self._get(client_id)
+        rotated_at = item.webhook_secret_rotated_at
+        return SecretVersions(int(item.webhook_secret_version or 1),
+                              float(rotated_at) if rotated_at is not None else None)
 
     def _get(self, client_id: str) -> ClientModel:
         with dynamodb_errors("client read"):
@@ -154,13 +159,29 @@ class DynamoAccounts:
                 self._clients(client_id).update(actions=actions,
                                               condition=ClientModel.client_id.exists())
 
-    def rotate_webhook_secret(self, client_id: str) -> int:
-        """Move to the next derivation of the webhook secret; return its version."""
-        item = self._clients(client_id)
-        with dynamodb_errors("client update"):
-            item.update(actions=[ClientModel.webhook_secret_version.add(1)],
-                        condition=ClientModel.client_id.exists())
-        return int(item.webhook_secret_version)
+    def rotate_webhook_secret(self, client_id: str, now: float) -> SecretVersions:
+        """Make the next derivation of the webhook secret current as of ``now``.
+
+        Conditional on the version read: a write that botocore repeats after a
+        lost answer, or a rotation racing this one, must not skip a version (the
+        previous secret would stop signing at once).
+        """
+        current = self.webhook_secret_versions(client_id).current
+        rotated = SecretVersions(current + 1, now)
+        version = ClientModel.webhook_secret_version
+        unchanged = version == current
+        if current == 1:
+            unchanged = unchanged | version.does_not_exist()
+        try:
+            with dynamodb_errors("client update"):
+                self._clients(client_id).update(
+                    actions=[version.set(rotated.current),
+                             ClientModel.webhook_secret_rotated_at.set(now)],
+                    condition=ClientModel.client_id.exists() & unchanged)
+        except PynamoDBException as exc:
+            if self.webhook_secret_versions(client_id) != rotated:  # not our own repeat
+                raise ConflictError("the webhook secret was rotated meanwhile; try again") from exc
+        return rotated
 
     def scan_all(self) -> Iterator[tuple[Client, Balance]]:
         """Every client with its balance (admin and reconcile only)."""

@@ -76,6 +76,7 @@ class ClientModel(Model):
     callback_url = UnicodeAttribute(null=True)
     callback_on_sent = BooleanAttribute(default=False)
     webhook_secret_version = NumberAttribute(default=1)
+    webhook_secret_rotated_at = NumberAttribute(null=True)  # epoch s: the previous secret's grace
     allowed_senders = UnicodeSetAttribute(null=True)  # empty: any sender ID
     max_parts = NumberAttribute(null=True)
     message_type = UnicodeAttribute(null=True)  # TRANSACTIONAL | PROMOTIONAL

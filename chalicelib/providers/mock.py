@@ -20,10 +20,10 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.adapters.dynamo import is_condition_failure
 from chalicelib.adapters.models import ProviderSendModel
+from chalicelib.domain.dlr_signature import verify
 from chalicelib.domain.errors import MalformedJsonError, UnauthorizedError, ValidationError
 from chalicelib.domain.provider_errors import Outcome, SubmitResult, mock_outcome, unit_draw
 from chalicelib.domain.reports import DeliveryReport, OutboundSms, report_problem
-from chalicelib.domain.signing import verify
 from chalicelib.domain.work import request_attributes
 from chalicelib.ports import WorkQueue
 from chalicelib.settings import MockProviderSettings

@@ -161,7 +161,8 @@ class TwilioProvider:
         url = self._public_base_url + CALLBACK_PATH
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        signature = headers.get("x-twilio-signature", "").encode()
+        # Whatever the header holds (a lone surrogate too), compared as bytes: no exception.
+        signature = headers.get("x-twilio-signature", "").encode("utf-8", "surrogatepass")
         if not self._s.auth_token or not self._public_base_url or not any(
                 hmac.compare_digest(signature,
                                     twilio_signature(self._s.auth_token, variant, params).encode())

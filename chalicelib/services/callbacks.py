@@ -9,10 +9,11 @@ import time
 from chalicelib.domain.callbacks import FINAL_EVENTS, event_body, retry_delay
 from chalicelib.domain.errors import BackendUnavailableError, CallbackRefusedError
 from chalicelib.domain.message import Message
-from chalicelib.domain.signing import derive_secret, signature_headers
+from chalicelib.domain.signing import DEFAULT_GRACE_S, webhook_headers, webhook_id
 from chalicelib.domain.status import Status
 from chalicelib.domain.work import DONE, CallbackJob, RetryAfter, Step, request_attributes
 from chalicelib.ports import AccountStore, Clock, MessageStore, Telemetry, WebhookPoster, WorkQueue
+from chalicelib.services.webhook_secrets import WebhookSecrets
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,9 @@ QUEUED = "QUEUED"
 class CallbackService:
     def __init__(self, master_secret: str, callbacks_queue: WorkQueue, messages: MessageStore,
                  accounts: AccountStore, poster: WebhookPoster, telemetry: Telemetry,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, *, secret_grace_s: float = DEFAULT_GRACE_S) -> None:
         self._master_secret = master_secret
+        self._secrets = WebhookSecrets(master_secret, accounts, secret_grace_s, clock)
         self._queue = callbacks_queue
         self._messages = messages
         self._accounts = accounts
@@ -64,11 +66,9 @@ class CallbackService:
             # Never sign with an empty key: the event waits (then dead-letters).
             raise BackendUnavailableError("WEBHOOK_MASTER_SECRET is not set")
         body = json.dumps(job.event, separators=(",", ":")).encode()
-        version = self._accounts.webhook_secret_version(job.client_id)
-        secret = derive_secret(self._master_secret, job.client_id, version)
+        headers = self._signed_headers(job, body)
         try:
-            status = self._poster.post(job.url, body,
-                                       signature_headers(secret, int(self._clock()), body))
+            status = self._poster.post(job.url, body, headers)
         except CallbackRefusedError as exc:
             log.warning("callback refused", extra={"client_id": job.client_id, "reason": str(exc)})
             self._telemetry.count("CallbacksFailed")
@@ -78,3 +78,8 @@ class CallbackService:
         log.info("callback attempt", extra={"client_id": job.client_id, "http_status": status,
                                             "delivered": delivered})
         return DONE if delivered else RetryAfter(retry_delay(receives))
+
+    def _signed_headers(self, job: CallbackJob, body: bytes) -> dict[str, str]:
+        """Standard Webhooks headers, signed by each secret in force (two during a rotation)."""
+        keys = self._secrets.signing_keys(job.client_id)
+        return webhook_headers(keys, webhook_id(job.event, body), int(self._clock()), body)

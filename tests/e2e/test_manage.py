@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from tests.support.gateway import Gateway
 from tests.support.http import SEED_BODY
 from tests.support.outcomes import key_with_outcomes
 from tests.support.paths import ROOT
+from tests.support.receiver import Receiver, verifies
 
 pytestmark = pytest.mark.e2e
 
@@ -103,6 +105,50 @@ def test_admin_cli_creates_a_client_that_can_send(gateway: Gateway, stack: Any) 
     new_key = admin("rotate-key", "--name", name).split()[5]
     assert gateway.request("GET", "/v1/me", new_key).status == 200
     assert name in admin("clients")
+
+
+def _callback_of(receiver: Receiver, message_id: str) -> tuple[bytes, dict[str, str]]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for body, headers in list(receiver.posts):
+            if json.loads(body)["message_id"] == message_id:
+                return body, headers
+        time.sleep(0.2)
+    raise AssertionError(f"no callback for {message_id}")
+
+
+def test_a_rotated_webhook_secret_and_the_old_one_verify_until_the_grace_ends(
+        gateway: Gateway, stack: Any) -> None:
+    env = {**os.environ, "AWS_ENDPOINT_URL": stack.endpoint, "STAGE": "local",
+           "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+    def webhook_secret(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "chalicelib.cli", "webhook-secret", *args],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    # GIVEN a client whose receiver verifies with standardwebhooks and its first secret
+    receiver = Receiver()
+    client_id, key = gateway.new_client(callback_url=receiver.url)
+    old = webhook_secret("--client", client_id)
+    receiver.secret = old
+    try:
+        # WHEN the operator rotates it
+        new = webhook_secret("--client", client_id, "--rotate")
+        # THEN a callback carries signatures that verify with either secret
+        first = gateway.request("POST", "/v1/messages", key, SEED_BODY).body["message_id"]
+        body, headers = _callback_of(receiver, first)
+        assert verifies(new, body, headers) and verifies(old, body, headers)
+        # AND once the rotation is older than the grace period, only the new one verifies
+        clients = gateway.container().tables.clients
+        clients(client_id).update(actions=[clients.webhook_secret_rotated_at.set(
+            time.time() - gateway.settings.webhook_secret_grace_s - 1)])
+        second = gateway.request("POST", "/v1/messages", key, SEED_BODY).body["message_id"]
+        body, headers = _callback_of(receiver, second)
+        assert verifies(new, body, headers) and not verifies(old, body, headers)
+    finally:
+        receiver.close()
 
 
 def test_schemathesis_finds_no_5xx(gateway: Gateway) -> None:

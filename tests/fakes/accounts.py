@@ -9,6 +9,7 @@ from chalicelib.domain.errors import (
     NotFoundError,
 )
 from chalicelib.domain.message import Balance, Client
+from chalicelib.domain.signing import SecretVersions
 
 
 @dataclass
@@ -24,6 +25,7 @@ class _Account:
     ledger: dict[str, int] = field(default_factory=dict)
     adjustments: dict[str, str] = field(default_factory=dict)
     version: int = 0
+    secret: SecretVersions = SecretVersions()
 
 
 class FakeAccounts:
@@ -47,8 +49,13 @@ class FakeAccounts:
         a = self._get(client_id)
         return Balance(a.available, a.held, a.spent, a.initial, a.topups, a.version)
 
-    def webhook_secret_version(self, client_id: str) -> int:
-        return self._get(client_id).client.webhook_secret_version
+    def webhook_secret_versions(self, client_id: str) -> SecretVersions:
+        return self._get(client_id).secret
+
+    def rotate_webhook_secret(self, client_id: str, now: float) -> SecretVersions:
+        a = self._get(client_id)
+        a.secret = SecretVersions(a.secret.current + 1, now)
+        return a.secret
 
     def topups(self, client_id: str) -> int:
         return sum(self._get(client_id).ledger.values())

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from chalicelib.container import Container
-from chalicelib.domain.signing import derive_secret, sign
+from chalicelib.domain.dlr_signature import sign
+from chalicelib.domain.signing import derive_secret
 from chalicelib.domain.status import Status
 from chalicelib.services.reconcile import reconcile
 from tests.support.clients import make_client

@@ -27,8 +27,8 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.models import ALL_MODELS
 from chalicelib.container import Container, forget_stored_settings, get_container, reset_container
+from chalicelib.domain.dlr_signature import sign
 from chalicelib.domain.reports import OutboundSms
-from chalicelib.domain.signing import sign
 from chalicelib.resources import PROJECT, resource_names
 from chalicelib.settings import Settings
 from infra.functions import LambdaFunction, consumed_queues, function_names

@@ -12,7 +12,8 @@ import pytest
 
 from chalicelib.adapters.webhooks import CallbackRefusedError, WebhookSender
 from chalicelib.container import Container
-from chalicelib.domain.signing import derive_secret, sign
+from chalicelib.domain.dlr_signature import sign
+from chalicelib.domain.signing import derive_secret
 from tests.support.clients import client_id_of, make_client
 from tests.support.http import as_json, post
 

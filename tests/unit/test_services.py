@@ -241,7 +241,7 @@ def test_a_callback_the_client_refuses_comes_back_on_the_schedule() -> None:
 
     assert steps == [RetryAfter(retry_delay(1)), RetryAfter(retry_delay(2)), DONE]
     assert len(world.poster.posted) == 3
-    assert all(headers["X-Signature"].startswith("v1=") for _, _, headers in world.poster.posted)
+    assert all(headers["webhook-signature"].startswith("v1,") for _, _, headers in world.poster.posted)
     assert (world.telemetry.counts["CallbacksFailed"], world.telemetry.counts["CallbacksDelivered"]) == (2, 1)
 
 
