@@ -32,7 +32,7 @@ from chalicelib.services.auth import Authenticator, hash_api_key
 from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
-from chalicelib.services.manage import MessageManager
+from chalicelib.services.manage import ApiKeys, MessageManager
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, Settings, SettingsError
@@ -185,6 +185,10 @@ class Container:
     @cached_property
     def manager(self) -> MessageManager:
         return MessageManager(self.messages, self.ledger)
+
+    @cached_property
+    def api_keys(self) -> ApiKeys:
+        return ApiKeys(self.accounts)
 
     @cached_property
     def callbacks(self) -> CallbackService:

@@ -1,0 +1,139 @@
+"""API keys against moto: one key per client (CLI and store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib import cli
+from chalicelib.container import Container, hash_api_key
+from chalicelib.domain.errors import ConflictError, NotFoundError
+from localstack import provision
+from tests.support.http import as_json, assert_error
+
+pytestmark = pytest.mark.functional
+
+
+def admin(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the admin CLI in-process (against moto); its exit code, stdout and stderr."""
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def me(api: Any, key: str) -> Any:
+    return api.http.get("/v1/me", headers={"X-API-Key": key})
+
+
+def owner_of(aws: Container, key: str) -> str | None:
+    """Who holds ``key``, read from the table (no cache)."""
+    client = aws.accounts.find_by_key_hash(hash_api_key(key))
+    return client.client_id if client else None
+
+
+# -- one key, one client -----------------------------------------------------------
+def test_the_cli_refuses_a_second_client_with_the_same_key(
+    aws: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert admin(capsys, "client", "--name", "acme", "--credits", "1",
+                 "--api-key", "shared-key")[0] == 0
+
+    code, out, err = admin(capsys, "client", "--name", "other", "--credits", "1",
+                           "--api-key", "shared-key")
+
+    assert code == 2 and "belongs to another client" in err and "created" not in out
+    with pytest.raises(NotFoundError):
+        aws.accounts.balance("other")
+    assert owner_of(aws, "shared-key") == "acme"
+
+
+def test_the_cli_refuses_to_give_an_existing_client_another_clients_key(
+    aws: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin(capsys, "client", "--name", "acme", "--api-key", "acme-key")
+    admin(capsys, "client", "--name", "other", "--api-key", "other-key")
+
+    code, _, err = admin(capsys, "client", "--name", "other", "--api-key", "acme-key",
+                         "--rate-limit-rps", "7")
+
+    assert code == 2 and "belongs to another client" in err
+    assert (owner_of(aws, "acme-key"), owner_of(aws, "other-key")) == ("acme", "other")
+    other = aws.accounts.find_by_key_hash(hash_api_key("other-key"))
+    assert other is not None and other.rate_limit_rps is None  # nothing was changed
+
+
+def test_rival_creations_with_one_key_exactly_one_wins(
+    aws: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both rivals read the key as free before either writes its claim: the conditional
+    write of the claim lets only the first through."""
+    claims = aws.accounts._claims
+
+    def stale_read(*args: Any, **kwargs: Any) -> Any:
+        raise DoesNotExist()
+
+    key_hash = hash_api_key("contested")
+    assert aws.accounts.upsert("first", "First", key_hash, 100)
+    monkeypatch.setattr(claims, "get", stale_read)
+    monkeypatch.setattr(aws.accounts, "find_by_key_hash", lambda key_hash: None)  # index lag
+
+    with pytest.raises(ConflictError):
+        aws.accounts.upsert("second", "Second", key_hash, 100)
+
+    monkeypatch.undo()
+    with pytest.raises(NotFoundError):
+        aws.accounts.balance("second")
+    assert owner_of(aws, "contested") == "first"
+
+
+def test_rotation_frees_the_old_key_for_another_client(
+    api: Any, aws: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin(capsys, "client", "--name", "acme", "--api-key", "old-key")
+
+    code, out, _ = admin(capsys, "rotate-key", "--name", "acme")
+    new_key = out.split()[5]
+
+    assert code == 0 and new_key.startswith("sk_")
+    assert as_json(me(api, new_key))["id"] == "acme"
+    assert_error(me(api, "old-key"), 401, "unauthorized")
+    assert admin(capsys, "client", "--name", "newco", "--api-key", "old-key")[0] == 0
+    assert as_json(me(api, "old-key"))["id"] == "newco"
+
+
+def test_rotating_the_key_of_no_client_fails_cleanly(
+    aws: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = admin(capsys, "rotate-key", "--name", "ghost")
+    assert code == 2 and "no such client" in err
+
+
+def test_the_seed_stays_idempotent_and_its_key_stays_its_own(
+    api: Any, aws: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert provision.seed(aws.settings) is True
+    assert provision.seed(aws.settings) is False
+    assert as_json(me(api, provision.DEMO_API_KEY))["id"] == provision.DEMO_CLIENT_ID
+    code, _, err = admin(capsys, "client", "--name", "thief", "--api-key", provision.DEMO_API_KEY)
+    assert code == 2 and "belongs to another client" in err
+
+
+def test_key_claims_are_not_clients(aws: Container, capsys: pytest.CaptureFixture[str]) -> None:
+    admin(capsys, "client", "--name", "acme", "--api-key", "acme-key")
+    admin(capsys, "rotate-key", "--name", "acme")
+
+    assert [c.client_id for c, _ in aws.accounts.scan_all()] == ["acme"]
+    code, out, _ = admin(capsys, "reconcile")
+    assert code == 0 and "1 clients" in out
+
+
+def test_a_key_given_before_claims_existed_is_still_refused_to_others(aws: Container) -> None:
+    """A client written without a claim (an older deployment) still owns its key."""
+    aws.tables.clients("legacy", name="Legacy", api_key_hash=hash_api_key("legacy-key")).save()
+
+    with pytest.raises(ConflictError):
+        aws.accounts.upsert("other", "Other", hash_api_key("legacy-key"), 0)
+    aws.accounts.set_api_key("legacy", hash_api_key("legacy-new"))  # its owner may rotate
+    assert owner_of(aws, "legacy-new") == "legacy"
