@@ -203,7 +203,9 @@ class Container:
 
     @cached_property
     def authenticator(self) -> Authenticator:
-        return Authenticator(self.accounts, self.settings.auth_cache_ttl_s)
+        s = self.settings
+        return Authenticator(self.accounts, s.auth_cache_ttl_s,
+                             negative_ttl_s=s.auth_negative_cache_ttl_s)
 
     @cached_property
     def accept(self) -> AcceptService:

@@ -201,6 +201,7 @@ class Settings:
     stuck_after_s: float = 300.0
     dlr_timeout_s: float = 72 * 3600.0
     auth_cache_ttl_s: float = 30.0
+    auth_negative_cache_ttl_s: float = 5.0  # how long an unknown key stays refused unread
     log_level: str = "INFO"
     log_privacy: bool = True  # mask phone numbers, leave message text out of logs
     dlr_secrets: Mapping[str, str] = field(default_factory=dict)
@@ -321,6 +322,7 @@ class Settings:
             stuck_after_s=parse_duration(g("STUCK_AFTER", "5m")),
             dlr_timeout_s=parse_duration(g("DLR_TIMEOUT", "72h")),
             auth_cache_ttl_s=parse_duration(g("AUTH_CACHE_TTL", "30s")),
+            auth_negative_cache_ttl_s=parse_duration(g("AUTH_NEGATIVE_CACHE_TTL", "5s")),
             log_level=g("LOG_LEVEL", d.log_level).upper(),
             log_privacy=g("LOG_PRIVACY", "on").strip().lower() not in {"off", "false", "0", "no"},
             dlr_secrets=parse_secrets(g("DLR_SECRETS", "")),

@@ -1,4 +1,4 @@
-"""API keys against moto: one key per client (CLI and store)."""
+"""API keys against moto: one key per client (CLI and store), the negative cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from chalicelib import cli
 from chalicelib.container import Container, hash_api_key
 from chalicelib.domain.errors import ConflictError, NotFoundError
 from localstack import provision
-from tests.support.http import as_json, assert_error
+from tests.support.awscalls import recorded_calls
+from tests.support.clients import make_client
+from tests.support.http import SEED_BODY, as_json, assert_error, post
 
 pytestmark = pytest.mark.functional
 
@@ -99,6 +101,7 @@ def test_rotation_frees_the_old_key_for_another_client(
     assert code == 0 and new_key.startswith("sk_")
     assert as_json(me(api, new_key))["id"] == "acme"
     assert_error(me(api, "old-key"), 401, "unauthorized")
+    aws.authenticator.forget()  # this test's instance just refused it: its negative cache
     assert admin(capsys, "client", "--name", "newco", "--api-key", "old-key")[0] == 0
     assert as_json(me(api, "old-key"))["id"] == "newco"
 
@@ -137,3 +140,19 @@ def test_a_key_given_before_claims_existed_is_still_refused_to_others(aws: Conta
         aws.accounts.upsert("other", "Other", hash_api_key("legacy-key"), 0)
     aws.accounts.set_api_key("legacy", hash_api_key("legacy-new"))  # its owner may rotate
     assert owner_of(aws, "legacy-new") == "legacy"
+
+
+# -- unknown keys --------------------------------------------------------------------
+def test_a_flood_of_bad_keys_reads_dynamodb_once_per_key(api: Any, aws: Container) -> None:
+    with recorded_calls() as calls:
+        for _ in range(30):
+            assert_error(me(api, "wrong-key"), 401, "unauthorized")
+            assert_error(post(api, "wrong-key", SEED_BODY), 401, "unauthorized")
+    assert [action for action, _ in calls if action.startswith("dynamodb:")] == [
+        "dynamodb:Query"]
+
+
+def test_a_new_key_works_at_once_while_bad_ones_are_cached(api: Any, aws: Container) -> None:
+    assert_error(me(api, "wrong-key"), 401, "unauthorized")
+    key = make_client(aws)
+    assert me(api, key).status_code == 200

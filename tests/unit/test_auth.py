@@ -1,4 +1,4 @@
-"""API keys on fakes: one key per client."""
+"""API keys on fakes: the authenticator's caches, one key per client."""
 
 from __future__ import annotations
 
@@ -6,11 +6,105 @@ import pytest
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
 from chalicelib.domain.message import Client
-from chalicelib.services.auth import hash_api_key
+from chalicelib.services.auth import UNKNOWN_KEYS_CACHED, Authenticator, TtlLru, hash_api_key
 from chalicelib.services.manage import ApiKeys
 from tests.fakes.accounts import FakeAccounts
+from tests.fakes.clock import FakeClock
 
 pytestmark = pytest.mark.unit
+
+
+class CountingAccounts(FakeAccounts):
+    """Fake accounts that count the key look-ups (each one a DynamoDB read)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups = 0
+
+    def find_by_key_hash(self, key_hash: str) -> Client | None:
+        self.lookups += 1
+        return super().find_by_key_hash(key_hash)
+
+
+def world(negative_ttl_s: float = 5.0) -> tuple[CountingAccounts, Authenticator, FakeClock]:
+    accounts, clock = CountingAccounts(), FakeClock()
+    accounts.add(Client("acme", "Acme"), 1000, hash_api_key("good-key"))
+    return accounts, Authenticator(accounts, 30.0, clock, negative_ttl_s=negative_ttl_s), clock
+
+
+# -- negative cache --------------------------------------------------------------
+def test_a_flood_of_one_bad_key_costs_one_lookup_per_ttl() -> None:
+    accounts, auth, clock = world(negative_ttl_s=5.0)
+
+    assert all(auth.client_for("bad-key") is None for _ in range(1000))
+    assert accounts.lookups == 1
+    clock.advance(5.0)
+    assert auth.client_for("bad-key") is None
+    assert accounts.lookups == 2
+
+
+def test_known_keys_are_cached_too_and_never_refused_by_the_unknown_cache() -> None:
+    accounts, auth, _ = world()
+
+    assert [auth.client_for("good-key") for _ in range(100)] == [Client("acme", "Acme")] * 100
+    assert accounts.lookups == 1
+
+
+def test_a_key_created_after_others_were_refused_works_at_once() -> None:
+    accounts, auth, _ = world()
+    assert auth.client_for("bad-key") is None
+
+    ApiKeys(accounts).create("newco", "New Co", 0, api_key="new-key")
+
+    assert auth.client_for("new-key") == Client("newco", "New Co")
+
+
+def test_a_key_refused_just_before_it_was_created_works_after_the_ttl() -> None:
+    accounts, auth, clock = world(negative_ttl_s=5.0)
+    assert auth.client_for("soon-key") is None
+    ApiKeys(accounts).create("newco", "New Co", 0, api_key="soon-key")
+
+    assert auth.client_for("soon-key") is None  # still within the negative TTL
+    clock.advance(5.0)
+    assert auth.client_for("soon-key") == Client("newco", "New Co")
+
+
+def test_the_unknown_cache_is_bounded_and_drops_the_least_recently_used() -> None:
+    accounts, auth, _ = world()
+    for i in range(UNKNOWN_KEYS_CACHED + 10):
+        auth.client_for(f"bad-{i}")
+    assert len(auth._unknown) == UNKNOWN_KEYS_CACHED
+    before = accounts.lookups
+    auth.client_for(f"bad-{UNKNOWN_KEYS_CACHED + 9}")  # recent: still cached
+    auth.client_for("bad-0")  # the oldest: forgotten, read again
+    assert accounts.lookups == before + 1
+
+
+def test_a_zero_negative_ttl_caches_no_unknown_key() -> None:
+    accounts, auth, _ = world(negative_ttl_s=0.0)
+    auth.client_for("bad-key")
+    auth.client_for("bad-key")
+    assert accounts.lookups == 2
+
+
+def test_an_outage_is_not_cached_as_unknown() -> None:
+    accounts, auth, _ = world()
+
+    def down(key_hash: str) -> Client | None:
+        raise RuntimeError("database down")
+
+    accounts.find_by_key_hash = down  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        auth.client_for("good-key")
+    del accounts.find_by_key_hash
+    assert auth.client_for("good-key") == Client("acme", "Acme")
+
+
+def test_ttl_lru_expires_entries_at_their_deadline() -> None:
+    lru: TtlLru[int] = TtlLru(2)
+    lru.put("a", 1, until=10.0)
+    assert lru.get("a", 9.9) == 1
+    assert lru.get("a", 10.0) is None and len(lru) == 0
 
 
 # -- unique keys -----------------------------------------------------------------
