@@ -23,12 +23,13 @@ from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.domain.errors import BackendUnavailableError
+from chalicelib.domain.ratelimit import RateLimit
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.observability import ObservabilityConfig, Telemetry
 from chalicelib.ports import Provider, ReportSource
 from chalicelib.providers.mock import MockProvider
 from chalicelib.services.accept import AcceptService
-from chalicelib.services.auth import Authenticator, hash_api_key
+from chalicelib.services.auth import Authenticator, ReadThrottle, hash_api_key
 from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
@@ -206,6 +207,11 @@ class Container:
         s = self.settings
         return Authenticator(self.accounts, s.auth_cache_ttl_s,
                              negative_ttl_s=s.auth_negative_cache_ttl_s)
+
+    @cached_property
+    def read_throttle(self) -> ReadThrottle:
+        s = self.settings
+        return ReadThrottle(RateLimit(s.read_rate_limit_rps, s.read_rate_limit_burst))
 
     @cached_property
     def accept(self) -> AcceptService:

@@ -1,4 +1,5 @@
-"""API keys: stored and looked up only as their SHA-256, cached briefly per container.
+"""API keys: stored and looked up only as their SHA-256, cached briefly per container;
+and the per-client throttle of the read routes.
 
 Known keys are cached for ``AUTH_CACHE_TTL`` and unknown ones for
 ``AUTH_NEGATIVE_CACHE_TTL`` (a few seconds), each in a bounded LRU: a flood of
@@ -16,12 +17,15 @@ import time
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
+from chalicelib.domain.errors import RateLimitedError
 from chalicelib.domain.message import Client
+from chalicelib.domain.ratelimit import Decision, RateLimit, decide
 from chalicelib.ports import AccountStore, Clock
 
 # How many entries each per-container cache keeps (the least recently used go first).
 KNOWN_KEYS_CACHED = 10_000
 UNKNOWN_KEYS_CACHED = 10_000
+READ_BUCKETS_KEPT = 10_000
 
 V = TypeVar("V")
 
@@ -100,3 +104,33 @@ class Authenticator:
         with self._lock:
             self._cache.clear()
             self._unknown.clear()
+
+
+class ReadThrottle:
+    """A GCRA bucket per client for the read routes, in this container's memory.
+
+    No I/O: a read costs a dictionary look-up here, never a DynamoDB write (see the
+    README's design notes for why the bucket is not shared between instances).
+    """
+
+    def __init__(self, limit: RateLimit, clock: Clock = time.monotonic,
+                 size: int = READ_BUCKETS_KEPT) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._size = size
+        self._tats: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, client_id: str) -> Decision:
+        """Take one token of the client's bucket, or raise ``RateLimitedError``."""
+        now = self._clock()
+        with self._lock:
+            decision = decide(self.limit, self._tats.get(client_id), now)
+            if decision.allowed:
+                self._tats[client_id] = decision.new_tat
+                self._tats.move_to_end(client_id)
+                while len(self._tats) > self._size:
+                    self._tats.popitem(last=False)  # a forgotten bucket starts full
+        if not decision.allowed:
+            raise RateLimitedError(decision, self.limit.burst)
+        return decision

@@ -1,4 +1,5 @@
-"""API keys against moto: one key per client (CLI and store), the negative cache."""
+"""API keys against moto: one key per client (CLI and store), the negative cache, and
+the per-client throttle of the read routes."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib import cli
 from chalicelib.container import Container, hash_api_key
 from chalicelib.domain.errors import ConflictError, NotFoundError
+from chalicelib.services.auth import ReadThrottle
 from localstack import provision
+from tests.fakes.clock import FakeClock
 from tests.support.awscalls import recorded_calls
-from tests.support.clients import make_client
+from tests.support.clients import client_id_of, make_client
 from tests.support.http import SEED_BODY, as_json, assert_error, post
 
 pytestmark = pytest.mark.functional
@@ -156,3 +159,32 @@ def test_a_new_key_works_at_once_while_bad_ones_are_cached(api: Any, aws: Contai
     assert_error(me(api, "wrong-key"), 401, "unauthorized")
     key = make_client(aws)
     assert me(api, key).status_code == 200
+
+
+# -- read throttle -------------------------------------------------------------------
+@pytest.mark.settings(read_rate_limit_rps=1.0, read_rate_limit_burst=3)
+def test_the_read_routes_share_a_per_client_bucket_answer_429_and_recover(
+    api: Any, aws: Container
+) -> None:
+    clock = FakeClock()
+    aws.__dict__["read_throttle"] = ReadThrottle(aws.read_throttle.limit, clock)
+    key, other = make_client(aws), make_client(aws)
+    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+    headers = {"X-API-Key": key}
+
+    answers = [api.http.get("/v1/me", headers=headers),
+               api.http.get("/v1/messages", headers=headers),
+               api.http.get(f"/v1/messages/{message_id}", headers=headers)]
+    limited = api.http.get("/v1/me", headers=headers)
+
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.headers["RateLimit-Remaining"] for a in answers] == ["2", "1", "0"]
+    assert_error(limited, 429, "rate_limited")
+    assert limited.headers["Retry-After"] == "1"
+    assert (limited.headers["RateLimit-Limit"], limited.headers["RateLimit-Remaining"]) == (
+        "3", "0")
+    assert me(api, other).status_code == 200  # another client's bucket
+    assert post(api, key, SEED_BODY).status_code == 202  # sending has its own bucket
+    clock.advance(1.0)
+    assert me(api, key).status_code == 200
+    assert aws.accounts.balance(client_id_of(aws, key)).held == 10

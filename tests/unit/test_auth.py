@@ -1,12 +1,19 @@
-"""API keys on fakes: the authenticator's caches, one key per client."""
+"""API keys on fakes: the caches of the authenticator, the read throttle, unique keys."""
 
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
+from chalicelib.domain.errors import ConflictError, NotFoundError, RateLimitedError, ValidationError
 from chalicelib.domain.message import Client
-from chalicelib.services.auth import UNKNOWN_KEYS_CACHED, Authenticator, TtlLru, hash_api_key
+from chalicelib.domain.ratelimit import RateLimit
+from chalicelib.services.auth import (
+    UNKNOWN_KEYS_CACHED,
+    Authenticator,
+    ReadThrottle,
+    TtlLru,
+    hash_api_key,
+)
 from chalicelib.services.manage import ApiKeys
 from tests.fakes.accounts import FakeAccounts
 from tests.fakes.clock import FakeClock
@@ -105,6 +112,33 @@ def test_ttl_lru_expires_entries_at_their_deadline() -> None:
     lru.put("a", 1, until=10.0)
     assert lru.get("a", 9.9) == 1
     assert lru.get("a", 10.0) is None and len(lru) == 0
+
+
+# -- read throttle ---------------------------------------------------------------
+def test_the_read_throttle_refuses_past_the_burst_then_refills() -> None:
+    clock = FakeClock()
+    throttle = ReadThrottle(RateLimit(rate_per_s=10.0, burst=3), clock)
+
+    remaining = [throttle.take("acme").remaining for _ in range(3)]
+    with pytest.raises(RateLimitedError) as limited:
+        throttle.take("acme")
+
+    assert remaining == [2, 1, 0]
+    assert limited.value.limit == 3 and limited.value.retry_after_s == pytest.approx(0.1)
+    assert throttle.take("other").allowed  # buckets are per client
+    clock.advance(0.1)
+    assert throttle.take("acme").allowed
+
+
+def test_the_read_throttle_keeps_a_bounded_number_of_buckets() -> None:
+    clock = FakeClock()
+    throttle = ReadThrottle(RateLimit(rate_per_s=1.0, burst=1), clock, size=2)
+    throttle.take("a")
+    throttle.take("b")
+    throttle.take("c")  # "a" is forgotten: its bucket starts full again
+    assert throttle.take("a").allowed
+    with pytest.raises(RateLimitedError):
+        throttle.take("c")
 
 
 # -- unique keys -----------------------------------------------------------------
