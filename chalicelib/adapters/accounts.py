@@ -20,6 +20,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import (
     API_KEY_CLAIM_PREFIX,
+    ApiKeyClaimModel,
     ClientModel,
     LedgerEntryModel,
     api_key_claims,
@@ -292,17 +293,15 @@ class DynamoAccounts:
     def _take_key(self, key_hash: str, client_id: str) -> bool:
         """Claim ``key_hash`` for ``client_id`` (True if the claim is new), or raise
         ``ConflictError``: the conditional write decides between rival claims."""
-        holder = self.find_by_key_hash(key_hash)  # a key given before claims existed
-        with dynamodb_errors("api key claim"):
-            try:
-                claim = self._claims.get(API_KEY_CLAIM_PREFIX + key_hash, consistent_read=True)
-            except DoesNotExist:
-                claim = None
-            owner = claim.owner if claim is not None else holder and holder.client_id
-            if owner is not None and owner != client_id:
+        claim = self._claim(key_hash)
+        if claim is not None:
+            if claim.owner != client_id:
                 raise _key_taken()
-            if claim is not None:
-                return False
+            return False
+        holder = self.find_by_key_hash(key_hash)  # a key given before claims existed
+        if holder is not None and holder.client_id != client_id:
+            raise _key_taken()
+        with dynamodb_errors("api key claim"):
             try:
                 self._claims(API_KEY_CLAIM_PREFIX + key_hash, owner=client_id,
                              created_at=time.time()).save(
@@ -313,6 +312,13 @@ class DynamoAccounts:
                     raise _key_taken() from exc
                 raise
         return True
+
+    def _claim(self, key_hash: str) -> ApiKeyClaimModel | None:
+        with dynamodb_errors("api key claim read"):
+            try:
+                return self._claims.get(API_KEY_CLAIM_PREFIX + key_hash, consistent_read=True)
+            except DoesNotExist:
+                return None
 
     def _release_key(self, key_hash: str, client_id: str) -> None:
         """Delete ``client_id``'s claim on ``key_hash``, if it has one."""
