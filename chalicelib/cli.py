@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
 import sys
 from collections.abc import Callable
 
-from chalicelib.container import Container, hash_api_key
+from chalicelib.container import Container
 from chalicelib.domain.callbacks import url_problem
 from chalicelib.domain.errors import GatewayError
 from chalicelib.domain.message import rfc3339
@@ -62,19 +61,19 @@ def _settings_from(args: argparse.Namespace) -> dict[str, object]:
 
 
 def client(container: Container, args: argparse.Namespace) -> int:
-    """Create a client, or update the one of that name."""
+    """Create a client, or update the one of that name. An API key another client holds
+    is refused (exit 2), and nothing is changed."""
     client_id, accounts = _client_id(args.name), container.accounts
-    key = args.api_key or f"sk_{secrets.token_urlsafe(24)}"
     settings = _settings_from(args)
-    created = accounts.upsert(client_id, args.name, hash_api_key(key),
-                              (args.credits or 0) * CENTS_PER_CREDIT)
-    if created:
+    key = container.api_keys.create(client_id, args.name, (args.credits or 0) * CENTS_PER_CREDIT,
+                                    args.api_key)
+    if key is not None:
         accounts.configure(client_id, **settings)
         print(f"created client {client_id}")
         print(f"api key:        {key}   (shown once: it is stored only as a hash)")
     else:
         if args.api_key:
-            settings["api_key_hash"] = hash_api_key(args.api_key)
+            container.api_keys.assign(client_id, args.api_key)
         accounts.configure(client_id, **settings)
         print(f"updated client {client_id}" + (" (new API key set)" if args.api_key else ""))
         if args.credits:
@@ -98,11 +97,9 @@ def topup(container: Container, args: argparse.Namespace) -> int:
 
 
 def rotate_key(container: Container, args: argparse.Namespace) -> int:
-    """Give a client a new API key; the old one stops working."""
+    """Give a client a new API key; the old one stops working and is released."""
     client_id = _client_id(args.name)
-    container.accounts.balance(client_id)  # 'no such client'
-    key = f"sk_{secrets.token_urlsafe(24)}"
-    container.accounts.configure(client_id, api_key_hash=hash_api_key(key))
+    key = container.api_keys.rotate(client_id)
     print(f"new api key for {client_id}: {key}   (shown once)")
     print(f"the old key stops working at once here, and within AUTH_CACHE_TTL "
           f"({container.settings.auth_cache_ttl_s:.0f} s) on API instances that cached it")
@@ -168,7 +165,8 @@ def _client_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("client", help="create a client, or update the one of that name")
     p.add_argument("--name", required=True, help="the client's id and name, e.g. acme")
     p.add_argument("--credits", type=int, help="starting credits of 100 cents (on creation)")
-    p.add_argument("--api-key", help="use this API key (default: a new random one)")
+    p.add_argument("--api-key", help="use this API key (default: a new random one); refused "
+                   "if another client has it")
     p.add_argument("--rate-limit-rps", type=float, help="parts per second")
     p.add_argument("--rate-limit-burst", type=int, help="bucket size, in parts")
     p.add_argument("--price-per-part-cents", type=int)

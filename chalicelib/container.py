@@ -24,16 +24,17 @@ from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.domain.errors import BackendUnavailableError
+from chalicelib.domain.ratelimit import RateLimit
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.observability import ObservabilityConfig, Telemetry
 from chalicelib.ports import Provider, ReportSource
 from chalicelib.providers.mock import MockProvider
 from chalicelib.services.accept import AcceptService
-from chalicelib.services.auth import Authenticator, hash_api_key
+from chalicelib.services.auth import Authenticator, ReadThrottle, hash_api_key
 from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
-from chalicelib.services.manage import MessageManager
+from chalicelib.services.manage import ApiKeys, MessageManager
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhook_secrets import WebhookSecrets
@@ -194,6 +195,10 @@ class Container:
         return MessageManager(self.messages, self.ledger)
 
     @cached_property
+    def api_keys(self) -> ApiKeys:
+        return ApiKeys(self.accounts)
+
+    @cached_property
     def callbacks(self) -> CallbackService:
         s = self.settings
         poster = WebhookSender(s.callback_timeout_s, s.callback_allow_private)
@@ -212,7 +217,14 @@ class Container:
 
     @cached_property
     def authenticator(self) -> Authenticator:
-        return Authenticator(self.accounts, self.settings.auth_cache_ttl_s)
+        s = self.settings
+        return Authenticator(self.accounts, s.auth_cache_ttl_s,
+                             negative_ttl_s=s.auth_negative_cache_ttl_s)
+
+    @cached_property
+    def read_throttle(self) -> ReadThrottle:
+        s = self.settings
+        return ReadThrottle(RateLimit(s.read_rate_limit_rps, s.read_rate_limit_burst))
 
     @cached_property
     def accept(self) -> AcceptService:

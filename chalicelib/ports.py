@@ -113,6 +113,20 @@ class Books(Protocol):
         ...
 
 
+class KeyStore(Protocol):
+    """Who holds which API key (as its SHA-256): each key belongs to at most one client."""
+
+    def upsert(self, client_id: str, name: str, key_hash: str, credit_cents: int) -> bool:
+        """Create the client holding ``key_hash``; False if it exists (nothing changed).
+        ``ConflictError`` if another client holds the key."""
+        ...
+
+    def set_api_key(self, client_id: str, key_hash: str) -> None:
+        """Give the client ``key_hash`` and release its old key; ``ConflictError`` if
+        another client holds it, ``NotFoundError`` if there is no such client."""
+        ...
+
+
 class WorkQueue(Protocol):
     """One work queue; its records come back until they are deleted."""
 

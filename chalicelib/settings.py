@@ -201,6 +201,9 @@ class Settings:
     stuck_after_s: float = 300.0
     dlr_timeout_s: float = 72 * 3600.0
     auth_cache_ttl_s: float = 30.0
+    auth_negative_cache_ttl_s: float = 5.0  # how long an unknown key stays refused unread
+    read_rate_limit_rps: float = 50.0  # per client and API instance: the read routes
+    read_rate_limit_burst: int = 100
     log_level: str = "INFO"
     log_privacy: bool = True  # mask phone numbers, leave message text out of logs
     dlr_secrets: Mapping[str, str] = field(default_factory=dict)
@@ -322,6 +325,11 @@ class Settings:
             stuck_after_s=parse_duration(g("STUCK_AFTER", "5m")),
             dlr_timeout_s=parse_duration(g("DLR_TIMEOUT", "72h")),
             auth_cache_ttl_s=parse_duration(g("AUTH_CACHE_TTL", "30s")),
+            auth_negative_cache_ttl_s=parse_duration(g("AUTH_NEGATIVE_CACHE_TTL", "5s")),
+            read_rate_limit_rps=_positive_float(
+                "READ_RATE_LIMIT_RPS", g("READ_RATE_LIMIT_RPS", str(d.read_rate_limit_rps))),
+            read_rate_limit_burst=_positive_int(
+                "READ_RATE_LIMIT_BURST", g("READ_RATE_LIMIT_BURST", str(d.read_rate_limit_burst))),
             log_level=g("LOG_LEVEL", d.log_level).upper(),
             log_privacy=g("LOG_PRIVACY", "on").strip().lower() not in {"off", "false", "0", "no"},
             dlr_secrets=parse_secrets(g("DLR_SECRETS", "")),

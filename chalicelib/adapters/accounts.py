@@ -16,7 +16,13 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
-from chalicelib.adapters.models import ClientModel, LedgerEntryModel
+from chalicelib.adapters.models import (
+    API_KEY_CLAIM_PREFIX,
+    ApiKeyClaimModel,
+    ClientModel,
+    LedgerEntryModel,
+    api_key_claims,
+)
 from chalicelib.domain.errors import (
     ConflictError,
     NotFoundError,
@@ -42,6 +48,10 @@ def _client(item: ClientModel) -> Client:
     )
 
 
+def _key_taken() -> ConflictError:
+    return ConflictError("this API key belongs to another client; choose another", "api_key")
+
+
 def _int_or_none(value: float | None) -> int | None:
     return int(value) if value is not None else None
 
@@ -63,6 +73,7 @@ class DynamoAccounts:
     def __init__(self, clients: type[ClientModel], ledger: type[LedgerEntryModel]) -> None:
         self._clients = clients
         self._ledger = ledger
+        self._claims = api_key_claims(clients)
         # Last TAT seen per client; only a hint for which write to try first.
         self._tat_hint: dict[str, float | None] = {}
 
@@ -111,7 +122,8 @@ class DynamoAccounts:
         callback_url: str | None = None,
         callback_on_sent: bool = False,
     ) -> bool:
-        """Create a client with ``credit_cents``; False if it already exists."""
+        """Create a client with ``credit_cents``, its key claimed first; False if it
+        already exists, ``ConflictError`` if another client holds the key."""
         item = self._clients(
             client_id,
             name=name,
@@ -128,14 +140,95 @@ class DynamoAccounts:
             callback_on_sent=callback_on_sent,
             created_at=time.time(),
         )
+        if self._exists(client_id):
+            return False  # the update path decides about its key
+        fresh = self._take_key(key_hash, client_id)
         with dynamodb_errors("client create"):
             try:
                 item.save(condition=ClientModel.client_id.does_not_exist())
             except PynamoDBException as exc:
+                if not is_condition_failure(exc):
+                    raise
+                if self._get(client_id).created_at == item.created_at:
+                    return True  # our own write, repeated by botocore after a lost answer
+                if fresh and self._get(client_id).api_key_hash != key_hash:
+                    self._release_key(key_hash, client_id)
+                return False
+        return True
+
+    def set_api_key(self, client_id: str, key_hash: str) -> None:
+        """Give an existing client the key ``key_hash``, then release its old one;
+        ``ConflictError`` if another client holds that key.
+
+        The claim is written before the client's ``api_key_hash`` and the old claim
+        deleted after it moved, so at no moment do two clients hold one key. A crash
+        in between leaves a claim behind, which only keeps that key from other clients.
+        """
+        old = self._get(client_id).api_key_hash
+        if old == key_hash:
+            return
+        fresh = self._take_key(key_hash, client_id)
+        with dynamodb_errors("api key change"):
+            try:
+                self._clients(client_id).update(
+                    actions=[ClientModel.api_key_hash.set(key_hash)],
+                    condition=ClientModel.api_key_hash == old)
+            except PynamoDBException as exc:
+                if not is_condition_failure(exc):
+                    raise
+                if self._get(client_id).api_key_hash != key_hash:  # not our own repeat
+                    if fresh:
+                        self._release_key(key_hash, client_id)
+                    raise ConflictError("the client's API key changed meanwhile; try again",
+                                        "api_key") from exc
+        self._release_key(old, client_id)
+
+    def _exists(self, client_id: str) -> bool:
+        try:
+            self._get(client_id)
+        except NotFoundError:
+            return False
+        return True
+
+    def _take_key(self, key_hash: str, client_id: str) -> bool:
+        """Claim ``key_hash`` for ``client_id`` (True if the claim is new), or raise
+        ``ConflictError``: the conditional write decides between rival claims."""
+        claim = self._claim(key_hash)
+        if claim is not None:
+            if claim.owner != client_id:
+                raise _key_taken()
+            return False
+        holder = self.find_by_key_hash(key_hash)  # a key given before claims existed
+        if holder is not None and holder.client_id != client_id:
+            raise _key_taken()
+        with dynamodb_errors("api key claim"):
+            try:
+                self._claims(API_KEY_CLAIM_PREFIX + key_hash, owner=client_id,
+                             created_at=time.time()).save(
+                    condition=self._claims.client_id.does_not_exist()
+                    | (self._claims.owner == client_id))
+            except PynamoDBException as exc:
                 if is_condition_failure(exc):
-                    return False
+                    raise _key_taken() from exc
                 raise
         return True
+
+    def _claim(self, key_hash: str) -> ApiKeyClaimModel | None:
+        with dynamodb_errors("api key claim read"):
+            try:
+                return self._claims.get(API_KEY_CLAIM_PREFIX + key_hash, consistent_read=True)
+            except DoesNotExist:
+                return None
+
+    def _release_key(self, key_hash: str, client_id: str) -> None:
+        """Delete ``client_id``'s claim on ``key_hash``, if it has one."""
+        with dynamodb_errors("api key release"):
+            try:
+                self._claims(API_KEY_CLAIM_PREFIX + key_hash).delete(
+                    condition=self._claims.owner == client_id)
+            except PynamoDBException as exc:
+                if not is_condition_failure(exc):
+                    raise  # a lost condition: no claim of ours (gone, or never written)
 
     def configure(self, client_id: str, **settings: object) -> None:
         """Set (or, with None, remove) per-client settings of an existing client."""
@@ -146,9 +239,8 @@ class DynamoAccounts:
             "callback_url": ClientModel.callback_url,
             "callback_on_sent": ClientModel.callback_on_sent,
             "allowed_senders": ClientModel.allowed_senders, "max_parts": ClientModel.max_parts,
-            "api_key_hash": ClientModel.api_key_hash, "message_type": ClientModel.message_type,
-            "test_mode": ClientModel.test_mode,
-        }
+            "message_type": ClientModel.message_type, "test_mode": ClientModel.test_mode,
+        }  # the API key only through set_api_key, which keeps it unique
         actions: list[Action] = []
         for key, value in settings.items():
             attr: Any = fields[key]
@@ -187,4 +279,5 @@ class DynamoAccounts:
         """Every client with its balance (admin and reconcile only)."""
         with dynamodb_errors("client scan"):
             for item in self._clients.scan(consistent_read=True):
-                yield _client(item), _balance(item)
+                if not item.client_id.startswith(API_KEY_CLAIM_PREFIX):
+                    yield _client(item), _balance(item)

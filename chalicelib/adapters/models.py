@@ -88,6 +88,34 @@ class ClientModel(Model):
     api_key_index = ApiKeyIndex()
 
 
+# Items of the clients table whose key starts with this are not clients: each
+# claims one API key hash for its owner (``ApiKeyClaimModel``). No client id
+# can take this shape (``#`` is not allowed in one).
+API_KEY_CLAIM_PREFIX = "apikey#"
+
+
+class ApiKeyClaimModel(Model):
+    """One API key hash claimed by one client, in the clients table (not a table of its
+    own: same key attribute, same IAM). Written with ``attribute_not_exists`` before a
+    client's ``api_key_hash`` is set to that hash, deleted only after it moved on, so no
+    two clients hold one key. It has no ``api_key_hash`` attribute, so the API-key index
+    never lists it."""
+
+    class Meta(_Meta):
+        table_name = "clients"
+
+    client_id = UnicodeAttribute(hash_key=True)  # API_KEY_CLAIM_PREFIX + the key's SHA-256
+    owner = UnicodeAttribute()
+    created_at = NumberAttribute(default=0)
+
+
+@cache
+def api_key_claims(clients: type[ClientModel]) -> type[ApiKeyClaimModel]:
+    """The claim model on the same table, region and endpoint as ``clients``."""
+    meta: Any = clients.Meta
+    return _bound(ApiKeyClaimModel, meta.table_name, meta.region, meta.host)
+
+
 class SweepIndex(GlobalSecondaryIndex["MessageModel"]):
     """Unfinished messages by the time the sweeper should look at them.
 

@@ -62,6 +62,15 @@ def authenticate() -> Client:
     return client
 
 
+def authenticate_read() -> tuple[Client, dict[str, str]]:
+    """``authenticate``, then one token of the client's read bucket (429 when empty);
+    with the RateLimit header fields for the answer."""
+    client = authenticate()
+    throttle = get_container().read_throttle
+    decision = throttle.take(client.client_id)
+    return client, rate_headers(decision, throttle.limit.burst)
+
+
 def raw_body() -> bytes:
     raw = _request().raw_body or b""
     if isinstance(raw, str):
@@ -114,17 +123,19 @@ def send_message() -> Response:
 @api.route("/v1/messages", methods=["GET"])
 @answers_errors
 def list_messages() -> Response:
-    client = authenticate()
+    client, headers = authenticate_read()
     query = parse_list_query(client.client_id, _request().query_params or {})
     found, cursor = get_container().manager.list(client, query)
-    return json_response({"messages": [m.public() for m in found], "next_cursor": cursor})
+    return json_response({"messages": [m.public() for m in found], "next_cursor": cursor},
+                         headers=headers)
 
 
 @api.route("/v1/messages/{message_id}", methods=["GET"])
 @answers_errors
 def get_message(message_id: str) -> Response:
-    client = authenticate()
-    return json_response(get_container().manager.own(client, _known_id(message_id)).public())
+    client, headers = authenticate_read()
+    return json_response(get_container().manager.own(client, _known_id(message_id)).public(),
+                         headers=headers)
 
 
 @api.route("/v1/messages/{message_id}/cancel", methods=["POST"])
@@ -176,7 +187,7 @@ def delivery_report(provider: str) -> Response:
 @api.route("/v1/me", methods=["GET"])
 @answers_errors
 def me() -> Response:
-    client = authenticate()
+    client, headers = authenticate_read()
     balance = get_container().accounts.balance(client.client_id)
     return json_response({
         "id": client.client_id,
@@ -184,7 +195,7 @@ def me() -> Response:
         "credit_cents": balance.available,
         "held_cents": balance.held,
         "spent_cents": balance.spent,
-    })
+    }, headers=headers)
 
 
 @api.route("/{proxy+}", methods=ALL_METHODS)

@@ -1,10 +1,11 @@
-"""A client's own messages: cancel one, list them."""
+"""A client's own messages (cancel one, list them), and the operator's API keys."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -12,12 +13,14 @@ from chalicelib.domain.errors import MessageStateConflictError, NotFoundError, V
 from chalicelib.domain.message import Client, Message
 from chalicelib.domain.status import Status
 from chalicelib.domain.validation import parse_rfc3339
-from chalicelib.ports import MessageStore
+from chalicelib.ports import KeyStore, MessageStore
+from chalicelib.services.auth import hash_api_key
 from chalicelib.services.ledger import Ledger
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 LIST_PARAMS = frozenset({"status", "to", "since", "until", "client_reference", "limit", "cursor"})
 CANCELLABLE = frozenset({Status.QUEUED, Status.FAILED_TEMP})
+MAX_API_KEY_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -116,3 +119,42 @@ class MessageManager:
         found, position = self._messages.page_for_client(
             client.client_id, query.since, query.until, query.after, query.limit, query.matches)
         return found, encode_cursor(client.client_id, position) if position else None
+
+
+def new_api_key() -> str:
+    """A random API key (192 bits)."""
+    return f"sk_{secrets.token_urlsafe(24)}"
+
+
+def _checked_key(api_key: str) -> str:
+    if not 0 < len(api_key) <= MAX_API_KEY_CHARS or not api_key.isprintable() \
+            or not api_key.isascii() or any(c.isspace() for c in api_key):
+        raise ValidationError(f"an API key is 1-{MAX_API_KEY_CHARS} printable ASCII "
+                              "characters without spaces", "api_key")
+    return api_key
+
+
+class ApiKeys:
+    """Gives clients their API keys; the store refuses a key another client holds, so no
+    two clients ever share one (``ConflictError``, nothing changed)."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self._store = store
+
+    def create(self, client_id: str, name: str, credit_cents: int,
+               api_key: str | None = None) -> str | None:
+        """Create the client with ``api_key`` (default: a new random one) and return the
+        key; None when the client already exists (then nothing changed)."""
+        key = _checked_key(api_key) if api_key is not None else new_api_key()
+        created = self._store.upsert(client_id, name, hash_api_key(key), credit_cents)
+        return key if created else None
+
+    def assign(self, client_id: str, api_key: str) -> None:
+        """Give an existing client ``api_key``; its old key stops working."""
+        self._store.set_api_key(client_id, hash_api_key(_checked_key(api_key)))
+
+    def rotate(self, client_id: str) -> str:
+        """Give the client a new random key and return it; its old one is released."""
+        key = new_api_key()
+        self._store.set_api_key(client_id, hash_api_key(key))
+        return key

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from chalicelib.domain.errors import (
+    ConflictError,
     NotFoundError,
 )
 from chalicelib.domain.message import Balance, Client
@@ -63,3 +64,21 @@ class FakeAccounts:
     def scan_all(self) -> Iterator[tuple[Client, Balance]]:
         for client_id, a in self.accounts.items():
             yield a.client, self.balance(client_id)
+
+    # -- API keys (KeyStore) ------------------------------------------------------
+    def upsert(self, client_id: str, name: str, key_hash: str, credit_cents: int) -> bool:
+        if client_id in self.accounts:
+            return False
+        self._refuse_taken(key_hash, client_id)
+        self.add(Client(client_id=client_id, name=name), credit_cents, key_hash)
+        return True
+
+    def set_api_key(self, client_id: str, key_hash: str) -> None:
+        account = self._get(client_id)
+        self._refuse_taken(key_hash, client_id)
+        account.key_hash = key_hash
+
+    def _refuse_taken(self, key_hash: str, client_id: str) -> None:
+        if any(a.key_hash == key_hash and cid != client_id for cid, a in self.accounts.items()):
+            raise ConflictError("this API key belongs to another client; choose another",
+                                "api_key")

@@ -22,7 +22,9 @@ from tests.support.gateway import Gateway
 from tests.support.stacks import FAST_TIMERS, shorten_visibility
 
 # Short timers so a killed worker's messages are taken over within seconds.
-RELIABLE = {**FAST_TIMERS, "STUCK_AFTER": "15s", "SEND_TIMEOUT": "10s"}
+# Reads are not throttled here: the scenarios poll and hammer routes to see other faults.
+RELIABLE = {**FAST_TIMERS, "STUCK_AFTER": "15s", "SEND_TIMEOUT": "10s",
+            "READ_RATE_LIMIT_RPS": "10000", "READ_RATE_LIMIT_BURST": "10000"}
 
 
 # -- figures ---------------------------------------------------------------
