@@ -8,6 +8,7 @@ the calls against the policy in the template.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -468,17 +470,23 @@ def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
             cold_start()
             run(api, "sender", records + records)
         yield from calls
-    # The worker died after the provider accepted: the next claim re-submits.
-    aws = with_rates(ACCEPTS_ALL)
-    message_id = as_json(post(api, key, SEED_BODY))["message_id"]
-    records = receive(aws, aws.settings.names.send_queue)
-    claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
-    assert claimed is not None
-    aws.provider.submit(OutboundSms(message_id, 1, claimed.to, claimed.sender, claimed.text, 1))
-    with recorded_calls() as calls:
-        cold_start()
-        run(api, "sender", records)
-    yield from calls
+    # The worker died after the provider accepted: the next claim asks the provider
+    # (its record answers), and when the provider cannot be asked, it re-submits.
+    for can_ask in (True, False):
+        aws = with_rates(ACCEPTS_ALL)
+        message_id = as_json(post(api, key, SEED_BODY))["message_id"]
+        records = receive(aws, aws.settings.names.send_queue)
+        claimed = aws.messages.claim(message_id, time.time(), stale_before=0)
+        assert claimed is not None
+        aws.provider.submit(OutboundSms(message_id, 1, claimed.to, claimed.sender, claimed.text,
+                                        1))
+        with recorded_calls() as calls, mock.patch.object(
+                type(aws.provider), "accepted_before",
+                side_effect=None if can_ask else OSError("cannot ask"),
+                autospec=True, return_value=None) if not can_ask else contextlib.nullcontext():
+            cold_start()
+            run(api, "sender", records)
+        yield from calls
 
 
 def drive_sender_on_aws_sms(api: Any, key: str) -> Iterator[tuple[str, str]]:
