@@ -23,12 +23,14 @@ of the queued lane may just be waiting in a backlog, not lost, so each turn
 postpones its next one further: ``STUCK_AFTER × 2^n``, capped at
 ``MAX_POSTPONE_S`` (1 h, or ``STUCK_AFTER`` if longer), n being its turns so
 far. A message that waits W in a backlog gets a duplicate record at each turn:
-about log2(W / STUCK_AFTER) + 1 of them in the first ~16 × STUCK_AFTER, then one
-an hour. Duplicates are harmless (the claim is conditional).
+about log2(W / STUCK_AFTER) + 1 of them until the wait reaches the cap, then one
+per ``MAX_POSTPONE_S`` (with the defaults: 4 in 1 h, 9 in 6 h). Duplicates are
+harmless (the claim is conditional).
 
 A pass takes the two lanes in turn, one message each, and each lane oldest
-first across its shards, up to ``PASS_LIMIT`` messages or ``PASS_TIME_S``
-(within the function's 10 s); the rest is the oldest of the next pass, so no
+first across its shards, up to ``PASS_LIMIT`` messages or the time budget (the
+invocation's time less 2 s; ``PASS_TIME_S`` with no Lambda context, the
+function's timeout being 10 s); the rest is the oldest of the next pass, so no
 lane or shard waits behind another. With P the sweeper's period (1 min), and as
 long as a pass gets through what is due (else the delay grows by a period per
 ``PASS_LIMIT`` messages due before it), these hold under any backlog:
@@ -36,12 +38,15 @@ long as a pass gets through what is due (else the delay grows by a period per
 - a lost enqueue is re-sent by ``created + STUCK_AFTER + P``;
 - a FAILED_TEMP whose record was lost, by ``retry_at + STUCK_AFTER + P``;
 - an abandoned SENDING claim made at ``c`` is recovered by
-  ``c + max(STUCK_AFTER, SEND_TIMEOUT) + P`` when the message had not waited
-  out a turn before its claim, and by ``c + max(MAX_POSTPONE_S, SEND_TIMEOUT) + P``
-  when it had (its next turn was set before the claim, at most that far ahead);
+  ``c + max(STUCK_AFTER, SEND_TIMEOUT + 1 s) + P`` when the message had not
+  waited out a turn before its claim, and by
+  ``c + max(MAX_POSTPONE_S, SEND_TIMEOUT + 1 s) + P`` when it had (its next turn
+  was set before the claim, at most ``MAX_POSTPONE_S`` ahead);
 - a SENT message sent at ``s`` without a report is expired by
-  ``s + max(DLR_TIMEOUT, MAX_POSTPONE_S + P) + P`` (its first turn comes at most
-  ``MAX_POSTPONE_S + P`` after its claim; then it waits in the timed lane).
+  ``s + max(DLR_TIMEOUT, max(MAX_POSTPONE_S, SEND_TIMEOUT + 1 s) + P) + P`` (by
+  the claim's bound above it has been met and moved to the timed lane): with the
+  defaults, ``s + DLR_TIMEOUT + P``;
+- a scheduled message is enqueued by ``send_at + P``.
 
 It reads the sparse sweep index (unfinished messages only), never the table,
 and every action is conditional on the sweep time it read, so any number of
