@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ from chalicelib.domain.work import DONE, RetryAfter
 from chalicelib.services.sweeper import Sweeper
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, post
-from tests.support.queues import receive, run
+from tests.support.queues import enqueues_lost, receive, run
 from tests.support.settings import (
     ACCEPTS_ALL,
     FAILS_ALL_PERMANENTLY,
@@ -44,17 +42,6 @@ def accept(api: Any, aws: Container, credit: int = 1000) -> tuple[str, str]:
     msg = aws.messages.get(message_id)
     assert msg is not None
     return msg.client_id, message_id
-
-
-@contextmanager
-def lose_enqueues(aws: Container) -> Iterator[None]:
-    """SQS refuses the sends made meanwhile (the API still answers 202)."""
-    send_url = aws.send_queue.url()
-    aws.send_queue._url = send_url + "-gone"
-    try:
-        yield
-    finally:
-        aws.send_queue._url = send_url
 
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
@@ -148,7 +135,7 @@ def test_always_failing_temporarily_ends_failed_perm_with_the_hold_released(
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -> None:
-    with lose_enqueues(aws):
+    with enqueues_lost(aws):
         _, message_id = accept(api, aws)  # still 202: stored and held
     assert receive(aws, aws.settings.names.send_queue) == []
 
@@ -169,7 +156,7 @@ def test_one_pass_behind_a_backlog_recovers_every_kind_of_stranded_message(
     send_queue, timeout = aws.settings.names.send_queue, aws.settings.send_timeout_s
     client_id, sent = accept(api, aws)
     run(api, "sender", receive(aws, send_queue))  # SENT; no report will come
-    with lose_enqueues(aws):
+    with enqueues_lost(aws):
         _, lost = accept(api, aws)
     _, abandoned = accept(api, aws)
     _, failed_temp = accept(api, aws)

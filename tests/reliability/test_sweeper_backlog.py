@@ -20,7 +20,7 @@ from tests.support.books import audit
 from tests.support.clients import make_client
 from tests.support.figures import FigureBook, Figures
 from tests.support.http import SEED_BODY, as_json, post
-from tests.support.queues import receive, run
+from tests.support.queues import enqueues_lost, receive, run
 from tests.support.settings import ACCEPTS_ALL
 
 pytestmark = pytest.mark.functional
@@ -57,10 +57,8 @@ def test_the_sweeper_recovers_stranded_messages_behind_a_standing_backlog(
     for record in receive(aws, names.dlr_queue):
         aws.sqs.delete_message(QueueUrl=dlr_url, ReceiptHandle=record["ReceiptHandle"])
     # an accepted message whose enqueue was lost
-    send_url = aws.send_queue.url()
-    aws.send_queue._url = send_url + "-gone"
-    lost = {accept()}
-    aws.send_queue._url = send_url
+    with enqueues_lost(aws):
+        lost = {accept()}
     # one claimed by a worker that died, and one FAILED_TEMP, their records lost
     abandoned, failed_temp = {accept()}, {accept()}
     receive(aws, names.send_queue)
