@@ -242,7 +242,7 @@ class Container:
     def sweeper(self) -> Sweeper:
         s = self.settings
         return Sweeper(s.stuck_after_s, s.dlr_timeout_s, self.messages, self.ledger,
-                       self.send_queue, self.telemetry)
+                       self.send_queue, self.telemetry, send_timeout_s=s.send_timeout_s)
 
     @cached_property
     def dlr(self) -> DlrService:

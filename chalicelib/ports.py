@@ -56,12 +56,14 @@ class MessageStore(Protocol):
     def mark_callback_queued(self, message_id: str) -> None: ...
 
     def due_for_sweep(self, lane: SweepLane, now: float) -> Iterable[tuple[str, float]]:
-        """(message id, sweep time) of the lane's messages whose sweep time has come."""
+        """(message id, sweep time) of the lane's messages whose sweep time has come,
+        oldest first, read lazily as the caller goes."""
         ...
 
     def postpone_sweep(self, message_id: str, seen_at: float, next_at: float,
                        lane: SweepLane | None = None) -> bool:
-        """Move the sweep time on, only if it is still ``seen_at``."""
+        """Move the sweep time on and count the turn (``Message.sweeps`` + 1), only if
+        the sweep time is still ``seen_at``."""
         ...
 
     def scan_all(self) -> Iterable[Message]: ...

@@ -123,7 +123,7 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             index(n.messages_table, _index_name(MessageModel.sweep_index), "Query"),
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
-            queue(n.send_queue, "GetQueueUrl", "GetQueueAttributes", "SendMessage"),
+            queue(n.send_queue, "GetQueueUrl", "SendMessage"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
         ),
         "callbacks": (

@@ -7,6 +7,7 @@ backwards, and the write that settles a hold is the one that wins the race.
 
 from __future__ import annotations
 
+import heapq
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -22,6 +23,7 @@ from chalicelib.domain.message import Message, ProviderEvent
 from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
 
 MAX_EVENTS = 20
+SWEEP_PAGE = 100  # sweep index entries per query page
 
 
 def sweep_shard(message_id: str, lane: SweepLane) -> int:
@@ -68,6 +70,8 @@ def to_message(item: MessageModel) -> Message:
         test_mode=bool(item.test_mode),
         events=tuple(ProviderEvent.parse(str(e)) for e in item.events or ()),
         claimed_from=item.claimed_from,
+        claimed_at=float(item.claimed_at) if item.claimed_at is not None else None,
+        sweeps=int(item.sweep_count or 0),
     )
 
 
@@ -295,23 +299,33 @@ class DynamoMessages:
                 condition=MessageModel.message_id.exists(),
             )
 
-    def due_for_sweep(self, lane: SweepLane, now: float, limit: int = 100) -> Iterator[tuple[str, float]]:
-        """(message id, sweep_at) of the lane's unfinished messages whose sweep time has come
-        (up to ``limit`` per shard), read shard by shard as the caller goes: a shard
-        that cannot be read does not undo the work on those before it."""
-        for shard in lane_shards(lane):
+    def due_for_sweep(self, lane: SweepLane, now: float) -> Iterator[tuple[str, float]]:
+        """(message id, sweep_at) of the lane's unfinished messages whose sweep time has
+        come, oldest first across the lane's shards (a merge of one query per shard, each
+        read a page at a time as the caller goes, so a caller that stops early reads
+        little). A query that fails raises ``BackendUnavailableError`` from the iteration;
+        what the caller did before stands."""
+        shards = [self._due_in_shard(shard, now) for shard in lane_shards(lane)]
+        return heapq.merge(*shards, key=lambda entry: entry[1])
+
+    def _due_in_shard(self, shard: int, now: float) -> Iterator[tuple[str, float]]:
+        with dynamodb_errors("sweep index query"):
+            items = iter(self._model.sweep_index.query(
+                shard, MessageModel.sweep_at <= now, page_size=SWEEP_PAGE))
+        while True:
             with dynamodb_errors("sweep index query"):
-                found = [(str(item.message_id), float(item.sweep_at))
-                         for item in self._model.sweep_index.query(
-                             shard, MessageModel.sweep_at <= now, limit=limit)]
-            yield from found
+                item = next(items, None)
+            if item is None:
+                return
+            yield str(item.message_id), float(item.sweep_at)
 
     def postpone_sweep(self, message_id: str, seen_at: float, next_at: float,
                        lane: SweepLane | None = None) -> bool:
-        """Move the sweep time on (and into ``lane``), only if no one else did: one
-        sweeper acts per turn."""
+        """Move the sweep time on (and into ``lane``) and count the turn, only if no one
+        else did: one sweeper acts per turn. (A botocore retry of this write, when its
+        answer was lost, fails the condition: the count never moves twice.)"""
         m = MessageModel
-        actions: list[Action] = [m.sweep_at.set(next_at)]
+        actions: list[Action] = [m.sweep_at.set(next_at), m.sweep_count.add(1)]
         if lane is not None:
             actions.append(m.sweep_shard.set(sweep_shard(message_id, lane)))
         return self._update(message_id, actions, m.sweep_at == seen_at) is not None

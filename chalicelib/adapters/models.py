@@ -121,9 +121,8 @@ class SweepIndex(GlobalSecondaryIndex["MessageModel"]):
 
     Sparse: ``sweep_at`` is removed when a message reaches a final status, so
     the index only ever holds work in progress. Sharded so the sweeper's
-    queries spread over partitions, in two lanes (``SweepLane``:
-    queued and timed) so it can leave the first alone while the send queue has
-    a backlog.
+    queries spread over partitions, in two lanes (``SweepLane``: queued and
+    timed) that the sweeper takes in turn, so neither waits behind the other.
     """
 
     class Meta:
@@ -184,6 +183,7 @@ class MessageModel(Model):
     settled_at = NumberAttribute(null=True)
     sweep_shard = NumberAttribute(null=True)
     sweep_at = NumberAttribute(null=True)
+    sweep_count = NumberAttribute(null=True)  # the sweeper's turns (not an index key)
 
     send_at = NumberAttribute(null=True)  # scheduled send, epoch seconds
     # How the client asked for it to go out (its settings when it was accepted).

@@ -70,6 +70,8 @@ class Message:
     test_mode: bool = False
     events: tuple[ProviderEvent, ...] = ()  # the provider's reports that settled nothing
     claimed_from: str | None = None  # the status the last claim took it from
+    claimed_at: float | None = None  # when the last claim was made
+    sweeps: int = 0  # the sweeper's turns on it (each one postpones its next further)
 
     @property
     def taken_over(self) -> bool:

@@ -64,8 +64,8 @@ class SweepLane(StrEnum):
 
     ``QUEUED``: its record should be in the send queue (QUEUED, SENDING,
     FAILED_TEMP). ``TIMED``: it waits on a clock (a scheduled send, a SENT
-    message's DLR timeout). The sweeper leaves the first alone while the send
-    queue has a backlog.
+    message's DLR timeout). The sweeper reads both on every pass, in turn, so
+    neither waits behind the other.
     """
 
     QUEUED = "QUEUED"

@@ -13,7 +13,6 @@ from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
 @dataclass
 class _Row:
     message: Message
-    claimed_at: float | None = None
     provider: str | None = None
     sweep_lane: SweepLane | None = None
     sweep_at: float | None = None
@@ -49,17 +48,15 @@ class FakeMessages:
             m = row.message
             fresh = m.status is Status.QUEUED or (
                 m.status is Status.FAILED_TEMP and (m.retry_at or 0) <= now)
-            abandoned = m.status is Status.SENDING and (row.claimed_at or 0) < stale_before
+            abandoned = m.status is Status.SENDING and (m.claimed_at or 0) < stale_before
             due = m.send_at is None or m.send_at <= now
             return (fresh or abandoned) and m.hold_state is HoldState.HELD and due
 
         row = self.rows.get(message_id)
-        moved = self._move(message_id, ready, status=Status.SENDING,
-                           attempts=(row.message.attempts + 1) if row else 0, updated_at=now,
-                           claimed_from=row.message.status.value if row else None)
-        if moved is not None and row is not None:
-            row.claimed_at = now
-        return moved
+        return self._move(message_id, ready, status=Status.SENDING,
+                          attempts=(row.message.attempts + 1) if row else 0, updated_at=now,
+                          claimed_from=row.message.status.value if row else None,
+                          claimed_at=now)
 
     def mark_sent(self, message_id: str, attempt: int, provider: str, provider_message_id: str,
                   now: float) -> Message | None:
@@ -130,6 +127,7 @@ class FakeMessages:
         if row is None or row.sweep_at != seen_at:
             return False
         row.sweep_at = next_at
+        row.message = replace(row.message, sweeps=row.message.sweeps + 1)
         if lane is not None:
             row.sweep_lane = lane
         return True

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.messages import sweep_shard
 from chalicelib.container import Container
 from chalicelib.domain.status import HoldState, Status, SweepLane
 from chalicelib.domain.work import DONE, RetryAfter
-from tests.support.awscalls import recorded_calls
+from chalicelib.services.sweeper import Sweeper
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, post
-from tests.support.queues import receive, run
+from tests.support.queues import enqueues_lost, receive, run
 from tests.support.settings import (
     ACCEPTS_ALL,
     FAILS_ALL_PERMANENTLY,
@@ -134,10 +135,8 @@ def test_always_failing_temporarily_ends_failed_perm_with_the_hold_released(
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
 def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -> None:
-    send_url = aws.send_queue.url()
-    aws.send_queue._url = send_url + "-gone"  # SQS refuses
-    _, message_id = accept(api, aws)  # still 202: stored and held
-    aws.send_queue._url = send_url
+    with enqueues_lost(aws):
+        _, message_id = accept(api, aws)  # still 202: stored and held
     assert receive(aws, aws.settings.names.send_queue) == []
 
     assert aws.sweeper.sweep(now=time.time()).reenqueued == []  # not stuck yet
@@ -151,22 +150,71 @@ def test_enqueue_failure_is_caught_up_by_the_sweeper(api: Any, aws: Container) -
 
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
-def test_sweeper_leaves_the_queued_lane_alone_while_the_send_queue_has_a_backlog(
+def test_one_pass_behind_a_backlog_recovers_every_kind_of_stranded_message(
     api: Any, aws: Container
 ) -> None:
-    _, waiting = accept(api, aws)  # its record waits in the queue
+    send_queue, timeout = aws.settings.names.send_queue, aws.settings.send_timeout_s
+    client_id, sent = accept(api, aws)
+    run(api, "sender", receive(aws, send_queue))  # SENT; no report will come
+    with enqueues_lost(aws):
+        _, lost = accept(api, aws)
+    _, abandoned = accept(api, aws)
+    _, failed_temp = accept(api, aws)
+    receive(aws, send_queue)  # their records, received and then lost
+    past = time.time() - timeout - 1
+    assert aws.messages.claim(abandoned, past, stale_before=past - timeout)  # its worker died
+    assert aws.messages.claim(failed_temp, past, stale_before=past - timeout)
+    assert aws.messages.mark_failed_temp(failed_temp, 1, "ESME_RTHROTTLED", "throttled",
+                                         retry_at=past, now=past)
+    _, waiting = accept(api, aws)
+    assert aws.send_queue.depth()["visible"] == 1  # a backlog
+
+    report = aws.sweeper.sweep(now=time.time() + aws.settings.dlr_timeout_s + 1)
+
+    assert report.expired == [sent]
+    assert set(report.reenqueued) == {lost, abandoned, failed_temp, waiting}
+    msg = aws.messages.get(sent)
+    assert msg is not None and (msg.status, msg.error_code) == (Status.FAILED_PERM, "DLR_TIMEOUT")
+    assert aws.accounts.balance(client_id).held == 0
+    records = receive(aws, send_queue)
+    assert len(records) == 5  # the waiting message's own record and a duplicate
+    run(api, "sender", records)
+    for message_id in (lost, abandoned, failed_temp, waiting):
+        msg = aws.messages.get(message_id)
+        assert msg is not None and msg.status is Status.SENT
+        assert provider_sends(aws, message_id) == (1, 1)  # one SMS each
+
+
+@pytest.mark.settings(mock=ACCEPTS_ALL)
+def test_a_message_waiting_out_a_long_backlog_gets_few_duplicates(api: Any, aws: Container) -> None:
+    _, waiting = accept(api, aws)  # its record waits two hours
+    msg = aws.messages.get(waiting)
+    assert msg is not None and aws.settings.stuck_after_s == 300
+    turns = [report.reenqueued for k in range(1, 25)
+             if (report := aws.sweeper.sweep(now=msg.created_at + k * 300 + 1)).reenqueued]
+    # Turns 5, 10, 20, 40 and 80 minutes in: the wait doubles each time (one hour at
+    # most). At every STUCK_AFTER it would be 24 records.
+    assert turns == [[waiting]] * 5
+    records = receive(aws, aws.settings.names.send_queue)
+    assert len(records) == 1 + 5
+    run(api, "sender", records)
+    assert provider_sends(aws, waiting) == (1, 1)
+
+
+@pytest.mark.settings(mock=ACCEPTS_ALL)
+def test_the_sweep_index_is_read_oldest_first_across_its_shards(
+    api: Any, aws: Container
+) -> None:
+    created = [accept(api, aws)[1] for _ in range(6)]
     later = time.time() + aws.settings.stuck_after_s + 1
-    with recorded_calls() as calls:
-        report = aws.sweeper.sweep(now=later)
-    assert (report.reenqueued, report.backlog) == ([], 1)
-    # Nothing read or written for the waiting message: one depth read, the timed lane.
-    assert {action for action, _ in calls} <= {"sqs:GetQueueAttributes", "dynamodb:Query"}
-    # The one record, received (in flight): nothing waits in the queue any more,
-    # so a message still QUEUED past its turn is re-enqueued, once.
-    assert len(receive(aws, aws.settings.names.send_queue)) == 1  # no duplicate record
-    report = aws.sweeper.sweep(now=later)
-    assert (report.reenqueued, report.backlog) == ([waiting], 0)
-    assert aws.sweeper.sweep(now=later).reenqueued == []
+    shards = {sweep_shard(message_id, SweepLane.QUEUED) for message_id in created}
+    assert len(shards) > 1
+    assert [mid for mid, _ in aws.messages.due_for_sweep(SweepLane.QUEUED, later)] == created
+    # A pass with room for two takes the two oldest; the next pass, the next two.
+    sweeper = Sweeper(aws.settings.stuck_after_s, aws.settings.dlr_timeout_s, aws.messages,
+                      aws.ledger, aws.send_queue, aws.telemetry, pass_limit=2)
+    assert [sweeper.sweep(now=later).reenqueued for _ in range(3)] == [
+        created[:2], created[2:4], created[4:]]
 
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
@@ -177,10 +225,10 @@ def test_a_sent_message_moves_to_the_timed_lane_and_expires_behind_a_backlog(
     run(api, "sender", receive(aws, aws.settings.names.send_queue))
     later = time.time() + aws.settings.stuck_after_s + 1
     assert aws.sweeper.sweep(now=later).expired == []  # met: postponed into the timed lane
-    accept(api, aws)  # a backlog now
+    accept(api, aws)
+    assert aws.send_queue.depth()["visible"] == 1  # a backlog
     expiry = time.time() + aws.settings.dlr_timeout_s + 1
-    report = aws.sweeper.sweep(now=expiry)
-    assert (report.expired, report.backlog) == ([sent], 1)
+    assert aws.sweeper.sweep(now=expiry).expired == [sent]
     assert aws.accounts.balance(client_id).spent == 0
 
 

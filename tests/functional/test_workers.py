@@ -1,4 +1,5 @@
-"""The sender and DLR functions, invoked as Lambda would with SQS events (moto in-process)."""
+"""The sender, DLR and sweeper functions, invoked as Lambda would with SQS and schedule events
+(moto in-process)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from chalicelib.domain.status import HoldState, Status
 from tests.support.clients import client_id_of, make_client
 from tests.support.http import SEED_BODY, as_json, post
 from tests.support.outcomes import key_with_outcomes
-from tests.support.queues import receive, run
+from tests.support.queues import enqueues_lost, invoke, receive, run
 
 pytestmark = pytest.mark.functional
 
@@ -140,3 +141,17 @@ def test_a_record_the_invocation_has_no_time_for_is_requeued_not_claimed(
     assert run(api, "sender", again) == {"batchItemFailures": []}
     sent = aws.messages.get(message_id)
     assert sent is not None and sent.status is Status.SENT
+
+
+@pytest.mark.settings(stuck_after_s=0.0)  # a lost enqueue is due at once
+def test_the_sweeper_function_ends_its_pass_with_two_seconds_of_its_invocation_left(
+        api: Any, aws: Container) -> None:
+    with enqueues_lost(aws):
+        message_id = as_json(post(api, make_client(aws), SEED_BODY))["message_id"]
+    event = api.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
+
+    assert invoke(api, "sweeper", event, lives_s=1.5) == {"reenqueued": 0, "expired": 0}
+    assert receive(aws, aws.settings.names.send_queue) == []
+    assert invoke(api, "sweeper", event, lives_s=10) == {"reenqueued": 1, "expired": 0}
+    records = receive(aws, aws.settings.names.send_queue)
+    assert [json.loads(r["Body"])["message_id"] for r in records] == [message_id]

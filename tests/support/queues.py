@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
@@ -54,3 +56,15 @@ def invoke(api: Any, function: str, event: dict[str, Any],
         response = api.lambda_.invoke(function, event)
     payload: dict[str, Any] = response.payload
     return payload
+
+
+@contextmanager
+def enqueues_lost(aws: Container) -> Iterator[None]:
+    """The send queue refuses the app's sends inside the block (the API still answers
+    202: the message is stored and held, its record lost)."""
+    send_url = aws.send_queue.url()
+    aws.send_queue._url = send_url + "-gone"
+    try:
+        yield
+    finally:
+        aws.send_queue._url = send_url

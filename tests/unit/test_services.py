@@ -1,5 +1,5 @@
-"""Services on in-memory fakes: the accept path, the sender's branches, DLRs, callbacks,
-the sweeper. No emulator, no I/O."""
+"""Services on in-memory fakes: the accept path, the sender's branches, DLRs, callbacks
+(the sweeper's in test_sweeper.py). No emulator, no I/O."""
 
 from __future__ import annotations
 
@@ -253,18 +253,3 @@ def test_a_callback_to_a_url_that_may_never_be_called_is_dropped() -> None:
 
     assert world.callbacks.deliver(job, 1) is DONE
     assert world.telemetry.counts["CallbacksFailed"] == 1
-
-
-# -- sweeper -------------------------------------------------------------------
-def test_the_sweeper_re_enqueues_a_lost_record_but_not_behind_a_backlog() -> None:
-    world = World()
-    world.send_queue.down = True
-    message_id = _queued(world)  # 202, but the enqueue was lost
-    world.send_queue.down = False
-    world.clock.advance(301.0)
-
-    world.send_queue.visible = 5
-    assert world.sweeper.sweep().reenqueued == []  # most likely waiting in the backlog
-    world.send_queue.visible = 0
-    assert world.sweeper.sweep().reenqueued == [message_id]
-    assert world.send_queue.sent == [{"message_id": message_id}]
