@@ -23,7 +23,7 @@ from chalicelib.container import Container
 from chalicelib.domain.callbacks import retry_delay
 from chalicelib.domain.errors import CallbackRefusedError
 from chalicelib.domain.work import DONE, CallbackJob, RetryAfter, Step
-from chalicelib.resources import CALLBACK_MARGIN_S
+from chalicelib.resources import CALLBACK_MARGIN_S, CALLBACKS_TIMEOUT_S
 from chalicelib.services.callbacks import CallbackService
 from tests.fakes.world import World
 from tests.support.clients import client_id_of, make_client
@@ -248,3 +248,15 @@ def test_slow_tenants_come_back_alone_and_the_others_are_delivered(api: Any,
     returned = {by_id[f["itemIdentifier"]] for f in answer["batchItemFailures"]}
     assert returned == {s.url() for s in slow}
     assert all(len(s.seen) == 1 for s in fast)
+
+
+def test_the_callbacks_function_timeout_is_the_one_the_budget_assumes() -> None:
+    from infra.template import CALLBACK_TIMEOUT_S
+    from tests.support.paths import ROOT
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    overrides = [config.get("lambda_functions", {}).get("callbacks", {})] + [
+        stage.get("lambda_functions", {}).get("callbacks", {})
+        for stage in config["stages"].values()]
+    assert config["lambda_timeout"] == CALLBACKS_TIMEOUT_S == CALLBACK_TIMEOUT_S
+    assert all("lambda_timeout" not in o for o in overrides)

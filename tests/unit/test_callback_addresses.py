@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.domain.callbacks import (
     callback_target,
@@ -55,6 +58,29 @@ def test_a_good_url_is_taken_apart_as_it_will_be_sent() -> None:
     assert target.literal is None
     assert callback_target("http://[2606:4700::1111]/").literal == "2606:4700::1111"
     assert callback_target("http://example.com").port == 80 and url_problem("http://x.io") is None
+
+
+URLISH = st.one_of(
+    st.text(max_size=80),
+    st.builds(lambda scheme, host, port, path: f"{scheme}://{host}{port}{path}",
+              st.sampled_from(["http", "https", "HTTP", "ftp", ""]),
+              st.one_of(st.text(max_size=30), st.from_regex(r"\[[0-9a-fA-F:.%]{0,20}\]?",
+                                                              fullmatch=True)),
+              st.one_of(st.just(""), st.from_regex(r":[0-9a-z+-]{0,7}", fullmatch=True)),
+              st.text(max_size=20)),
+)
+
+
+@given(URLISH)
+def test_no_text_makes_the_url_rules_raise_and_an_accepted_url_is_sendable(url: str) -> None:
+    problem = url_problem(url)  # a reason or None, never an exception
+    if problem is None:
+        target = callback_target(url)
+        assert target.scheme in ("http", "https") and 0 < target.port < 65536
+        # What http.client itself would refuse at delivery time.
+        http.client.HTTPConnection(target.host, target.port)._validate_path(target.path)
+        target.path.encode("ascii")
+        target.host.encode("ascii")
 
 
 PRIVATE = {
