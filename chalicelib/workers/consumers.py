@@ -141,7 +141,7 @@ def _run_batch(event: Any, record_handler: Callable[[Any], None],
     return dict(result)
 
 
-# When the sender function's invocation must end (monotonic seconds); None when
+# When this invocation of a function must end (monotonic seconds); None when
 # there is no Lambda context.
 _deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
 

@@ -260,3 +260,15 @@ def test_the_callbacks_function_timeout_is_the_one_the_budget_assumes() -> None:
         for stage in config["stages"].values()]
     assert config["lambda_timeout"] == CALLBACKS_TIMEOUT_S == CALLBACK_TIMEOUT_S
     assert all("lambda_timeout" not in o for o in overrides)
+
+
+@pytest.mark.settings(callback_timeout_s=2.0)
+def test_an_invocation_without_time_for_a_whole_post_starts_none(api: Any, aws: Container,
+                                                                 hook: HookServer) -> None:
+    aws.callbacks_queue.send(job_for(aws, hook.url()).body())
+    records = aws.sqs.receive_message(QueueUrl=aws.callbacks_queue.url(),
+                                      AttributeNames=["All"])["Messages"]
+    lives = aws.settings.callback_timeout_s + CALLBACK_MARGIN_S - 1
+    answer = invoke(api, "callbacks", as_event(records), lives_s=lives)
+    assert [f["itemIdentifier"] for f in answer["batchItemFailures"]] == [records[0]["MessageId"]]
+    assert hook.seen == []  # it comes back in a second, to an invocation with time for it
