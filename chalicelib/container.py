@@ -201,7 +201,8 @@ class Container:
     @cached_property
     def callbacks(self) -> CallbackService:
         s = self.settings
-        poster = WebhookSender(s.callback_timeout_s, s.callback_allow_private)
+        poster = WebhookSender(s.callback_timeout_s, s.callback_allow_private,
+                               s.callback_allowed_networks)
         return CallbackService(s.webhook_master_secret, self.callbacks_queue, self.messages,
                                self.accounts, poster, self.telemetry,
                                secret_grace_s=s.webhook_secret_grace_s)

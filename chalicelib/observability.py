@@ -24,6 +24,7 @@ of ours. The app hands the middleware a function that returns the
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -32,7 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -43,6 +44,7 @@ SERVICE = "sms-gateway"
 NAMESPACE = "SmsGateway"
 CORRELATION_KEYS = ("request_id", "client_id", "message_id")
 REQUEST_ID_ATTRIBUTE = "request_id"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ _library.propagate = False
 
 # -- invocation state ----------------------------------------------------------
 _local = threading.local()
+_metrics_lock = threading.Lock()
 _seen_functions: set[str] = set()
 _configured: list[ObservabilityConfig] = []
 
@@ -190,9 +193,28 @@ def _add(name: str, unit: MetricUnit, value: float, reason: str | None = None) -
         metrics.add_metric(name=name, unit=unit, value=value)
         metrics.flush_metrics()
         return
-    if reason not in buffers:
-        buffers[reason] = _new_metrics(reason)
-    buffers[reason].add_metric(name=name, unit=unit, value=value)
+    with _metrics_lock:  # an invocation's records may run on several threads
+        if reason not in buffers:
+            buffers[reason] = _new_metrics(reason)
+        buffers[reason].add_metric(name=name, unit=unit, value=value)
+
+
+def on_this_invocation(work: Callable[[], T]) -> Callable[[], T]:
+    """``work``, made to run on another thread as part of this thread's invocation: the
+    same function name, log keys and metrics (flushed when the invocation ends). Wrap
+    each unit of work on its own (each gets its own copy of the log keys)."""
+    function, stage = current_function(), getattr(_local, "stage", None)
+    metrics = getattr(_local, "metrics", None)
+    context = contextvars.copy_context()
+
+    def run() -> T:
+        _local.function, _local.stage, _local.metrics = function, stage, metrics
+        try:
+            return context.run(work)
+        finally:
+            _local.function = _local.metrics = None
+
+    return run
 
 
 def count(name: str, value: int = 1) -> None:

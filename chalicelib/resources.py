@@ -28,6 +28,12 @@ CALLBACK_MAX_RECEIVES = 20
 # SENT write and its retries), so Lambda never cuts a provider call short.
 SENDER_TIMEOUT_S = 30
 SEND_MARGIN_S = 8.0
+# The callbacks function's timeout (.chalice/config.json's default, as the template's
+# CALLBACK_TIMEOUT_S). A batch's POSTs run side by side, each within CALLBACK_TIMEOUT
+# (DNS included), which settings keep CALLBACK_MARGIN_S inside it, so one slow URL
+# never makes the function time out and its batch come back.
+CALLBACKS_TIMEOUT_S = 10
+CALLBACK_MARGIN_S = 3.0
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ design notes).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from chalicelib.domain.policy import PolicyDefaults
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.resources import (
+    CALLBACK_MARGIN_S,
+    CALLBACKS_TIMEOUT_S,
     SEND_MARGIN_S,
     SEND_MAX_RECEIVES,
     SENDER_TIMEOUT_S,
@@ -90,6 +93,18 @@ def _positive_float(name: str, text: str) -> float:
     if not value > 0:  # also refuses nan
         raise SettingsError(f"{name} must be greater than 0, got {text}")
     return value
+
+
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``127.0.0.0/8, fd00::/8`` -> the networks (a bare address is its own /32 or /128)."""
+    networks = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as exc:
+            raise SettingsError(f"CALLBACK_ALLOWED_NETWORKS wants CIDRs such as 10.1.0.0/16, "
+                                f"got {item!r} ({exc})") from None
+    return tuple(networks)
 
 
 def _bool(text: str) -> bool:
@@ -210,7 +225,9 @@ class Settings:
     webhook_master_secret: str = ""
     webhook_secret_grace_s: float = 24 * 3600.0  # the previous secret signs too, after a rotation
     callback_allow_private: bool = False
-    callback_timeout_s: float = 5.0
+    callback_timeout_s: float = 5.0  # one POST, DNS to status line
+    # Private networks callbacks may reach although CALLBACK_ALLOW_PRIVATE is off.
+    callback_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     mock: MockProviderSettings = field(default_factory=MockProviderSettings)
     provider: str = "mock"
     public_base_url: str = ""  # how providers reach the API, stage path included
@@ -252,6 +269,13 @@ class Settings:
                 f"{name} is too long: one {self.provider} call can take "
                 f"{self.send_budget_s():g} s, and the sender's {SENDER_TIMEOUT_S} s timeout "
                 f"must also leave {SEND_MARGIN_S:g} s for the SENT write")
+
+        if not 0 < self.callback_timeout_s <= CALLBACKS_TIMEOUT_S - CALLBACK_MARGIN_S:
+            raise SettingsError(
+                f"CALLBACK_TIMEOUT must be above 0 and at most "
+                f"{CALLBACKS_TIMEOUT_S - CALLBACK_MARGIN_S:g} s (the callbacks function's "
+                f"{CALLBACKS_TIMEOUT_S} s timeout less {CALLBACK_MARGIN_S:g} s), "
+                f"got {self.callback_timeout_s:g} s")
 
     def send_budget_s(self) -> float:
         """The longest one call to ``provider`` can take: connecting and reading each get
@@ -337,6 +361,7 @@ class Settings:
             webhook_secret_grace_s=parse_duration(g("WEBHOOK_SECRET_GRACE", "24h")),
             callback_allow_private=_bool(g("CALLBACK_ALLOW_PRIVATE", "false")),
             callback_timeout_s=parse_duration(g("CALLBACK_TIMEOUT", "5s")),
+            callback_allowed_networks=parse_networks(g("CALLBACK_ALLOWED_NETWORKS", "")),
             mock=mock,
             provider=_choice("PROVIDER", g("PROVIDER", d.provider).strip().lower(),
                              PROVIDER_NAMES),

@@ -6,14 +6,26 @@ service's answer to ``settle_record``: ``DONE`` lets the record go,
 ``batchItemFailures``. The packaged template sets ``ReportBatchItemFailures``
 on each event source (Chalice has no option for it), and the local runner
 honours the same response.
+
+The callbacks consumer runs a batch's records side by side, each on a thread of
+its own, and each POST has one deadline, ``CALLBACK_TIMEOUT``, from DNS to the
+status line. Settings keep that ``CALLBACK_MARGIN_S`` inside the function's
+timeout, so a batch ends within about one ``CALLBACK_TIMEOUT`` however many of
+its URLs are slow: a slow tenant's record comes back alone (on the callback
+schedule, as for any non-2xx), the other tenants' events are delivered, and
+the function never times out with the whole batch. A record is started only
+while the invocation has ``CALLBACK_TIMEOUT`` plus the margin left; one that
+has not is returned at once (it costs one receive).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
@@ -31,7 +43,7 @@ from chalicelib.domain.work import (
     request_attributes,
 )
 from chalicelib.ports import WorkQueue
-from chalicelib.resources import SEND_MARGIN_S, resource_names
+from chalicelib.resources import CALLBACK_MARGIN_S, SEND_MARGIN_S, resource_names
 
 # Decorators need the queue names at import; they come from the stage, as
 # everywhere else (Chalice sets STAGE from .chalice/config.json).
@@ -100,18 +112,37 @@ def _processor() -> Any:
     return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def _run_batch(event: Any, record_handler: Callable[[Any], None]) -> dict[str, Any]:
+def _side_by_side_processor() -> Any:
+    """A batch processor that runs every record of the batch at once, a thread each."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    class SideBySideProcessor(BatchProcessor):
+        def process(self) -> list[Any]:
+            records = list(self.records)
+            if len(records) < 2:
+                return list(super().process())
+            with ThreadPoolExecutor(max_workers=len(records),
+                                    thread_name_prefix="record") as pool:
+                runs = [pool.submit(observability.on_this_invocation(
+                    functools.partial(self._process_record, record))) for record in records]
+                return [run.result() for run in runs]
+
+    return SideBySideProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _run_batch(event: Any, record_handler: Callable[[Any], None],
+               processor: Callable[[], Any] = _processor) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
     result = process_partial_response(
-        event=event.to_dict(), record_handler=record_handler, processor=_processor(),
+        event=event.to_dict(), record_handler=record_handler, processor=processor(),
         context=event.context,
     )
     return dict(result)
 
 
 SWEEP_MARGIN_S = 2.0  # what a sweeper pass leaves of its invocation
-# When the sender function's invocation must end (monotonic seconds); None when
+# When this invocation of a function must end (monotonic seconds); None when
 # there is no Lambda context.
 _deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
 
@@ -126,8 +157,7 @@ def send(job: SendJob, record: Any) -> None:
     maxReceiveCount), and this one is let go.
     """
     container = get_container()
-    deadline = _deadline.get()
-    left = None if deadline is None else deadline - time.monotonic()
+    left = _time_left()
     if left is not None and left < container.settings.send_budget_s() + SEND_MARGIN_S:
         container.send_queue.send(job.body(), delay_s=1,
                                   attributes=request_attributes(observability.request_id_of(record)))
@@ -143,10 +173,17 @@ def apply_report(report: DeliveryReport, record: Any) -> None:
 
 
 def deliver_callback(job: CallbackJob, record: Any) -> None:
-    """One client callback: POST it; if the client did not answer 2xx, back off."""
+    """One client callback: POST it; if the client did not answer 2xx, back off.
+
+    Not started when the invocation could not wait for the whole POST."""
     container = get_container()
-    settle_record(container.callbacks.deliver(job, receives(record)), container.callbacks_queue,
-                  record)
+    left = _time_left()
+    if left is not None and left < container.settings.callback_timeout_s + CALLBACK_MARGIN_S:
+        container.telemetry.count("CallbackDeferredForTime")
+        step: Step = RetryAfter(1)
+    else:
+        step = container.callbacks.deliver(job, receives(record))
+    settle_record(step, container.callbacks_queue, record)
 
 
 send_record = consumer(SendJob.parse, send)
@@ -154,15 +191,26 @@ dlr_record = consumer(Container.queued_report, apply_report)
 callback_record = consumer(CallbackJob.parse, deliver_callback)
 
 
-@workers.on_sqs_message(queue=NAMES.send_queue, batch_size=10, name="sender")
-def sender(event: Any) -> dict[str, Any]:
+def _time_left() -> float | None:
+    """Seconds until this invocation must end; None when there is no Lambda context."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _within_invocation(event: Any, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()`` with the invocation's end known to ``_time_left``."""
     context = getattr(event, "context", None)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     token = _deadline.set(time.monotonic() + remaining() / 1000 if callable(remaining) else None)
     try:
-        return _run_batch(event, send_record)
+        return run()
     finally:
         _deadline.reset(token)
+
+
+@workers.on_sqs_message(queue=NAMES.send_queue, batch_size=10, name="sender")
+def sender(event: Any) -> dict[str, Any]:
+    return _within_invocation(event, lambda: _run_batch(event, send_record))
 
 
 @workers.on_sqs_message(queue=NAMES.dlr_queue, batch_size=10, name="dlr")
@@ -172,7 +220,8 @@ def dlr(event: Any) -> dict[str, Any]:
 
 @workers.on_sqs_message(queue=NAMES.callbacks_queue, batch_size=10, name="callbacks")
 def callbacks(event: Any) -> dict[str, Any]:
-    return _run_batch(event, callback_record)
+    return _within_invocation(
+        event, lambda: _run_batch(event, callback_record, _side_by_side_processor))
 
 
 @workers.schedule(Rate(1, unit=Rate.MINUTES), name="sweeper")
