@@ -41,8 +41,11 @@ def aws(settings: Settings) -> Iterator[Container]:
     """moto in-process with the stage's resources provisioned from infra/."""
     from moto import mock_aws
 
-    from localstack import provision
+    from localstack import emulator, provision
 
+    # As the emulator runs it: a cancelled transaction restores only its own items
+    # (moto's own restores whole tables, undoing other threads' writes meanwhile).
+    emulator.patch_moto_transactions()
     with mock_aws():
         provision.provision(settings)
         container = reset_container(settings)

@@ -24,7 +24,6 @@ from chalicelib.domain.reports import DeliveryReport
 from chalicelib.domain.status import Status
 from chalicelib.services.auth import hash_api_key
 from chalicelib.services.reconcile import reconcile
-from tests.support.emulator_server import serving_emulator
 from tests.support.faults import FaultyProxy, LoseNth
 from tests.support.settings import ACCEPTS_ALL, changed, functional_settings
 
@@ -61,17 +60,26 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from localstack import provision
+    from localstack.stack import Stack as LocalStack
+    from localstack.stack import free_port
 
-    with serving_emulator() as url:
+    # The emulator in a process of its own: moto's state in this one is other tests'.
+    emulator = LocalStack(state_dir=tmp_path_factory.mktemp("emulator"),
+                          emulator_port=free_port())
+    emulator.start_emulator()
+    try:
+        url = emulator.endpoint
         direct = changed(functional_settings(), mock=ACCEPTS_ALL, endpoint_url=url)
         provision.provision(direct)
         with FaultyProxy(url) as proxy:
             container = reset_container(replace(direct, endpoint_url=proxy.url))
             assert container is not None
             yield Stack(container, proxy)
-    reset_container(None)
+    finally:
+        reset_container(None)
+        emulator.down()
 
 
 def new_client(c: Container) -> Client:
