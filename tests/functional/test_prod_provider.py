@@ -99,3 +99,11 @@ def test_the_mock_cannot_report_deliveries_on_a_deployed_stage(api: Any, aws: Co
     assert_error(api.http.post("/v1/dlr/mock", body=report, headers=headers), 404, "not_found")
     reset_container(replace(aws.settings, provider="mock", mock_sandbox=True))
     assert api.http.post("/v1/dlr/mock", body=report, headers=headers).status_code == 202
+
+
+def test_make_deploy_warns_when_the_stage_will_have_no_provider() -> None:
+    from infra.deploy import provider_warning
+
+    warning = provider_warning({"WEBHOOK_MASTER_SECRET": "generated"})
+    assert warning is not None and "no PROVIDER given or stored" in warning
+    assert provider_warning({"PROVIDER": "kept"}) is None
