@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from chalicelib.cli import main
 from chalicelib.container import Container
 from chalicelib.settings import Settings
 from localstack import provision
@@ -49,7 +50,8 @@ def test_the_make_targets_keep_an_explicit_endpoint(given: dict[str, str], used:
     assert f"AWS_ENDPOINT_URL={used} " in command
 
 
-def test_the_proxy_forwards_every_call_and_counts_it() -> None:
+def test_the_proxy_forwards_every_call_and_counts_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     with serving_emulator() as url, Proxy() as proxy:
         settings = replace(Settings.from_env({}), endpoint_url=url)
         provision.provision(settings)
@@ -60,7 +62,12 @@ def test_the_proxy_forwards_every_call_and_counts_it() -> None:
         assert container.readiness() == {"dynamodb": "ok", "sqs": "ok", "provider": "ok"}
         container.send_queue.send({"message_id": "m-1"})
         assert container.send_queue.depth()["visible"] == 1
+        # The admin CLI, as the make targets run it, takes the same endpoint.
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        assert main(["clients"]) == 0
+        assert "client" in capsys.readouterr().out
 
     assert proxy.operations["DynamoDB_20120810.DescribeTable"] == 1
     assert proxy.operations["AmazonSQS.SendMessage"] == 1
-    assert proxy.requests >= 5  # and the queue URL and depth lookups
+    assert proxy.operations["DynamoDB_20120810.Scan"] >= 1  # the CLI's
+    assert proxy.requests >= 6  # and the queue URL and depth lookups
