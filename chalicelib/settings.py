@@ -285,6 +285,9 @@ class Settings:
         if self.max_attempts >= SEND_MAX_RECEIVES:
             raise SettingsError(f"MAX_ATTEMPTS must be below the send queue's maxReceiveCount "
                                 f"({SEND_MAX_RECEIVES}), got {self.max_attempts}")
+        if self.retry_min_delay_s > self.retry_max_delay_s:
+            raise SettingsError(f"RETRY_MIN_DELAY ({self.retry_min_delay_s:g} s) must not be "
+                                f"above RETRY_MAX_DELAY ({self.retry_max_delay_s:g} s)")
         # A provider call must fit in the sender function with room for the SENT write.
         for name, timeout in (("AWS_SMS_TIMEOUT", self.aws_sms.timeout_s),
                               ("TWILIO_TIMEOUT", self.twilio.timeout_s)):

@@ -260,3 +260,9 @@ def test_a_stored_provider_and_sandbox_switch_fill_a_deployed_stage() -> None:
     assert base.overlay({"PROVIDER": "aws-sms"}).provider_problem() is None
     laid = base.overlay({"PROVIDER": "mock", "MOCK_PROVIDER_SANDBOX": "true"})
     assert (laid.provider, laid.mock_sandbox, laid.provider_problem()) == ("mock", True, None)
+
+
+def test_a_first_retry_delay_above_the_longest_is_refused() -> None:
+    with pytest.raises(SettingsError, match="RETRY_MIN_DELAY"):
+        Settings.from_env({"RETRY_MIN_DELAY": "1h", "RETRY_MAX_DELAY": "30m"})
+    assert Settings.from_env({"RETRY_MIN_DELAY": "30m"}).retry_min_delay_s == 1800.0
