@@ -240,6 +240,7 @@ class Stack:
 
     def up(self, timeout_s: float = 90) -> None:
         """Start what is not running yet, and wait until the API is ready."""
+        self.check_settings()
         # Refuse before starting anything, so a busy port leaves nothing behind.
         if self.emulator == "moto" and not self._pid("emulator"):
             self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
@@ -257,6 +258,15 @@ class Stack:
     def wait_ready(self, timeout_s: float = 90) -> None:
         """Until the API's ``/readyz`` answers 200."""
         self._wait_http(f"{self.api_url}/readyz", "API", timeout_s)
+
+    def check_settings(self) -> None:
+        """Refuse at once settings the API and the runners would refuse on first use."""
+        from chalicelib.settings import Settings, SettingsError, stage_environment
+
+        try:
+            Settings.from_env({**stage_environment(self.stage, str(ROOT)), **self.env()})
+        except SettingsError as exc:
+            raise StackError(f"the settings are refused: {exc}") from None
 
     def _wait_http(self, url: str, what: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from chalicelib.cli import main
 from chalicelib.container import Container
 from chalicelib.settings import Settings
 from localstack import provision
-from localstack.stack import Stack, from_env
+from localstack.stack import Stack, StackError, free_port, from_env
 from tests.support.emulator_server import serving_emulator
 from tests.support.paths import ROOT
 from tests.support.proxy import Proxy
@@ -71,3 +72,11 @@ def test_the_proxy_forwards_every_call_and_counts_it(
     assert proxy.operations["AmazonSQS.SendMessage"] == 1
     assert proxy.operations["DynamoDB_20120810.Scan"] >= 1  # the CLI's
     assert proxy.requests >= 6  # and the queue URL and depth lookups
+
+
+def test_make_up_refuses_bad_settings_before_it_starts_anything(tmp_path: Path) -> None:
+    stack = Stack(state_dir=tmp_path, emulator_port=free_port(), api_port=free_port(),
+                  extra_env={"LOG_LEVEL": "verbose"})
+    with pytest.raises(StackError, match="LOG_LEVEL"):
+        stack.up()
+    assert stack.running() == {}
