@@ -264,9 +264,12 @@ class Stack:
         from chalicelib.settings import Settings, SettingsError, stage_environment
 
         try:
-            Settings.from_env({**stage_environment(self.stage, str(ROOT)), **self.env()})
+            settings = Settings.from_env({**stage_environment(self.stage, str(ROOT)), **self.env()})
         except SettingsError as exc:
             raise StackError(f"the settings are refused: {exc}") from None
+        problem = settings.provider_problem()
+        if problem:  # the API would answer /readyz with 503 for good
+            raise StackError(f"nothing could be sent: {problem}")
 
     def _wait_http(self, url: str, what: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

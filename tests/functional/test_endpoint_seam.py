@@ -74,9 +74,13 @@ def test_the_proxy_forwards_every_call_and_counts_it(
     assert proxy.requests >= 6  # and the queue URL and depth lookups
 
 
-def test_make_up_refuses_bad_settings_before_it_starts_anything(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("env", "named"), [
+    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+    ({"PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_AUTH_TOKEN")])
+def test_make_up_refuses_bad_settings_before_it_starts_anything(
+        tmp_path: Path, env: dict[str, str], named: str) -> None:
     stack = Stack(state_dir=tmp_path, emulator_port=free_port(), api_port=free_port(),
-                  extra_env={"LOG_LEVEL": "verbose"})
-    with pytest.raises(StackError, match="LOG_LEVEL"):
+                  extra_env=env)
+    with pytest.raises(StackError, match=named):
         stack.up()
     assert stack.running() == {}
