@@ -228,7 +228,8 @@ class Container:
         return DlrService(self.messages, self.ledger, self.telemetry)
 
     def readiness(self) -> dict[str, str]:
-        """Probe DynamoDB and SQS with short timeouts; name what failed."""
+        """Probe DynamoDB and SQS with short timeouts, and say whether a provider can send;
+        name what failed."""
         checks: dict[str, str] = {}
         names = self.settings.names
         probes = {
