@@ -10,8 +10,9 @@ export PORT ?= 8080
 export EMULATOR_PORT ?= 4566
 export WORKERS ?= 1
 export EMULATOR ?= moto
-# Local targets talk to the emulator with dummy credentials, whatever the shell has.
-LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) AWS_ACCESS_KEY_ID=test \
+# Local targets talk to the emulator with dummy credentials, whatever the shell has; through
+# AWS_ENDPOINT_URL when it is set (e.g. a proxy in front of the emulator), as `make up` does.
+LOCAL_ENV := AWS_ENDPOINT_URL=$(or $(AWS_ENDPOINT_URL),http://127.0.0.1:$(EMULATOR_PORT)) AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
 .PHONY: help venv lock up down status seed client topup rotate-key clients redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
@@ -140,7 +141,7 @@ BUILD := build/$(STAGE)
 package: $(STAMP) ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by default)
 	$(BIN)/python -m infra.package --stage $(STAGE) --out $(BUILD)
 
-deploy: package ## Deploy STAGE (CloudFormation): [BUCKET] and settings stored in SSM: PROVIDER PUBLIC_BASE_URL AWS_SMS_* TWILIO_* DLR_SECRETS WEBHOOK_MASTER_SECRET
+deploy: package ## Deploy STAGE (CloudFormation): [BUCKET] and settings stored in SSM: PROVIDER (none: nothing is sent) MOCK_PROVIDER_SANDBOX PUBLIC_BASE_URL AWS_SMS_* TWILIO_* DLR_SECRETS WEBHOOK_MASTER_SECRET
 	env -u AWS_ENDPOINT_URL $(BIN)/python -m infra.deploy --stage $(STAGE) --build $(BUILD) \
 		$(if $(BUCKET),--bucket $(BUCKET))
 

@@ -117,13 +117,28 @@ def clients(container: Container, args: argparse.Namespace) -> int:
 
 
 def redrive(container: Container, args: argparse.Namespace) -> int:
-    """Move dead letters back onto their work queues."""
+    """Move dead letters back onto their work queues; non-zero if any could not be moved.
+
+    On AWS with SQS's ``StartMessageMoveTask``; on the emulator (no move tasks) by
+    receiving, re-sending and deleting only what SQS confirmed it took."""
+    ok = True
     for queue, dlq in container.settings.names.queues().items():
         if args.queue and args.queue not in queue:
             continue
-        moved = container.queue(queue).redrive_from(container.queue(dlq))
-        print(f"{dlq} -> {queue}: {moved} record(s) moved")
-    return 0
+        target, source = container.queue(queue), container.queue(dlq)
+        result = (target.move_from(source, wait_s=args.wait) if container.settings.deployed
+                  else target.redrive_from(source))
+        print(f"{dlq} -> {queue}: {result.moved} record(s) moved")
+        for message_id, why in sorted(result.failed.items()):
+            print(f"  FAILED {message_id}: {why} (left in {dlq})")
+        if result.not_deleted:
+            print(f"  {result.not_deleted} record(s) re-sent but not deleted from {dlq}: "
+                  f"the next redrive sends them again")
+        if result.running:
+            print(f"  the move task {result.task} is still running ({result.pending} to go); "
+                  f"`make status` shows the dead letters left")
+        ok = ok and result.ok
+    return 0 if ok else 1
 
 
 def reconcile(container: Container, args: argparse.Namespace) -> int:
@@ -197,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("clients", help="list clients and balances").set_defaults(run=clients)
     p = sub.add_parser("redrive", help="move dead letters back onto their work queues")
     p.add_argument("--queue", help="only queues whose name contains this (send, dlr, callbacks)")
+    p.add_argument("--wait", type=float, default=300.0,
+                   help="on AWS: seconds to wait for each move task to end (default 300)")
     p.set_defaults(run=redrive)
     rec = sub.add_parser("reconcile", help="check every client's books and message holds")
     rec.add_argument("--repair", action="store_true",

@@ -144,21 +144,23 @@ class Container:
 
     @cached_property
     def provider(self) -> Provider:
-        """``PROVIDER``'s adapter, refused at once if its settings are incomplete."""
+        """``PROVIDER``'s adapter; ``SettingsError`` naming what is missing when this stage
+        cannot send (no provider, incomplete settings, the mock on a deployed stage that is
+        no sandbox)."""
         s = self.settings
+        problem = s.provider_problem()
+        if problem:
+            raise SettingsError(problem)
         if s.provider == AWS_SMS:
             return self.aws_sms_provider
         if s.provider == TWILIO:
-            t = s.twilio
-            missing = [name for name, value in (
-                ("TWILIO_ACCOUNT_SID", t.account_sid), ("TWILIO_AUTH_TOKEN", t.auth_token),
-                ("PUBLIC_BASE_URL", s.public_base_url)) if not value]
-            if t.api_key_sid and not t.api_key_secret:
-                missing.append("TWILIO_API_KEY_SECRET")
-            if missing:
-                raise SettingsError(f"PROVIDER=twilio needs {', '.join(missing)}")
             return self.twilio_provider
         return self.mock_provider
+
+    def sending_refusal(self) -> str | None:
+        """Why nothing may be sent now (the API refuses new messages, the sender holds its
+        records); None when the provider is ready."""
+        return self.settings.provider_problem()
 
     @cached_property
     def report_sources(self) -> dict[str, ReportSource]:
@@ -169,7 +171,7 @@ class Container:
         SNS (``queued_report``)."""
         s = self.settings
         sources: dict[str, ReportSource] = {}
-        if MockProvider.name in dict(s.dlr_secrets):
+        if MockProvider.name in dict(s.dlr_secrets) and s.mock_allowed:
             sources[MockProvider.name] = self.mock_provider
         if s.twilio.auth_token and s.twilio.account_sid and s.public_base_url:
             sources[TWILIO] = self.twilio_provider
@@ -236,8 +238,10 @@ class Container:
     @cached_property
     def sender(self) -> SenderService:
         s = self.settings
+        refusal = self.sending_refusal()
         return SenderService(s.retry_policy(), s.send_timeout_s, self.messages, self.ledger,
-                             self.provider, self.telemetry, notifier=self.callbacks)
+                             None if refusal else self.provider, self.telemetry,
+                             notifier=self.callbacks, refusal=refusal)
 
     @cached_property
     def sweeper(self) -> Sweeper:
@@ -250,7 +254,8 @@ class Container:
         return DlrService(self.messages, self.ledger, self.telemetry)
 
     def readiness(self) -> dict[str, str]:
-        """Probe DynamoDB and SQS with short timeouts; name what failed."""
+        """Probe DynamoDB and SQS with short timeouts, and say whether a provider can send;
+        name what failed."""
         checks: dict[str, str] = {}
         names = self.settings.names
         probes = {
@@ -263,6 +268,7 @@ class Container:
                 checks[name] = "ok"
             except Exception as exc:  # noqa: BLE001 - any failure means not ready
                 checks[name] = f"unavailable: {type(exc).__name__}"
+        checks["provider"] = self.sending_refusal() or "ok"
         return checks
 
     def _quick(self, service: str) -> Any:

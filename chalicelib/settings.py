@@ -12,6 +12,7 @@ design notes).
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -60,7 +61,17 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if not match:
         raise SettingsError(f"not a duration: {text!r} (use e.g. 15s, 30m, 1h)")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not math.isfinite(seconds):  # 400 digits make an infinite float
+        raise SettingsError(f"not a finite duration: {text[:40]!r}...")
+    return seconds
+
+
+def _duration(name: str, text: str) -> float:
+    try:
+        return parse_duration(text)
+    except SettingsError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def parse_secrets(text: str) -> dict[str, str]:
@@ -74,23 +85,41 @@ def parse_secrets(text: str) -> dict[str, str]:
     return secrets
 
 
+def _number(name: str, text: str) -> float:
+    """A finite float: ``nan`` and ``inf`` parse as floats and break every comparison."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {text[:40]!r}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, got {text[:40]!r}")
+    return value
+
+
+def _integer(name: str, text: str, low: int | None = None) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {text[:40]!r}") from None
+    if low is not None and value < low:
+        raise SettingsError(f"{name} must be at least {low}, got {text}")
+    return value
+
+
 def _rate(name: str, text: str) -> float:
-    value = float(text)
+    value = _number(name, text)
     if not 0.0 <= value <= 1.0:
         raise SettingsError(f"{name} must be between 0 and 1, got {text}")
     return value
 
 
 def _positive_int(name: str, text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise SettingsError(f"{name} must be at least 1, got {text}")
-    return value
+    return _integer(name, text, low=1)
 
 
 def _positive_float(name: str, text: str) -> float:
-    value = float(text)
-    if not value > 0:  # also refuses nan
+    value = _number(name, text)
+    if not value > 0:
         raise SettingsError(f"{name} must be greater than 0, got {text}")
     return value
 
@@ -105,6 +134,13 @@ def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Net
             raise SettingsError(f"CALLBACK_ALLOWED_NETWORKS wants CIDRs such as 10.1.0.0/16, "
                                 f"got {item!r} ({exc})") from None
     return tuple(networks)
+
+
+def _factor(name: str, text: str) -> float:
+    value = _number(name, text)
+    if value < 1:  # below 1 the delays would shrink with each attempt
+        raise SettingsError(f"{name} must be at least 1, got {text}")
+    return value
 
 
 def _bool(text: str) -> bool:
@@ -125,6 +161,8 @@ class MockProviderSettings:
 
 
 PROVIDER_NAMES = ("mock", "aws-sms", "twilio")
+LOCAL_STAGE = "local"  # the emulator's stage (``dev`` runs with it too); any other is deployed
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 AWS_SMS_CONNECT_TIMEOUT_S = 2.0
 MESSAGE_TYPES = ("TRANSACTIONAL", "PROMOTIONAL")
 # What a deployed stage may read from SSM Parameter Store: parameters of these names
@@ -135,11 +173,13 @@ SECRET_SETTINGS = ("DLR_SECRETS", "WEBHOOK_MASTER_SECRET", "TWILIO_AUTH_TOKEN",
 STORED_SETTINGS = SECRET_SETTINGS + (
     "PROVIDER", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_API_KEY_SID", "TWILIO_FROM",
     "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_MAX_PRICE", "AWS_SMS_ORIGINATION_IDENTITY",
-    "AWS_SMS_CONFIGURATION_SET", "AWS_SMS_MESSAGE_TYPE", "AWS_SMS_MAX_PRICE")
+    "AWS_SMS_CONFIGURATION_SET", "AWS_SMS_MESSAGE_TYPE", "AWS_SMS_MAX_PRICE",
+    "MOCK_PROVIDER_SANDBOX")
 # Where each stored setting lands: a field, or (group, field).
 _STORED_FIELDS: dict[str, tuple[str, ...]] = {
     "DLR_SECRETS": ("dlr_secrets",), "WEBHOOK_MASTER_SECRET": ("webhook_master_secret",),
     "PROVIDER": ("provider",), "PUBLIC_BASE_URL": ("public_base_url",),
+    "MOCK_PROVIDER_SANDBOX": ("mock_sandbox",),
     "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
     "TWILIO_API_KEY_SECRET": ("twilio", "api_key_secret"),
     "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"), "TWILIO_API_KEY_SID": ("twilio", "api_key_sid"),
@@ -185,10 +225,18 @@ def _choice(name: str, text: str, allowed: tuple[str, ...]) -> str:
     return text
 
 
+def _provider(text: str, stage: str) -> str:
+    """``PROVIDER``; unset, the mock on the local stage and none on a deployed one."""
+    chosen = text.strip().lower()
+    if not chosen:
+        return "mock" if stage == LOCAL_STAGE else ""
+    return _choice("PROVIDER", chosen, PROVIDER_NAMES)
+
+
 def _price(name: str, text: str) -> str:
     if text:
         try:
-            if not float(text) > 0:
+            if not _number(name, text) > 0:
                 raise ValueError
         except ValueError:
             raise SettingsError(f"{name} must be a price in USD above 0, got {text!r}") from None
@@ -229,7 +277,8 @@ class Settings:
     # Private networks callbacks may reach although CALLBACK_ALLOW_PRIVATE is off.
     callback_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     mock: MockProviderSettings = field(default_factory=MockProviderSettings)
-    provider: str = "mock"
+    provider: str = "mock"  # "" when none is set: a deployed stage's default
+    mock_sandbox: bool = False  # MOCK_PROVIDER_SANDBOX: a deployed stage may send with the mock
     public_base_url: str = ""  # how providers reach the API, stage path included
     settings_path: str = ""  # SSM path of STORED_SETTINGS; empty: the environment only
     settings_max_age_s: float = 300.0
@@ -257,6 +306,9 @@ class Settings:
         if self.max_attempts >= SEND_MAX_RECEIVES:
             raise SettingsError(f"MAX_ATTEMPTS must be below the send queue's maxReceiveCount "
                                 f"({SEND_MAX_RECEIVES}), got {self.max_attempts}")
+        if self.retry_min_delay_s > self.retry_max_delay_s:
+            raise SettingsError(f"RETRY_MIN_DELAY ({self.retry_min_delay_s:g} s) must not be "
+                                f"above RETRY_MAX_DELAY ({self.retry_max_delay_s:g} s)")
         # A provider call must fit in the sender function with room for the SENT write.
         for name, timeout in (("AWS_SMS_TIMEOUT", self.aws_sms.timeout_s),
                               ("TWILIO_TIMEOUT", self.twilio.timeout_s)):
@@ -276,6 +328,36 @@ class Settings:
                 f"{CALLBACKS_TIMEOUT_S - CALLBACK_MARGIN_S:g} s (the callbacks function's "
                 f"{CALLBACKS_TIMEOUT_S} s timeout less {CALLBACK_MARGIN_S:g} s), "
                 f"got {self.callback_timeout_s:g} s")
+
+    @property
+    def deployed(self) -> bool:
+        """Any stage but the emulator's: it must send through a real provider."""
+        return self.stage != LOCAL_STAGE
+
+    @property
+    def mock_allowed(self) -> bool:
+        """The mock provider exists locally, and on a deployed stage only as a sandbox."""
+        return not self.deployed or self.mock_sandbox
+
+    def provider_problem(self) -> str | None:
+        """Why this stage cannot send, naming the setting to set; None when it can."""
+        if not self.provider:
+            return (f"PROVIDER is not set: stage {self.stage} sends only through a real provider "
+                    f"(PROVIDER=aws-sms or twilio; for a sandbox, PROVIDER=mock with "
+                    f"MOCK_PROVIDER_SANDBOX=true)")
+        if self.provider == "mock" and not self.mock_allowed:
+            return (f"PROVIDER=mock on stage {self.stage} needs MOCK_PROVIDER_SANDBOX=true: the "
+                    f"mock 'delivers', and charges for, messages no carrier sees")
+        if self.provider == "twilio":
+            t = self.twilio
+            missing = [name for name, value in (
+                ("TWILIO_ACCOUNT_SID", t.account_sid), ("TWILIO_AUTH_TOKEN", t.auth_token),
+                ("PUBLIC_BASE_URL", self.public_base_url)) if not value]
+            if t.api_key_sid and not t.api_key_secret:
+                missing.append("TWILIO_API_KEY_SECRET")
+            if missing:
+                return f"PROVIDER=twilio needs {', '.join(missing)}"
+        return None
 
     def send_budget_s(self) -> float:
         """The longest one call to ``provider`` can take: connecting and reading each get
@@ -325,49 +407,50 @@ class Settings:
                                  g("MOCK_TEMP_FAIL_RATE", str(dm.temp_fail_rate))),
             perm_fail_rate=_rate("MOCK_PERM_FAIL_RATE",
                                  g("MOCK_PERM_FAIL_RATE", str(dm.perm_fail_rate))),
-            seed=int(g("MOCK_SEED", "42")),
-            latency_ms=int(g("MOCK_LATENCY_MS", "0")),
-            dlr_delay_s=int(parse_duration(g("MOCK_DLR_DELAY", "1s"))),
+            seed=_integer("MOCK_SEED", g("MOCK_SEED", "42")),
+            latency_ms=_integer("MOCK_LATENCY_MS", g("MOCK_LATENCY_MS", "0"), low=0),
+            dlr_delay_s=int(_duration("MOCK_DLR_DELAY", g("MOCK_DLR_DELAY", "1s"))),
             dlr_fail_rate=_rate("MOCK_DLR_FAIL_RATE", g("MOCK_DLR_FAIL_RATE", "0")),
         )
         return cls(
             stage=g("STAGE", d.stage),
             region=g("AWS_DEFAULT_REGION", g("AWS_REGION", d.region)),
             endpoint_url=g("AWS_ENDPOINT_URL") or None,
-            port=int(g("PORT", str(d.port))),
+            port=_integer("PORT", g("PORT", str(d.port)), low=0),
             price_per_part_cents=_positive_int("PRICE_PER_PART_CENTS", g("PRICE_PER_PART_CENTS", "5")),
             max_parts=_positive_int("MAX_PARTS", g("MAX_PARTS", "10")),
             strict_phone_numbers=g("PHONE_VALIDATION", "strict").lower() != "e164",
             rate_limit_rps=_positive_float("RATE_LIMIT_RPS", g("RATE_LIMIT_RPS", str(d.rate_limit_rps))),
             rate_limit_burst=_positive_int("RATE_LIMIT_BURST",
                                            g("RATE_LIMIT_BURST", str(d.rate_limit_burst))),
-            retry_min_delay_s=parse_duration(g("RETRY_MIN_DELAY", "15s")),
-            retry_max_delay_s=parse_duration(g("RETRY_MAX_DELAY", "30m")),
-            retry_factor=float(g("RETRY_FACTOR", "2.0")),
+            retry_min_delay_s=_duration("RETRY_MIN_DELAY", g("RETRY_MIN_DELAY", "15s")),
+            retry_max_delay_s=_duration("RETRY_MAX_DELAY", g("RETRY_MAX_DELAY", "30m")),
+            retry_factor=_factor("RETRY_FACTOR", g("RETRY_FACTOR", "2.0")),
             max_attempts=_positive_int("MAX_ATTEMPTS", g("MAX_ATTEMPTS", "10")),
-            send_timeout_s=parse_duration(g("SEND_TIMEOUT", "60s")),
-            stuck_after_s=parse_duration(g("STUCK_AFTER", "5m")),
-            dlr_timeout_s=parse_duration(g("DLR_TIMEOUT", "72h")),
-            auth_cache_ttl_s=parse_duration(g("AUTH_CACHE_TTL", "30s")),
-            auth_negative_cache_ttl_s=parse_duration(g("AUTH_NEGATIVE_CACHE_TTL", "5s")),
+            send_timeout_s=_duration("SEND_TIMEOUT", g("SEND_TIMEOUT", "60s")),
+            stuck_after_s=_duration("STUCK_AFTER", g("STUCK_AFTER", "5m")),
+            dlr_timeout_s=_duration("DLR_TIMEOUT", g("DLR_TIMEOUT", "72h")),
+            auth_cache_ttl_s=_duration("AUTH_CACHE_TTL", g("AUTH_CACHE_TTL", "30s")),
+            auth_negative_cache_ttl_s=_duration("AUTH_NEGATIVE_CACHE_TTL",
+                                                g("AUTH_NEGATIVE_CACHE_TTL", "5s")),
             read_rate_limit_rps=_positive_float(
                 "READ_RATE_LIMIT_RPS", g("READ_RATE_LIMIT_RPS", str(d.read_rate_limit_rps))),
             read_rate_limit_burst=_positive_int(
                 "READ_RATE_LIMIT_BURST", g("READ_RATE_LIMIT_BURST", str(d.read_rate_limit_burst))),
-            log_level=g("LOG_LEVEL", d.log_level).upper(),
+            log_level=_choice("LOG_LEVEL", g("LOG_LEVEL", d.log_level).strip().upper(), LOG_LEVELS),
             log_privacy=g("LOG_PRIVACY", "on").strip().lower() not in {"off", "false", "0", "no"},
             dlr_secrets=parse_secrets(g("DLR_SECRETS", "")),
             webhook_master_secret=g("WEBHOOK_MASTER_SECRET", ""),
             webhook_secret_grace_s=parse_duration(g("WEBHOOK_SECRET_GRACE", "24h")),
             callback_allow_private=_bool(g("CALLBACK_ALLOW_PRIVATE", "false")),
-            callback_timeout_s=parse_duration(g("CALLBACK_TIMEOUT", "5s")),
+            callback_timeout_s=_duration("CALLBACK_TIMEOUT", g("CALLBACK_TIMEOUT", "5s")),
             callback_allowed_networks=parse_networks(g("CALLBACK_ALLOWED_NETWORKS", "")),
             mock=mock,
-            provider=_choice("PROVIDER", g("PROVIDER", d.provider).strip().lower(),
-                             PROVIDER_NAMES),
+            provider=_provider(g("PROVIDER", ""), g("STAGE", d.stage)),
+            mock_sandbox=_bool(g("MOCK_PROVIDER_SANDBOX", "false")),
             public_base_url=g("PUBLIC_BASE_URL", "").strip().rstrip("/"),
             settings_path=g("SETTINGS_PATH", "").strip(),
-            settings_max_age_s=parse_duration(g("SETTINGS_MAX_AGE", "5m")),
+            settings_max_age_s=_duration("SETTINGS_MAX_AGE", g("SETTINGS_MAX_AGE", "5m")),
             aws_sms=AwsSmsSettings(
                 origination_identity=g("AWS_SMS_ORIGINATION_IDENTITY", "").strip(),
                 configuration_set=g("AWS_SMS_CONFIGURATION_SET", "").strip(),
@@ -375,7 +458,7 @@ class Settings:
                                      g("AWS_SMS_MESSAGE_TYPE", "TRANSACTIONAL").strip().upper(),
                                      MESSAGE_TYPES),
                 max_price_per_part=_price("AWS_SMS_MAX_PRICE", g("AWS_SMS_MAX_PRICE", "").strip()),
-                timeout_s=parse_duration(g("AWS_SMS_TIMEOUT", "5s")),
+                timeout_s=_duration("AWS_SMS_TIMEOUT", g("AWS_SMS_TIMEOUT", "5s")),
             ),
             twilio=TwilioSettings(
                 api_base=g("TWILIO_API_BASE", "https://api.twilio.com").strip().rstrip("/"),
@@ -386,6 +469,6 @@ class Settings:
                 from_number=g("TWILIO_FROM", "").strip(),
                 messaging_service_sid=g("TWILIO_MESSAGING_SERVICE_SID", "").strip(),
                 max_price=_price("TWILIO_MAX_PRICE", g("TWILIO_MAX_PRICE", "").strip()),
-                timeout_s=parse_duration(g("TWILIO_TIMEOUT", "8s")),
+                timeout_s=_duration("TWILIO_TIMEOUT", g("TWILIO_TIMEOUT", "8s")),
             ),
         )

@@ -146,7 +146,11 @@ def deploy(session: Any, stage: str, build: Path, bucket: str | None = None,
     if path is None:
         print(f"stage {stage} sets no SETTINGS_PATH: no settings stored")
     else:
-        report(path, write_settings(ssm, path, environ))
+        outcomes = write_settings(ssm, path, environ)
+        report(path, outcomes)
+        warning = provider_warning(outcomes)
+        if warning:
+            print(warning)
     ensure_bucket(s3, bucket, region)
     code_key = upload(s3, bucket, stage, (build / "deployment.zip").read_bytes(), ".zip")
     template = with_code_location(json.loads((build / "sam.json").read_text()), bucket, code_key)
@@ -162,6 +166,15 @@ def deploy(session: Any, stage: str, build: Path, bucket: str | None = None,
         if outcome is not None:
             report(path, {"PUBLIC_BASE_URL": outcome})
     return outputs
+
+
+def provider_warning(outcomes: Mapping[str, str]) -> str | None:
+    """What to say when the stage will have no provider (nothing given, nothing stored)."""
+    if "PROVIDER" in outcomes:
+        return None
+    return ("warning: no PROVIDER given or stored: the stage sends nothing, its /readyz answers "
+            "503 and POST /v1/messages 503 until one is (make deploy PROVIDER=aws-sms or "
+            "twilio ...; for a sandbox PROVIDER=mock MOCK_PROVIDER_SANDBOX=true)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,10 +79,20 @@ class Stack:
     # module named by the argument after it, as ``python -m`` does (e.g. a wrapper
     # that sets something up in the process first).
     launcher: list[str] = field(default_factory=lambda: [PYTHON, "-m"])
+    # Where the API, the runners and the CLI send their AWS calls: an explicit
+    # ``AWS_ENDPOINT_URL`` (here or in ``extra_env``), e.g. a proxy in front of the
+    # emulator; by default the emulator itself. Provisioning always talks to the emulator.
+    aws_endpoint: str | None = None
 
     @property
     def endpoint(self) -> str:
+        """The emulator, where it listens (``EMULATOR_PORT``)."""
         return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def client_endpoint(self) -> str:
+        """Where the stack's processes send their AWS calls."""
+        return self.aws_endpoint or self.extra_env.get("AWS_ENDPOINT_URL") or self.endpoint
 
     @property
     def api_url(self) -> str:
@@ -106,7 +116,7 @@ class Stack:
         env.update(self.extra_env)
         # The local stack never talks to a real account, whatever the shell has.
         env.update({
-            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT_URL": self.client_endpoint,
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
@@ -195,11 +205,18 @@ class Stack:
         return True
 
     def provision(self) -> None:
+        """Create the tables and queues and seed the demo client, straight in the emulator:
+        set-up is not under test, and a proxy that drops answers must not stop it."""
         result = subprocess.run([PYTHON, "-m", "localstack.provision"], cwd=ROOT,
-                                env=self.env(), capture_output=True, text=True, timeout=120)
+                                env=self.provisioning_env(), capture_output=True, text=True,
+                                timeout=120)
         if result.returncode != 0:
             raise StackError(f"provisioning failed:\n{result.stdout}{result.stderr}")
         sys.stdout.write(result.stdout)
+
+    def provisioning_env(self) -> dict[str, str]:
+        """The processes' environment, pointed at the emulator itself."""
+        return {**self.env(), "AWS_ENDPOINT_URL": self.endpoint}
 
     def start_api(self) -> None:
         if self._pid("api"):
@@ -210,18 +227,20 @@ class Stack:
                             "--stage", self.stage],
                     self.logs / "api.log")
 
-    def start_workers(self) -> None:
+    def start_workers(self, schedules: bool = True) -> None:
+        """Start the runners; the first runs the schedules too, unless not ``schedules``."""
         for i in range(1, self.workers + 1):
             name = f"worker-{i}"
             if self._pid(name):
                 continue
             argv = [*self.launcher, "localstack.runner", "--worker-id", str(i)]
-            if i == 1:
+            if i == 1 and schedules:
                 argv.append("--schedules")
             self._start(name, argv, self.logs / f"{name}.log")
 
     def up(self, timeout_s: float = 90) -> None:
         """Start what is not running yet, and wait until the API is ready."""
+        self.check_settings()
         # Refuse before starting anything, so a busy port leaves nothing behind.
         if self.emulator == "moto" and not self._pid("emulator"):
             self._check_port(self.emulator_port, "the AWS emulator", "EMULATOR_PORT")
@@ -234,7 +253,23 @@ class Stack:
         self.wait_emulator()
         self.provision()
         self.start_workers()
+        self.wait_ready(timeout_s)
+
+    def wait_ready(self, timeout_s: float = 90) -> None:
+        """Until the API's ``/readyz`` answers 200."""
         self._wait_http(f"{self.api_url}/readyz", "API", timeout_s)
+
+    def check_settings(self) -> None:
+        """Refuse at once settings the API and the runners would refuse on first use."""
+        from chalicelib.settings import Settings, SettingsError, stage_environment
+
+        try:
+            settings = Settings.from_env({**stage_environment(self.stage, str(ROOT)), **self.env()})
+        except SettingsError as exc:
+            raise StackError(f"the settings are refused: {exc}") from None
+        problem = settings.provider_problem()
+        if problem:  # the API would answer /readyz with 503 for good
+            raise StackError(f"nothing could be sent: {problem}")
 
     def _wait_http(self, url: str, what: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -287,7 +322,7 @@ class Stack:
         except OSError as exc:
             ready = {"status": f"not answering ({exc})"}
         return {"processes": procs, "api": self.api_url, "emulator": self.endpoint,
-                "readyz": ready}
+                "aws_endpoint": self.client_endpoint, "readyz": ready}
 
 
 def from_env() -> Stack:
@@ -296,6 +331,7 @@ def from_env() -> Stack:
         api_port=int(os.environ.get("PORT", "8080")),
         workers=int(os.environ.get("WORKERS", "1")),
         emulator=os.environ.get("EMULATOR", "moto"),
+        aws_endpoint=os.environ.get("AWS_ENDPOINT_URL") or None,  # explicit: it wins
     )
 
 
@@ -320,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, pid in stack.running().items():
             print(f"  {name:<10} pid {pid}")
         print(f"  API        {stack.api_url}   (chalice local)")
-        print(f"  emulator   {stack.endpoint}   (moto server; AWS_ENDPOINT_URL)")
+        print(f"  emulator   {stack.endpoint}   (moto server; AWS_ENDPOINT_URL)"
+              if stack.client_endpoint == stack.endpoint else
+              f"  emulator   {stack.endpoint}   (moto server; provisioning talks to it)\n"
+              f"  AWS calls  {stack.client_endpoint}   (AWS_ENDPOINT_URL: API, runners, CLI)")
         print(f"  logs       {stack.logs}/\n\nTry:\n  {CURL.format(port=stack.api_port)}")
         if stack.emulator_port == 4566:  # the dev stage's AWS_ENDPOINT_URL (.chalice/config.json)
             print("\nA second API on this stack, under Chalice's own server (stage dev, port 8000):\n"

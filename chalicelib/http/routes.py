@@ -15,6 +15,7 @@ from chalice.app import Request
 from chalicelib import observability
 from chalicelib.container import get_container, recheck_stored_settings
 from chalicelib.domain.errors import (
+    BackendUnavailableError,
     ForbiddenError,
     GatewayError,
     MalformedJsonError,
@@ -110,6 +111,8 @@ def readyz() -> Response:
 @answers_errors
 def send_message() -> Response:
     client = authenticate()
+    if get_container().sending_refusal():  # /readyz says why; a 202 would promise a send
+        raise BackendUnavailableError("no SMS provider is configured: nothing can be sent now")
     result = get_container().accept.accept(
         client, json_body(), _request().headers.get("idempotency-key"), request_id())
     observability.correlate(message_id=result.message.message_id)

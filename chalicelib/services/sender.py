@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 # second SMS (the claim is taken over later): it is tried this often, after these
 # pauses, before the worker gives up on it.
 MARK_SENT_PAUSES_S = (0.1, 0.5, 1.5)
+# A sender with no provider to send through (a deployed stage without one) hands each
+# record back for this long, untouched: the message stays QUEUED with its hold. A provider
+# stored in SSM is in use within SETTINGS_MAX_AGE, so held messages leave within about 20
+# minutes of the fix; a record dead-letters only after the send queue's 25 receives (~6 h).
+NO_PROVIDER_RETRY_S = 900.0
 
 
 class SenderService:
@@ -35,11 +40,12 @@ class SenderService:
         send_timeout_s: float,
         messages: MessageStore,
         ledger: Ledger,
-        provider: Provider,
+        provider: Provider | None,
         telemetry: Telemetry,
         notifier: Notifier | None = None,
         rng: random.Random | None = None,
         clock: Clock = time.time,
+        refusal: str | None = None,
     ) -> None:
         self.policy = policy
         self._send_timeout_s = send_timeout_s
@@ -50,9 +56,12 @@ class SenderService:
         self._notifier = notifier
         self._rng = rng or random.Random()
         self._clock = clock
+        self._refusal = refusal or ("no provider" if provider is None else None)
 
     def handle(self, message_id: str) -> Step:
-        """Make one attempt for ``message_id`` if it is due."""
+        """Make one attempt for ``message_id`` if it is due (and there is a provider)."""
+        if self._refusal is not None:
+            return self._hold(message_id)
         now = self._clock()
         msg = self._messages.claim(message_id, now, stale_before=now - self._send_timeout_s)
         if msg is None:
@@ -98,6 +107,18 @@ class SenderService:
             "attempt": msg.attempts, "error_code": code, "retry_in_s": round(delay, 1)})
         return RetryAfter(delay)
 
+    def _hold(self, message_id: str) -> Step:
+        """No provider: nothing is claimed, sent or settled; the record comes back later."""
+        self._telemetry.count("SendHeldNoProvider")
+        log.error("no provider to send through; the message stays QUEUED",
+                  extra={"message_id": message_id, "reason": self._refusal,
+                         "retry_in_s": NO_PROVIDER_RETRY_S})
+        return RetryAfter(NO_PROVIDER_RETRY_S)
+
+    def _active(self) -> Provider:
+        assert self._provider is not None  # handle() holds every record without one
+        return self._provider
+
     def _sent(self, msg: Message, result: SubmitResult) -> Step:
         assert result.provider_message_id is not None
         sent = self._mark_sent(msg, result.provider_message_id)
@@ -114,7 +135,7 @@ class SenderService:
         so a retry of a write that landed finds it done (None), never applies twice."""
         for pause in (*MARK_SENT_PAUSES_S, None):
             try:
-                return self._messages.mark_sent(msg.message_id, msg.attempts, self._provider.name,
+                return self._messages.mark_sent(msg.message_id, msg.attempts, self._active().name,
                                                 provider_message_id, self._clock())
             except BackendUnavailableError:
                 if pause is None:
@@ -126,7 +147,7 @@ class SenderService:
 
     def _accepted_before(self, message_id: str) -> str | None:
         try:
-            return self._provider.accepted_before(message_id)
+            return self._active().accepted_before(message_id)
         except Exception:  # noqa: BLE001 - not knowing is the usual case; submit again
             log.warning("could not ask the provider whether it had the message",
                         exc_info=True)
@@ -138,7 +159,7 @@ class SenderService:
                           message_type=msg.message_type, test_mode=msg.test_mode)
         started = time.perf_counter()
         try:
-            return self._provider.submit(sms)
+            return self._active().submit(sms)
         except Exception:  # noqa: BLE001 - any provider fault is a temporary failure
             log.exception("provider call failed", extra={"message_id": msg.message_id})
             return SubmitResult.failed("TIMEOUT")

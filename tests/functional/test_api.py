@@ -148,7 +148,7 @@ def test_health_and_readiness(api: Any) -> None:
     assert as_json(api.http.get("/healthz")) == {"status": "ok"}
     ready = api.http.get("/readyz")
     assert ready.status_code == 200
-    assert as_json(ready)["checks"] == {"dynamodb": "ok", "sqs": "ok"}
+    assert as_json(ready)["checks"] == {"dynamodb": "ok", "sqs": "ok", "provider": "ok"}
 
 
 def test_database_outage_is_503_json_never_500(api: Any, aws: Container) -> None:

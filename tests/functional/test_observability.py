@@ -228,4 +228,4 @@ def test_failures_are_counted_by_reason(api: Any, aws: Container, output: Output
         ["service", "stage"], ["service", "stage", "reason"]]
     ready = api.http.get("/readyz")
     assert ready.status_code == 200
-    assert as_json(ready)["checks"] == {"dynamodb": "ok", "sqs": "ok"}
+    assert as_json(ready)["checks"] == {"dynamodb": "ok", "sqs": "ok", "provider": "ok"}

@@ -384,10 +384,10 @@ def test_only_the_sender_sends_texts_and_only_through_the_stages_configuration_s
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The prod stage's names and stored settings; everything due at once, so every code
-    path runs."""
+    """The prod stage's names and stored settings, sending with the mock as a sandbox;
+    everything due at once, so every code path runs."""
     return replace(settings, stage=STAGE, stuck_after_s=0.0, dlr_timeout_s=0.0, send_timeout_s=0.0,
-                   settings_path=NAMES.settings_path)
+                   settings_path=NAMES.settings_path, mock_sandbox=True)
 
 
 # What the stage keeps in SSM for the policy test: a String and a SecureString that

@@ -165,3 +165,104 @@ def test_stored_settings_overlay_only_what_they_name() -> None:
     assert laid.rate_limit_rps == 7  # not a stored setting: left alone
     with pytest.raises(SettingsError):
         base.overlay({"PROVIDER": "pigeon"})
+
+
+@pytest.mark.parametrize("value", ["0.5", "0", "-2", "nan", "inf", "-inf", "fast"])
+def test_a_retry_factor_below_one_or_not_finite_is_refused(value: str) -> None:
+    # Below 1 the delays would shrink with each attempt; nan and inf poison every delay.
+    with pytest.raises(SettingsError, match="RETRY_FACTOR"):
+        Settings.from_env({"RETRY_FACTOR": value})
+
+
+def test_a_retry_factor_of_one_is_a_constant_delay() -> None:
+    assert Settings.from_env({"RETRY_FACTOR": "1"}).retry_factor == 1.0
+
+
+@pytest.mark.parametrize("value", ["VERBOSE", "warn", "10", "INFO,DEBUG"])
+def test_an_unknown_log_level_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="LOG_LEVEL"):
+        Settings.from_env({"LOG_LEVEL": value})
+
+
+@pytest.mark.parametrize("value", ["debug", "INFO", " warning ", "Error", "CRITICAL"])
+def test_the_standard_log_levels_are_taken_in_any_case(value: str) -> None:
+    assert Settings.from_env({"LOG_LEVEL": value}).log_level == value.strip().upper()
+
+
+@pytest.mark.parametrize("value", ["25", "26", "1000"])
+def test_max_attempts_at_or_above_the_send_queues_max_receive_count_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="MAX_ATTEMPTS"):
+        Settings.from_env({"MAX_ATTEMPTS": value})
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("RATE_LIMIT_RPS", "inf"), ("RATE_LIMIT_RPS", "1e999"), ("MOCK_SUCCESS_RATE", "inf"),
+    ("TWILIO_MAX_PRICE", "inf"), ("AWS_SMS_MAX_PRICE", "nan"), ("RETRY_FACTOR", "1e400"),
+    ("RETRY_MAX_DELAY", "9" * 400), ("SEND_TIMEOUT", "9" * 400 + "h")])
+def test_a_float_setting_that_is_not_finite_is_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("name", ["MOCK_SEED", "MOCK_LATENCY_MS", "PORT", "MAX_PARTS"])
+def test_a_whole_number_setting_names_itself_when_it_is_not_one(name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: "lots"})
+
+
+@pytest.mark.parametrize("name", ["RETRY_MIN_DELAY", "CALLBACK_TIMEOUT", "MOCK_DLR_DELAY"])
+def test_a_malformed_duration_names_its_variable(name: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name}: not a duration"):
+        Settings.from_env({name: "soon"})
+
+
+def test_a_negative_mock_latency_is_refused() -> None:
+    with pytest.raises(SettingsError, match="MOCK_LATENCY_MS"):
+        Settings.from_env({"MOCK_LATENCY_MS": "-5"})
+
+
+def test_the_local_stage_sends_with_the_mock_by_default() -> None:
+    s = Settings.from_env({})
+    assert (s.provider, s.deployed, s.provider_problem()) == ("mock", False, None)
+
+
+def test_a_deployed_stage_has_no_provider_by_default_and_says_which_setting_is_missing() -> None:
+    s = Settings.from_env({"STAGE": "prod"})
+    assert s.provider == ""
+    problem = s.provider_problem()
+    assert problem is not None and problem.startswith("PROVIDER is not set")
+
+
+def test_the_mock_on_a_deployed_stage_needs_the_sandbox_switch() -> None:
+    plain = Settings.from_env({"STAGE": "prod", "PROVIDER": "mock"})
+    problem = plain.provider_problem()
+    assert problem is not None and "MOCK_PROVIDER_SANDBOX=true" in problem
+    assert not plain.mock_allowed
+    sandbox = Settings.from_env({"STAGE": "prod", "PROVIDER": "mock",
+                                 "MOCK_PROVIDER_SANDBOX": "true"})
+    assert (sandbox.provider_problem(), sandbox.mock_allowed) == (None, True)
+
+
+def test_a_real_provider_on_a_deployed_stage_needs_no_sandbox() -> None:
+    s = Settings.from_env({"STAGE": "prod", "PROVIDER": "aws-sms"})
+    assert s.provider_problem() is None
+
+
+def test_incomplete_twilio_settings_are_named() -> None:
+    s = Settings.from_env({"PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": "AC1",
+                           "TWILIO_API_KEY_SID": "SK1"})
+    assert s.provider_problem() == ("PROVIDER=twilio needs TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL, "
+                                    "TWILIO_API_KEY_SECRET")
+
+
+def test_a_stored_provider_and_sandbox_switch_fill_a_deployed_stage() -> None:
+    base = Settings.from_env({"STAGE": "prod"})
+    assert base.overlay({"PROVIDER": "aws-sms"}).provider_problem() is None
+    laid = base.overlay({"PROVIDER": "mock", "MOCK_PROVIDER_SANDBOX": "true"})
+    assert (laid.provider, laid.mock_sandbox, laid.provider_problem()) == ("mock", True, None)
+
+
+def test_a_first_retry_delay_above_the_longest_is_refused() -> None:
+    with pytest.raises(SettingsError, match="RETRY_MIN_DELAY"):
+        Settings.from_env({"RETRY_MIN_DELAY": "1h", "RETRY_MAX_DELAY": "30m"})
+    assert Settings.from_env({"RETRY_MIN_DELAY": "30m"}).retry_min_delay_s == 1800.0
