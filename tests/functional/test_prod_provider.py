@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.container import Container, reset_container
-from chalicelib.domain.signing import sign
+from chalicelib.domain.dlr_signature import sign
 from tests.support.clients import client_id_of, make_client
 from tests.support.http import SEED_BODY, as_json, assert_error, post
 from tests.support.queues import receive, run
