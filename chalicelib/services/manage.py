@@ -106,6 +106,9 @@ class MessageManager:
 
     def list(self, client: Client, query: ListQuery) -> tuple[list[Message], str | None]:
         """Newest first; the cursor continues where this page stopped."""
+        if query.until is not None and query.until < (query.since or 0.0):
+            # Before 1970 nothing was sent; DynamoDB refuses a BETWEEN whose bounds cross.
+            return [], None
         found, position = self._messages.page_for_client(
             client.client_id, query.since, query.until, query.after, query.limit, query.matches)
         return found, self._cursors.encode(client.client_id, position) if position else None

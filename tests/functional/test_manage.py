@@ -212,3 +212,4 @@ def test_every_route_is_in_the_openapi_document(api: Any) -> None:
             continue
         for method in methods:
             assert method.lower() in spec["paths"].get(path, {}), f"{method} {path} undocumented"
+

@@ -1,4 +1,5 @@
-"""List cursors: signed, bound to their client, refused with a 400 when tampered with."""
+"""The list API's query: signed cursors bound to their client, refused with a 400 when
+tampered with; lone surrogates; windows the database cannot be asked for."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from chalicelib.domain.cursors import (
     cursor_key,
 )
 from chalicelib.domain.errors import ValidationError
-from chalicelib.services.manage import parse_list_query
+from chalicelib.domain.message import Client
+from chalicelib.services.manage import MessageManager, parse_list_query
+from tests.fakes.messages import FakeMessages
 
 pytestmark = pytest.mark.unit
 
@@ -85,3 +88,12 @@ def test_a_lone_surrogate_in_the_query_is_refused(params: dict[str, str]) -> Non
     with pytest.raises(ValidationError) as caught:
         parse_list_query("acme", params, CODEC)
     assert "surrogate" in caught.value.message
+
+
+@pytest.mark.parametrize("params", [{"until": "1960-01-01T00:00:00Z"},
+                                    {"since": "1969-01-01T00:00:00Z",
+                                     "until": "1969-06-01T00:00:00Z"}])
+def test_a_window_before_1970_is_an_empty_page(params: dict[str, str]) -> None:
+    manager = MessageManager(FakeMessages(), None, CODEC)  # type: ignore[arg-type]
+    client = Client(client_id="acme", name="Acme")
+    assert manager.list(client, manager.list_query(client, params)) == ([], None)
