@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import phonenumbers
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from chalicelib.domain import validation as v
 from chalicelib.domain.callbacks import MAX_URL_CHARS
 from chalicelib.domain.cursors import MAX_CURSOR_CHARS
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.status import Status
 from chalicelib.http.errors import ERROR_TABLE, INTERNAL
 from chalicelib.services import manage
@@ -110,3 +112,29 @@ def test_every_documented_sender_id_is_accepted(sender: str) -> None:
 def test_the_error_codes_are_the_error_tables() -> None:
     error = DOC["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
     assert set(error["code"]["enum"]) == {code for _, code in ERROR_TABLE.values()} | {INTERNAL[1]}
+
+
+@FEW
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+       st.sampled_from(["T", "t"]), st.sampled_from(["", ".5", ".123456789"]),
+       st.booleans())
+def test_every_rfc3339_date_time_is_read(moment: datetime, offset_min: int, sep: str,
+                                          fraction: str, zulu: bool) -> None:
+    # What the document's `date-time` admits for since, until and send_at (the list's
+    # made-up cursors keep schemathesis from checking GET /v1/messages' positive answers).
+    sign, minutes = ("+" if offset_min >= 0 else "-"), abs(offset_min)
+    zone = "Z" if zulu else f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    text = f"{moment.year:04d}" + moment.strftime(f"-%m-%d{sep}%H:%M:%S") + fraction + zone
+    expected = moment.replace(microsecond=0, tzinfo=timezone(timedelta(minutes=0 if zulu
+                                                                     else offset_min)))
+    assert abs(v.parse_rfc3339(text, "since") - expected.timestamp()) < 1
+
+
+@pytest.mark.parametrize("text", ["2026-12-01", "2026-12-01T09:30Z", "2026-12-01T09:30:00",
+                                  "2026-12-01 09:30:00Z", "2026-13-01T09:30:00Z", "now",
+                                  "2026-12-01T09:30:00+0100", "２026-12-01T09:30:00Z"])
+def test_anything_else_is_refused_naming_the_field(text: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        v.parse_rfc3339(text, "until")
+    assert caught.value.field == "until"
