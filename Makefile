@@ -159,6 +159,13 @@ test-reliability: $(STAMP) ## Duplicates, crashes, concurrency, outage, hostile 
 
 # Benchmark: a seeded workload against fresh local stacks (WORKERS=1 and 2), beside the
 # emulator's floor; prints a table, then one JSON line. LONG=1: 20,000 messages (decay ratio).
+# Schemathesis against the running stack (`make up`), every check; schemathesis.toml says
+# which answers a valid request may get. EXAMPLES per operation, KEY the API key.
+.PHONY: fuzz
+fuzz: $(STAMP) ## Schemathesis (--checks all) against the running stack's /openapi.json; EXAMPLES=40 KEY=secret
+	$(BIN)/schemathesis run http://127.0.0.1:$(PORT)/openapi.json --checks all \
+		-n $(or $(EXAMPLES),40) -H "X-API-Key: $(or $(KEY),secret)" --no-color
+
 .PHONY: bench
 bench: $(STAMP) ## Benchmark the local stack (LONG=1 for the 20,000-message decay run); see BENCHMARKS.md
 	$(BIN)/python -m bench.run $(if $(LONG),--long)

@@ -23,6 +23,7 @@ from chalicelib.adapters.models import Tables, bind_tables
 from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.webhooks import WebhookSender
+from chalicelib.domain.cursors import CursorCodec, cursor_key
 from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.ratelimit import RateLimit
 from chalicelib.domain.reports import DeliveryReport
@@ -194,7 +195,8 @@ class Container:
 
     @cached_property
     def manager(self) -> MessageManager:
-        return MessageManager(self.messages, self.ledger)
+        return MessageManager(self.messages, self.ledger,
+                              CursorCodec(cursor_key(self.settings.webhook_master_secret)))
 
     @cached_property
     def api_keys(self) -> ApiKeys:

@@ -22,6 +22,12 @@ class ValidationError(GatewayError):
     """A request field is missing or malformed (``field`` names it)."""
 
 
+class UnprocessableError(ValidationError):
+    """A request of the documented shape that a rule the OpenAPI document cannot state
+    refuses: ``send_at`` in the past, more parts than allowed, ``since`` after ``until``,
+    a number outside its numbering plan, a sender ID the account does not own."""
+
+
 class MalformedJsonError(GatewayError):
     """A body is not JSON at all."""
 

@@ -4,22 +4,50 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import phonenumbers
 
 from chalicelib.domain.callbacks import url_problem
-from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.errors import UnprocessableError, ValidationError
 from chalicelib.domain.segments import SegmentPlan, plan_segments
 
-# Used with fullmatch and re.ASCII: "$" would let a trailing newline through and
-# "\d" would take any Unicode digit (e.g. Arabic-Indic) into a stored number.
-E164 = re.compile(r"\+[1-9]\d{6,14}", re.ASCII)
-ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}", re.ASCII)
-SHORT_CODE = re.compile(r"\d{3,8}", re.ASCII)
+# The patterns are the OpenAPI document's (ECMA-262 and Python read them alike): a
+# test compares the document with these constants. Character classes, not "\\d",
+# which in Python takes any Unicode digit (e.g. Arabic-Indic) into a stored number.
+SENDER_ID_PATTERN = "^[A-Za-z0-9 ]*[A-Za-z][A-Za-z0-9 ]*$"  # at least one letter
+MAX_SENDER_ID_CHARS = 11
+SHORT_CODE_PATTERN = "^[0-9]{3,8}$"
+MIN_E164_DIGITS, MAX_E164_DIGITS = 7, 15
 MAX_TEXT_CHARS = 1600  # Twilio's cap; ten UCS-2 parts hold 670, ten GSM parts 1,530
 MAX_REFERENCE_CHARS = 128
+# http(s), a host with no credentials, no white space anywhere.
+CALLBACK_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@:\s][^/?#@\s]*(?:[/?#][^\s]*)?$"
+RFC3339_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                   r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+
+
+def e164_pattern() -> str:
+    """E.164 with a country calling code phonenumbers knows, as one regular expression.
+
+    Country codes are prefix-free, so the code's length fixes how many digits may
+    follow it: 7 to 15 digits in all.
+    """
+    by_length: dict[int, list[str]] = {}
+    for code in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE):
+        by_length.setdefault(len(str(code)), []).append(str(code))
+    branches = [f"(?:{'|'.join(codes)})[0-9]{{{MIN_E164_DIGITS - n},{MAX_E164_DIGITS - n}}}"
+                for n, codes in sorted(by_length.items())]
+    return f"^\\+(?:{'|'.join(branches)})$"
+
+
+E164 = re.compile(e164_pattern())
+ALPHANUMERIC_SENDER = re.compile(SENDER_ID_PATTERN)
+SHORT_CODE = re.compile(SHORT_CODE_PATTERN)
+RFC3339 = re.compile(RFC3339_PATTERN)
+CALLBACK_URL = re.compile(CALLBACK_URL_PATTERN)
 FIELDS = frozenset({"to", "from", "text", "client_reference", "callback_url", "send_at"})
 MAX_SCHEDULE_AHEAD_S = 35 * 86400  # Twilio's bound for SendAt
 
@@ -45,16 +73,54 @@ def validate_phone_number(value: str, strict: bool) -> bool:
     calling code phonenumbers knows (the local stage uses that, so that the
     seed's example ``+1234567890`` is accepted).
     """
-    if not E164.fullmatch(value):
-        return False
+    return bool(E164.fullmatch(value)) and (not strict or _in_numbering_plan(value))
+
+
+def _in_numbering_plan(value: str) -> bool:
     try:
-        number = phonenumbers.parse(value, None)
+        return bool(phonenumbers.is_valid_number(phonenumbers.parse(value, None)))
     except phonenumbers.NumberParseException:
         return False
-    if strict:
-        return bool(phonenumbers.is_valid_number(number))
-    code = number.country_code or 0
-    return phonenumbers.region_code_for_country_code(code) != "ZZ"
+
+
+def _phone_number(value: str, field: str, strict: bool) -> str:
+    """``value`` if it is a number; 400 for a wrong shape, 422 outside the numbering plan."""
+    if not E164.fullmatch(value):
+        raise ValidationError(f"'{field}' must be an E.164 phone number, e.g. +14155550123",
+                              field)
+    if strict and not _in_numbering_plan(value):
+        raise UnprocessableError(f"'{field}' is not a number in its country's numbering plan",
+                                 field)
+    return value
+
+
+def has_lone_surrogate(value: object) -> bool:
+    """True if ``value`` (a decoded JSON value) holds a lone UTF-16 surrogate anywhere.
+
+    JSON's ``\\ud800`` escape decodes to one; it cannot be encoded as UTF-8, so it
+    would fail the DynamoDB write, the logs and the answer itself.
+    """
+    if isinstance(value, str):
+        return any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_lone_surrogate(v) for v in value)
+    return False
+
+
+def printable_name(name: str) -> str:
+    """``name`` with lone surrogates escaped, fit to be quoted in an error."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def refuse_lone_surrogates(fields: Mapping[str, object]) -> None:
+    """``ValidationError`` naming the first field (by name or value) with a lone surrogate."""
+    for name, value in fields.items():
+        if has_lone_surrogate(name) or has_lone_surrogate(value):
+            field = printable_name(name)
+            raise ValidationError(f"'{field}' contains a lone surrogate (not valid Unicode)",
+                                  field)
 
 
 def _string(body: dict[str, object], field: str, required: bool = True) -> str | None:
@@ -69,10 +135,11 @@ def _string(body: dict[str, object], field: str, required: bool = True) -> str |
 
 
 def _sender(value: str, strict: bool) -> str:
-    if ALPHANUMERIC_SENDER.fullmatch(value) or SHORT_CODE.fullmatch(value):
+    alphanumeric = len(value) <= MAX_SENDER_ID_CHARS and ALPHANUMERIC_SENDER.fullmatch(value)
+    if alphanumeric or SHORT_CODE.fullmatch(value):
         return value
-    if value.startswith("+") and validate_phone_number(value, strict):
-        return value
+    if E164.fullmatch(value):
+        return _phone_number(value, "from", strict)
     raise ValidationError(
         "'from' must be an alphanumeric sender ID of 1-11 letters, digits or spaces "
         "with at least one letter, an E.164 number, or a short code of 3-8 digits",
@@ -85,25 +152,31 @@ def _text(value: str, max_parts: int) -> SegmentPlan:
         raise ValidationError("'text' must not be empty", "text")
     if len(value) > MAX_TEXT_CHARS:
         raise ValidationError(f"'text' is longer than {MAX_TEXT_CHARS} characters", "text")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError("'text' contains a lone surrogate", "text")
     plan = plan_segments(value)
     if plan.count > max_parts:
-        raise ValidationError(
+        raise UnprocessableError(
             f"'text' needs {plan.count} parts; at most {max_parts} are allowed", "text"
         )
     return plan
 
 
 def parse_rfc3339(value: str, field: str) -> float:
-    """An RFC 3339 timestamp with a time zone, as epoch seconds."""
+    """An RFC 3339 timestamp (``date-time``: with seconds and a zone), as epoch seconds.
+
+    A leap second (``:60``) counts as the second before it; fractions past
+    microseconds are cut.
+    """
+    match = RFC3339.fullmatch(value)
     try:
-        moment = datetime.fromisoformat(value.replace("z", "Z"))
+        if not match:
+            raise ValueError(value)
+        day_time, fraction, zone = value[:19].upper(), match.group(1) or "", match.group(2)
+        if day_time.endswith(":60"):
+            day_time = day_time[:-2] + "59"
+        moment = datetime.fromisoformat(day_time + fraction[:7] + zone.upper())
     except ValueError as exc:
-        raise ValidationError(f"'{field}' must be an RFC 3339 time, e.g. "
+        raise ValidationError(f"'{field}' must be an RFC 3339 time with a zone, e.g. "
                               "2026-12-01T09:30:00Z", field) from exc
-    if moment.tzinfo is None or "T" not in value.upper():
-        raise ValidationError(f"'{field}' must be an RFC 3339 time with a zone", field)
     return moment.timestamp()
 
 
@@ -112,9 +185,9 @@ def _send_at(value: str | None, now: float) -> float | None:
         return None
     at = parse_rfc3339(value, "send_at")
     if at <= now:
-        raise ValidationError("'send_at' is in the past", "send_at")
+        raise UnprocessableError("'send_at' is in the past", "send_at")
     if at > now + MAX_SCHEDULE_AHEAD_S:
-        raise ValidationError("'send_at' is more than 35 days ahead", "send_at")
+        raise UnprocessableError("'send_at' is more than 35 days ahead", "send_at")
     return at
 
 
@@ -124,12 +197,11 @@ def parse_send_request(
     """Validate a decoded JSON body; raise ``ValidationError`` naming the field."""
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
+    refuse_lone_surrogates(body)
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise ValidationError(f"unknown field '{unknown[0]}'", unknown[0])
-    to = _string(body, "to") or ""
-    if not validate_phone_number(to, strict_phone):
-        raise ValidationError("'to' must be a valid E.164 phone number, e.g. +14155550123", "to")
+    to = _phone_number(_string(body, "to") or "", "to", strict_phone)
     sender = _sender(_string(body, "from") or "", strict_phone)
     text = _string(body, "text") or ""
     plan = _text(text, max_parts)
@@ -141,7 +213,9 @@ def parse_send_request(
         )
     callback_url = _string(body, "callback_url", required=False)
     if callback_url is not None:
-        problem = url_problem(callback_url)
+        problem = url_problem(callback_url) or (
+            None if CALLBACK_URL.fullmatch(callback_url) else
+            "must be an http(s) URL with a host, no credentials and no white space")
         if problem:
             raise ValidationError(f"'callback_url' {problem}", "callback_url")
     send_at = _send_at(_string(body, "send_at", required=False),

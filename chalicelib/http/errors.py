@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Response
 from chalice.app import Request
 
+from chalicelib.domain.cursors import InvalidCursorError
 from chalicelib.domain.errors import (
     BackendUnavailableError,
     ConflictError,
@@ -20,6 +21,7 @@ from chalicelib.domain.errors import (
     NotFoundError,
     RateLimitedError,
     UnauthorizedError,
+    UnprocessableError,
     ValidationError,
 )
 from chalicelib.http.presenters import json_response, rate_headers
@@ -41,6 +43,7 @@ class MethodNotAllowedError(GatewayError):
 # class's MRO, so a subclass answers as its parent unless it has a row.
 ERROR_TABLE: dict[type[GatewayError], tuple[int, str]] = {
     ValidationError: (400, "validation_error"),
+    InvalidCursorError: (400, "invalid_cursor"),
     MalformedJsonError: (400, "malformed_json"),
     UnauthorizedError: (401, "unauthorized"),
     InsufficientCreditError: (402, "insufficient_credit"),
@@ -51,6 +54,7 @@ ERROR_TABLE: dict[type[GatewayError], tuple[int, str]] = {
     PayloadTooLargeError: (413, "payload_too_large"),
     UnsupportedMediaTypeError: (415, "unsupported_media_type"),
     IdempotencyKeyReusedError: (422, "idempotency_key_reused"),
+    UnprocessableError: (422, "unprocessable"),
     RateLimitedError: (429, "rate_limited"),
     BackendUnavailableError: (503, "service_unavailable"),
 }

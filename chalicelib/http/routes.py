@@ -25,7 +25,6 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.message import Client
 from chalicelib.http.errors import PayloadTooLargeError, error_response
 from chalicelib.http.presenters import json_response, rate_headers
-from chalicelib.services.manage import parse_list_query
 
 MAX_BODY_BYTES = 64 * 1024
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -127,8 +126,8 @@ def send_message() -> Response:
 @answers_errors
 def list_messages() -> Response:
     client, headers = authenticate_read()
-    query = parse_list_query(client.client_id, _request().query_params or {})
-    found, cursor = get_container().manager.list(client, query)
+    manager = get_container().manager
+    found, cursor = manager.list(client, manager.list_query(client, _request().query_params or {}))
     return json_response({"messages": [m.public() for m in found], "next_cursor": cursor},
                          headers=headers)
 

@@ -28,6 +28,7 @@ from chalicelib.domain.errors import (
     IdempotencyKeyReusedError,
     InsufficientCreditError,
     RateLimitedError,
+    UnprocessableError,
     ValidationError,
 )
 from chalicelib.domain.message import Client, Message
@@ -104,7 +105,7 @@ class AcceptService:
         limit = policy.rate_limit
         request = parse_send_request(body, policy.max_parts, self._strict, self._clock())
         if not policy.allows_sender(request.sender):
-            raise ValidationError("this sender ID is not allowed for your account", "from")
+            raise UnprocessableError("this sender ID is not allowed for your account", "from")
         fingerprint = request_fingerprint(body)
         message_id = message_id_for(client.client_id, idempotency_key)
         if idempotency_key is not None:
@@ -113,7 +114,7 @@ class AcceptService:
                 return Accepted(self._replay(existing, fingerprint), True, None, limit.burst)
 
         if request.plan.count > limit.burst:
-            raise ValidationError(
+            raise UnprocessableError(
                 f"'text' needs {request.plan.count} parts; this client's rate limit admits at "
                 f"most {limit.burst} at once", "text")
         cost = price_cents(request.plan.count, policy.price_per_part_cents)

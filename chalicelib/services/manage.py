@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import MessageStateConflictError, NotFoundError, ValidationError
+from chalicelib.domain.cursors import CursorCodec
+from chalicelib.domain.errors import (
+    MessageStateConflictError,
+    NotFoundError,
+    UnprocessableError,
+    ValidationError,
+)
 from chalicelib.domain.message import Client, Message
 from chalicelib.domain.status import Status
-from chalicelib.domain.validation import parse_rfc3339
+from chalicelib.domain.validation import parse_rfc3339, refuse_lone_surrogates
 from chalicelib.ports import KeyStore, MessageStore
 from chalicelib.services.auth import hash_api_key
 from chalicelib.services.ledger import Ledger
@@ -40,26 +43,10 @@ class ListQuery:
                      or msg.client_reference == self.client_reference))
 
 
-def encode_cursor(client_id: str, position: tuple[float, str]) -> str:
-    raw = json.dumps({"c": client_id, "t": position[0], "m": position[1]}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(client_id: str, cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        if data["c"] != client_id:
-            raise ValueError("another client's cursor")
-        return float(data["t"]), str(data["m"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise ValidationError("'cursor' is not a cursor this API gave you", "cursor") from exc
-
-
 def _limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise ValidationError(f"'limit' must be a whole number from 1 to {MAX_LIMIT}", "limit")
     return int(text)
 
@@ -68,32 +55,38 @@ def _status(text: str | None) -> Status | None:
     if text is None:
         return None
     try:
-        return Status(text.upper())
+        return Status(text)
     except ValueError as exc:
         raise ValidationError(f"'status' must be one of {', '.join(Status)}", "status") from exc
 
 
-def parse_list_query(client_id: str, params: Mapping[str, str]) -> ListQuery:
-    """Validate the list API's query string."""
+def parse_list_query(client_id: str, params: Mapping[str, str], cursors: CursorCodec) -> ListQuery:
+    """Validate the list API's query string (``cursors`` reads the signed cursor)."""
+    refuse_lone_surrogates(params)
     unknown = sorted(set(params) - LIST_PARAMS)
     if unknown:
         raise ValidationError(f"unknown parameter '{unknown[0]}'", unknown[0])
     since = parse_rfc3339(params["since"], "since") if "since" in params else None
     until = parse_rfc3339(params["until"], "until") if "until" in params else None
     if since is not None and until is not None and since > until:
-        raise ValidationError("'since' is after 'until'", "since")
+        raise UnprocessableError("'since' is after 'until'", "since")
     cursor = params.get("cursor")
     return ListQuery(
         status=_status(params.get("status")), to=params.get("to"), since=since, until=until,
         client_reference=params.get("client_reference"), limit=_limit(params.get("limit")),
-        after=decode_cursor(client_id, cursor) if cursor else None,
+        after=cursors.decode(client_id, cursor) if cursor else None,
     )
 
 
 class MessageManager:
-    def __init__(self, messages: MessageStore, ledger: Ledger) -> None:
+    def __init__(self, messages: MessageStore, ledger: Ledger, cursors: CursorCodec) -> None:
         self._messages = messages
         self._ledger = ledger
+        self._cursors = cursors
+
+    def list_query(self, client: Client, params: Mapping[str, str]) -> ListQuery:
+        """The validated query string of ``GET /v1/messages`` for ``client``."""
+        return parse_list_query(client.client_id, params, self._cursors)
 
     def own(self, client: Client, message_id: str) -> Message:
         """The client's message, or 404 (also for another client's id)."""
@@ -116,9 +109,13 @@ class MessageManager:
 
     def list(self, client: Client, query: ListQuery) -> tuple[list[Message], str | None]:
         """Newest first; the cursor continues where this page stopped."""
+        if query.until is not None and query.until < (query.since or 0.0):
+            # Before 1970 nothing was sent; DynamoDB refuses a BETWEEN whose bounds cross.
+            return [], None
         found, position = self._messages.page_for_client(
             client.client_id, query.since, query.until, query.after, query.limit, query.matches)
-        return found, encode_cursor(client.client_id, position) if position else None
+        return found, self._cursors.encode(client.client_id, position) if position else None
+
 
 
 def new_api_key() -> str:

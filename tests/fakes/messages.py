@@ -139,6 +139,9 @@ class FakeMessages:
                         after: tuple[float, str] | None, want: int,
                         matches: Callable[[Message], bool],
                         ) -> tuple[list[Message], tuple[float, str] | None]:
+        low, high = since if since is not None else 0, until if until is not None else 1e12
+        if high < low:  # as DynamoDB: a BETWEEN whose bounds cross is a ValidationException
+            raise ValueError("BETWEEN bounds cross")
         ordered = sorted((r.message for r in self.rows.values() if r.message.client_id == client_id
                           and (since is None or r.message.created_at >= since)
                           and (until is None or r.message.created_at <= until)),

@@ -58,7 +58,7 @@ def test_missing_or_unknown_key_is_401(api: Any, headers: dict[str, str], code: 
     ({"to": "+1234567890", "from": "THIS IS TOO LONG", "text": "hi"}, "from"),
     ({"to": "+1234567890", "from": "TEST", "text": ""}, "text"),
     ({"to": "+1234567890", "from": "TEST", "text": 5}, "text"),
-    ({"to": "+1234567890", "from": "TEST", "text": "x" * 1531}, "text"),
+    ({"to": "+1234567890", "from": "TEST", "text": "x" * 1601}, "text"),
     ({"to": "+1234567890", "from": "TEST", "text": "hi", "client_reference": "r" * 129},
      "client_reference"),
     ({"to": "+1234567890", "from": "TEST", "text": "hi", "colour": "red"}, "colour"),
@@ -198,7 +198,13 @@ def test_deeply_nested_json_is_400_not_500(api: Any, aws: Container) -> None:
     assert_error(post(api, make_client(aws), None, raw=raw), 400, "malformed_json")
 
 
-def test_more_parts_than_the_burst_is_400_not_a_500(api: Any, aws: Container) -> None:
+def test_more_parts_than_the_burst_is_422_not_a_500(api: Any, aws: Container) -> None:
     key = make_client(aws, rate_limit_rps=1, rate_limit_burst=1)
     body = {**SEED_BODY, "text": "x" * 200}  # two parts
-    assert_error(post(api, key, body), 400, "validation_error", "text")
+    assert_error(post(api, key, body), 422, "unprocessable", "text")
+
+
+def test_more_parts_than_max_parts_is_422_naming_text(api: Any, aws: Container) -> None:
+    # 1,531 GSM characters are within the document's 1,600 but need 11 parts.
+    body = {**SEED_BODY, "text": "x" * 1531}
+    assert_error(post(api, make_client(aws), body), 422, "unprocessable", "text")

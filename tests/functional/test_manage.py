@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -103,10 +105,42 @@ def test_list_filters_and_refuses_bad_parameters(api: Any, aws: Container) -> No
     other = make_client(aws)
     assert as_json(api.http.get("/v1/messages", headers={"X-API-Key": other}))["messages"] == []
     for query, field in [("limit=0", "limit"), ("limit=201", "limit"), ("status=LOST", "status"),
-                         ("since=yesterday", "since"), ("cursor=zzz", "cursor"),
-                         ("colour=red", "colour")]:
+                         ("since=yesterday", "since"), ("colour=red", "colour"),
+                         ("status=queued", "status"), ("since=2026-12-01T09:30Z", "since")]:
         assert_error(api.http.get(f"/v1/messages?{query}", headers=h), 400, "validation_error",
                      field)
+    reversed_window = "since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z"
+    assert_error(api.http.get(f"/v1/messages?{reversed_window}", headers=h), 422,
+                 "unprocessable", "since")
+
+
+def test_tampered_foreign_or_oversized_cursors_are_400_invalid_cursor(
+    api: Any, aws: Container
+) -> None:
+    key, other = make_client(aws), make_client(aws)
+    for _ in range(3):
+        post(api, key, SEED_BODY)
+    page = as_json(api.http.get("/v1/messages?limit=1", headers={"X-API-Key": key}))
+    cursor = page["next_cursor"]
+    payload, _, mac = cursor.partition(".")
+    nan = base64.urlsafe_b64encode(b'{"t":NaN,"m":"x"}').decode().rstrip("=")
+    for bad, who in [(cursor, other), (f"{payload}.{mac[::-1]}", key), (f"{nan}.{mac}", key),
+                     (nan, key), ("zzz", key), ("A" * 3000, key), (cursor + "A", key)]:
+        answer = api.http.get(f"/v1/messages?cursor={bad}", headers={"X-API-Key": who})
+        assert_error(answer, 400, "invalid_cursor", "cursor")
+    follows = as_json(api.http.get(f"/v1/messages?cursor={cursor}", headers={"X-API-Key": key}))
+    assert len(follows["messages"]) == 2
+
+
+@pytest.mark.parametrize("field", ["to", "from", "text", "client_reference", "callback_url",
+                                   "send_at"])
+def test_a_lone_surrogate_in_any_field_is_400_naming_it(
+    api: Any, aws: Container, field: str
+) -> None:
+    body = json.dumps({**SEED_BODY, field: "x"}).replace('"x"', '"x\\ud800"').encode()
+    answer = api.http.post("/v1/messages", body=body,
+                           headers={"X-API-Key": make_client(aws), "Content-Type": "application/json"})
+    assert_error(answer, 400, "validation_error", field)
 
 
 @pytest.mark.settings(mock=ACCEPTS_ALL)
@@ -152,9 +186,9 @@ def test_scheduled_message_can_be_cancelled(api: Any, aws: Container) -> None:
 
 
 @pytest.mark.parametrize("offset_s", [-60, 36 * 86400])
-def test_send_at_in_the_past_or_too_far_is_400(api: Any, aws: Container, offset_s: int) -> None:
+def test_send_at_in_the_past_or_too_far_is_422(api: Any, aws: Container, offset_s: int) -> None:
     body = {**SEED_BODY, "send_at": rfc3339(time.time() + offset_s)}
-    assert_error(post(api, make_client(aws), body), 400, "validation_error", "send_at")
+    assert_error(post(api, make_client(aws), body), 422, "unprocessable", "send_at")
 
 
 def test_per_client_sender_ids_and_max_parts(api: Any, aws: Container) -> None:
@@ -163,10 +197,10 @@ def test_per_client_sender_ids_and_max_parts(api: Any, aws: Container) -> None:
     clients(client_id_of(aws, key)).update(actions=[
         clients.allowed_senders.set({"ACME"}), clients.max_parts.set(1)])
     aws.authenticator._cache.clear()
-    assert_error(post(api, key, SEED_BODY), 400, "validation_error", "from")
+    assert_error(post(api, key, SEED_BODY), 422, "unprocessable", "from")
     assert post(api, key, {**SEED_BODY, "from": "ACME"}).status_code == 202
-    assert_error(post(api, key, {**SEED_BODY, "from": "ACME", "text": "x" * 161}), 400,
-                 "validation_error", "text")
+    assert_error(post(api, key, {**SEED_BODY, "from": "ACME", "text": "x" * 161}), 422,
+                 "unprocessable", "text")
 
 
 def test_every_route_is_in_the_openapi_document(api: Any) -> None:
@@ -179,3 +213,4 @@ def test_every_route_is_in_the_openapi_document(api: Any) -> None:
             continue
         for method in methods:
             assert method.lower() in spec["paths"].get(path, {}), f"{method} {path} undocumented"
+

@@ -346,6 +346,11 @@ def test_hostile_requests_over_http_and_clean_logs(
         ("GET", "/v1/messages/../../etc/passwd", b"", {}),
         ("GET", "/v1/messages/' OR '1'='1", b"", {}),
         ("POST", "/v1/dlr/..%2Fmock", b"{}", {}),
+        ("POST", "/v1/messages", json.dumps({**body_for(9), "client_reference": "\ud800"}).encode(),
+         {}),
+        ("GET", "/v1/messages?cursor=" + "A" * 3000, b"", {}),
+        ("GET", "/v1/messages?cursor=eyJ0IjpOYU4sIm0iOiJ4In0.AAAA", b"", {}),  # {"t":NaN,...}
+        ("GET", "/v1/messages?client_reference=%ED%A0%80&to=%ED%A0%80", b"", {}),
         ("POST", "/v1/dlr/mock", b"\xff" * 100, {"X-Signature": "v1=" + "0" * 64,
                                                  "X-Signature-Timestamp": str(int(time.time()))}),
     ]

@@ -163,3 +163,19 @@ def test_emoji_in_text_is_accepted_as_ucs2() -> None:
 def test_client_reference_of_128_characters_is_accepted_and_129_refused() -> None:
     assert parse_send_request(with_(client_reference="r" * 128), 10, True).client_reference
     assert refused_field(with_(client_reference="r" * 129)) == "client_reference"
+
+
+@pytest.mark.parametrize("field", ["to", "from", "text", "client_reference", "callback_url",
+                                   "send_at"])
+def test_lone_surrogate_in_any_field_is_refused_naming_it(field: str) -> None:
+    assert refused_field(with_(**{field: "ok \ud800"})) == field
+
+
+def test_lone_surrogate_in_an_unknown_field_name_is_refused_with_a_printable_name() -> None:
+    field = refused_field(with_(**{"x\udfff": "1"}))
+    assert field == "x\\udfff"
+    assert field.encode("utf-8")  # the answer can carry it
+
+
+def test_a_surrogate_pair_is_an_ordinary_character() -> None:
+    assert parse_send_request(with_(text="emoji \U0001F600"), 10, True).plan.count == 1
