@@ -17,23 +17,19 @@ The proxy also runs alone (``python -m tests.support.faults --target URL --port 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import random
 import threading
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.proxy import Answer, Proxy, Request
 
 DYNAMODB_PREFIX = "DynamoDB_20120810."
 # Operations that write: their answers are the ones worth losing.
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems",
                              "BatchWriteItem"})
-HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
-                         "proxy-connection", "upgrade", "te", "trailer"})
 
 # Decides, for each DynamoDB operation that reached the emulator, whether its answer is lost.
 LosePolicy = Callable[[str], bool]
@@ -77,100 +73,42 @@ def _never(operation: str) -> bool:
     return False
 
 
-class FaultyProxy:
-    """A threaded HTTP proxy to ``target`` that loses answers as ``lose`` decides."""
+class FaultyProxy(Proxy):
+    """The forwarding proxy (``tests/support/proxy.py``) to ``target``, losing answers of
+    DynamoDB operations as ``lose`` decides, after the emulator applied them."""
 
     def __init__(self, target: str, lose: LosePolicy = _never, port: int = 0) -> None:
-        parts = urlsplit(target)
-        self._target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        super().__init__(listen_port=port)
+        self._target_port = urlsplit(target).port or 80
         self.lose = lose
         self.calls: Counter[str] = Counter()  # DynamoDB operations that reached the emulator
         self.lost: Counter[str] = Counter()  # ... and whose answers were lost
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="faulty-proxy",
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     def __enter__(self) -> FaultyProxy:
-        self._thread.start()
+        self.start(self._target_port)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def _count(self, operation: str, lost: bool) -> None:
+    def exchange(self, request: Request) -> Answer | None:
+        answer = self.forward(request)
+        target = request.headers.get("x-amz-target", "")
+        if not target.startswith(DYNAMODB_PREFIX):
+            return answer
+        operation = target[len(DYNAMODB_PREFIX):]
+        lost = self.lose(operation)
         with self._lock:
             self.calls[operation] += 1
             if lost:
                 self.lost[operation] += 1
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                target = self.headers.get("X-Amz-Target", "")
-                operation = target[len(DYNAMODB_PREFIX):] if target.startswith(
-                    DYNAMODB_PREFIX) else ""
-                status, headers, answer = proxy._send(self.command, self.path, self.headers,
-                                                      body)
-                lost = bool(operation) and proxy.lose(operation)
-                if operation:
-                    proxy._count(operation, lost)
-                if lost:
-                    self._lose(status)
-                    return
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in HOP_HEADERS:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def _lose(self, status: int) -> None:
                 # Alternate the two ways an answer gets lost.
-                if sum(proxy.lost.values()) % 2:
-                    self.close_connection = True  # no answer at all
-                    return
-                error = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
-                                    "InternalServerError",
-                                    "message": "Internal server error (injected)"}).encode()
-                self.send_response(500)
-                self.send_header("Content-Type", "application/x-amz-json-1.0")
-                self.send_header("Content-Length", str(len(error)))
-                self.end_headers()
-                self.wfile.write(error)
+                if sum(self.lost.values()) % 2:
+                    return None  # no answer at all: the connection closes
+        return INTERNAL_ERROR if lost else answer
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 
-        return Handler
-
-    def _send(self, method: str, path: str, headers: Any, body: bytes,
-              ) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(*self._target, timeout=60)
-        try:
-            forwarded = {k: v for k, v in headers.items() if k.lower() not in HOP_HEADERS}
-            connection.request(method, path, body=body, headers=forwarded)
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
+INTERNAL_ERROR = Answer(500, "Internal Server Error", [
+    ("Content-Type", "application/x-amz-json-1.0")], json.dumps({
+        "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+        "message": "Internal server error (injected)"}).encode())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,8 +62,9 @@ class Answer:
 class Proxy:
     """Forwards every HTTP request it gets to one local port, counting them."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", listen_port: int = 0) -> None:
         self.host = host
+        self.listen_port = listen_port  # 0: a free one
         self.target_port = 0
         self.operations: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -73,7 +74,7 @@ class Proxy:
     def start(self, target_port: int) -> int:
         """Listen on a free port, forwarding to ``target_port``; the port it listens on."""
         self.target_port = target_port
-        self._server = ThreadingHTTPServer((self.host, 0), _handler_for(self))
+        self._server = ThreadingHTTPServer((self.host, self.listen_port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="proxy",
                                         daemon=True)
