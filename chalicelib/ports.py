@@ -37,7 +37,8 @@ class MessageStore(Protocol):
         """Write a new message; False if one with its id exists."""
         ...
 
-    def claim(self, message_id: str, now: float, stale_before: float) -> Message | None:
+    def claim(self, message_id: str, now: float, stale_before: float,
+              provider: str | None = None) -> Message | None:
         """QUEUED, due FAILED_TEMP or abandoned SENDING -> SENDING, attempts + 1."""
         ...
 

@@ -139,10 +139,15 @@ def settle_update(msg: Message, s: Settlement) -> tuple[list[Action], Condition]
         # Only if its sweep time has really come (a fresh SENT pushed it on).
         condition &= m.sweep_at <= s.due_by
     if s.provider_message_id is not None:
-        # A delivery report settles only the message the provider knows by that id...
-        condition &= m.provider_message_id == s.provider_message_id
+        # A delivery report settles only the message the provider knows by that id, or
+        # one still SENDING (the report overtook the SENT write, or its worker died
+        # after the provider took it): then the report gives the id...
+        condition &= (m.provider_message_id == s.provider_message_id) | (
+            (m.status == Status.SENDING.value) & m.provider_message_id.does_not_exist())
+        actions.append(m.provider_message_id.set(s.provider_message_id))
     if s.provider is not None:
-        # ...and only if it was sent through the provider that reports it.
+        # ...and only if it was sent (or claimed to be sent) through the provider that
+        # reports it.
         condition &= m.provider == s.provider
     return actions, condition
 
@@ -154,6 +159,8 @@ def settled(msg: Message, s: Settlement) -> Message:
         changes.update(error_code=s.code, error=s.reason or s.code)
     if s.provider_cost is not None:
         changes["provider_cost"] = s.provider_cost
+    if s.provider_message_id is not None:
+        changes["provider_message_id"] = s.provider_message_id
     return replace(msg, **changes)  # type: ignore[arg-type]
 
 
@@ -209,8 +216,10 @@ class DynamoMessages:
                 return to_message(item) if mine(item) else None
         return to_message(item)
 
-    def claim(self, message_id: str, now: float, stale_before: float) -> Message | None:
-        """QUEUED or due FAILED_TEMP (or an abandoned SENDING) -> SENDING, attempts + 1.
+    def claim(self, message_id: str, now: float, stale_before: float,
+              provider: str | None = None) -> Message | None:
+        """QUEUED or due FAILED_TEMP (or an abandoned SENDING) -> SENDING, attempts + 1,
+        through ``provider`` (so its report can settle the message before SENT is written).
 
         Only one worker can win a given attempt: the condition is on the
         status it leaves, and a SENDING claim is only taken over once older
@@ -231,6 +240,7 @@ class DynamoMessages:
                 m.attempts.add(1),
                 m.claimed_at.set(now),
                 m.updated_at.set(now),
+                *([m.provider.set(provider)] if provider else []),
             ],
             (ready | abandoned) & (m.hold_state == HoldState.HELD.value) & due,
             mine=lambda i: i.status == Status.SENDING.value and i.claimed_at == now,

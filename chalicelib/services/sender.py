@@ -63,7 +63,8 @@ class SenderService:
         if self._refusal is not None:
             return self._hold(message_id)
         now = self._clock()
-        msg = self._messages.claim(message_id, now, stale_before=now - self._send_timeout_s)
+        msg = self._messages.claim(message_id, now, stale_before=now - self._send_timeout_s,
+                                   provider=self._active().name)
         if msg is None:
             return self._not_claimed(message_id, now)
         self._telemetry.correlate(client_id=msg.client_id, request_id=msg.request_id)

@@ -43,7 +43,8 @@ class FakeMessages:
         row.message = replace(row.message, **changes)  # type: ignore[arg-type]
         return row.message
 
-    def claim(self, message_id: str, now: float, stale_before: float) -> Message | None:
+    def claim(self, message_id: str, now: float, stale_before: float,
+              provider: str | None = None) -> Message | None:
         def ready(row: _Row) -> bool:
             m = row.message
             fresh = m.status is Status.QUEUED or (
@@ -56,7 +57,8 @@ class FakeMessages:
         return self._move(message_id, ready, status=Status.SENDING,
                           attempts=(row.message.attempts + 1) if row else 0, updated_at=now,
                           claimed_from=row.message.status.value if row else None,
-                          claimed_at=now)
+                          claimed_at=now,
+                          provider=provider or (row.message.provider if row else None))
 
     def mark_sent(self, message_id: str, attempt: int, provider: str, provider_message_id: str,
                   now: float) -> Message | None:
@@ -87,13 +89,16 @@ class FakeMessages:
                     and (s.due_by is None or (row.sweep_at is not None
                                               and row.sweep_at <= s.due_by))
                     and (s.provider_message_id is None
-                         or m.provider_message_id == s.provider_message_id)
+                         or m.provider_message_id == s.provider_message_id
+                         or (m.status is Status.SENDING and m.provider_message_id is None))
                     and (s.provider is None or m.provider == s.provider))
 
         changes: dict[str, object] = (
             {"error_code": s.code, "error": s.reason or s.code} if s.code is not None else {})
         if s.provider_cost is not None:
             changes["provider_cost"] = s.provider_cost
+        if s.provider_message_id is not None:
+            changes["provider_message_id"] = s.provider_message_id
         moved = self._move(message.message_id, allowed, status=s.target, hold_state=s.hold,
                            updated_at=s.at, **changes)
         if moved is not None:

@@ -17,6 +17,7 @@ client gets no answer (its connection is closed), as when a response is lost.
 from __future__ import annotations
 
 import http.client
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -59,6 +60,15 @@ class Answer:
     body: bytes
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away (a killed process) is no error of the proxy's.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Proxy:
     """Forwards every HTTP request it gets to one local port, counting them."""
 
@@ -74,8 +84,7 @@ class Proxy:
     def start(self, target_port: int) -> int:
         """Listen on a free port, forwarding to ``target_port``; the port it listens on."""
         self.target_port = target_port
-        self._server = ThreadingHTTPServer((self.host, self.listen_port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.listen_port), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name="proxy",
                                         daemon=True)
         self._thread.start()

@@ -214,6 +214,27 @@ def test_a_report_naming_another_provider_id_settles_nothing() -> None:
     assert msg is not None and msg.status is Status.SENT
 
 
+def test_a_report_for_a_message_still_sending_settles_it_with_the_reports_id() -> None:
+    # GIVEN a worker that claimed a message and handed it over, then died before SENT
+    world = World()
+    message_id = _queued(world)
+    claimed = world.messages.claim(message_id, world.clock(), 0, provider="scripted")
+    assert claimed is not None
+    client_id = claimed.client_id
+
+    # WHEN the provider's report arrives; and one from another provider, for another
+    assert world.dlr.apply(DeliveryReport("scripted", message_id, "p-9", "DELIVERED")) is DONE
+    other = _queued(world)
+    world.messages.claim(other, world.clock(), 0, provider="scripted")
+    world.dlr.apply(DeliveryReport("twilio", other, "SM1", "DELIVERED"))
+
+    # THEN the first is delivered and captured under the report's id; the second is not
+    msg = world.messages.get(message_id)
+    assert msg is not None and msg.status is Status.DELIVERED and msg.provider_message_id == "p-9"
+    assert world.accounts.balance(client_id).spent == 5
+    assert (m := world.messages.get(other)) is not None and m.status is Status.SENDING
+
+
 def test_a_report_from_another_provider_settles_nothing() -> None:
     # GIVEN a message sent through the scripted provider
     world = World()
