@@ -57,15 +57,16 @@ class MockProvider:
         if outcome is not Outcome.ACCEPTED:
             # A message this provider already accepted stays accepted: a
             # re-submission after a worker crash must not turn it into a failure.
-            earlier = self.accepted_before(sms.message_id)
+            earlier = self._recorded(sms.message_id)
             if earlier is not None:
+                self._emit_dlr(sms.message_id, earlier, sms.request_id)
                 return SubmitResult(Outcome.ACCEPTED, provider_message_id=earlier)
             return SubmitResult.failed(
                 MOCK_TEMP_CODE if outcome is Outcome.TEMPORARY else MOCK_PERM_CODE)
         provider_id = self._record(sms)
         # Also on a re-submission: the first report may have been lost with a
         # crashed worker, and the DLR function ignores duplicates.
-        self._emit_dlr(sms, provider_id)
+        self._emit_dlr(sms.message_id, provider_id, sms.request_id)
         return SubmitResult(Outcome.ACCEPTED, provider_message_id=provider_id)
 
     def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float,
@@ -85,7 +86,18 @@ class MockProvider:
         return DeliveryReport.parse({**body, "provider": NAME})
 
     def accepted_before(self, message_id: str) -> str | None:
-        """The id this provider gave ``message_id``, if it took it (its own record)."""
+        """The id this provider gave ``message_id``, if it took it (its own record).
+
+        This provider's side runs in the worker that called it: a report it had not
+        sent yet died with that worker. A real provider reports every message it took,
+        so the mock sends the report again for one it finds here (the DLR function
+        ignores a duplicate)."""
+        earlier = self._recorded(message_id)
+        if earlier is not None:
+            self._emit_dlr(message_id, earlier, None)
+        return earlier
+
+    def _recorded(self, message_id: str) -> str | None:
         try:
             return str(self._sends.get(message_id, consistent_read=True).provider_message_id)
         except self._sends.DoesNotExist:
@@ -108,13 +120,13 @@ class MockProvider:
         existing.update(actions=[ProviderSendModel.submissions.add(1)])
         return str(existing.provider_message_id)
 
-    def _emit_dlr(self, sms: OutboundSms, provider_id: str) -> None:
-        failed = unit_draw(self._s.seed, sms.message_id, "dlr") < self._s.dlr_fail_rate
+    def _emit_dlr(self, message_id: str, provider_id: str, request_id: str | None) -> None:
+        failed = unit_draw(self._s.seed, message_id, "dlr") < self._s.dlr_fail_rate
         report = {
-            **DeliveryReport(NAME, sms.message_id, provider_id,
+            **DeliveryReport(NAME, message_id, provider_id,
                              "UNDELIVERED" if failed else "DELIVERED",
                              "UNDELIVERED" if failed else None).body(),
             "occurred_at": time.time(),
         }
         self._dlr_queue.send(report, delay_s=self._s.dlr_delay_s,
-                             attributes=request_attributes(sms.request_id))
+                             attributes=request_attributes(request_id))

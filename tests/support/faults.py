@@ -77,10 +77,14 @@ class FaultyProxy(Proxy):
     """The forwarding proxy (``tests/support/proxy.py``) to ``target``, losing answers of
     DynamoDB operations as ``lose`` decides, after the emulator applied them."""
 
-    def __init__(self, target: str, lose: LosePolicy = _never, port: int = 0) -> None:
+    def __init__(self, target: str, lose: LosePolicy = _never, port: int = 0,
+                 spare_tables: frozenset[str] = frozenset()) -> None:
         super().__init__(listen_port=port)
         self._target_port = urlsplit(target).port or 80
         self.lose = lose
+        # Tables whose answers are never lost: the mock provider's own record stands for
+        # the provider's systems, which are not between the gateway and its database.
+        self.spare_tables = spare_tables
         self.calls: Counter[str] = Counter()  # DynamoDB operations that reached the emulator
         self.lost: Counter[str] = Counter()  # ... and whose answers were lost
 
@@ -94,7 +98,7 @@ class FaultyProxy(Proxy):
         if not target.startswith(DYNAMODB_PREFIX):
             return answer
         operation = target[len(DYNAMODB_PREFIX):]
-        lost = self.lose(operation)
+        lost = not self._spared(request) and self.lose(operation)
         with self._lock:
             self.calls[operation] += 1
             if lost:
@@ -103,6 +107,16 @@ class FaultyProxy(Proxy):
                 if sum(self.lost.values()) % 2:
                     return None  # no answer at all: the connection closes
         return INTERNAL_ERROR if lost else answer
+
+
+    def _spared(self, request: Request) -> bool:
+        if not self.spare_tables:
+            return False
+        try:
+            table = json.loads(request.body or b"{}").get("TableName")
+        except ValueError:
+            return False
+        return table in self.spare_tables
 
 
 INTERNAL_ERROR = Answer(500, "Internal Server Error", [
