@@ -44,9 +44,8 @@ CHAOS = {**FAST_TIMERS, "STUCK_AFTER": "15s", "SEND_TIMEOUT": "10s",
 
 @pytest.fixture
 def chaos_stack(tmp_path: Path) -> Iterator[tuple[Any, FaultyProxy]]:
-    from localstack.stack import Stack, free_port
-
     from chalicelib.resources import resource_names
+    from localstack.stack import Stack, free_port
 
     emulator_port = free_port()
     # Every table of the gateway's; the mock provider's own record is the provider's.
