@@ -48,8 +48,20 @@ def call_key(service: str, operation: str, params: dict[str, Any]) -> str:
     if service == "dynamodb" and operation in WRITES:
         parts.append(written(operation, params))
     elif operation == "TransactWriteItems":
-        parts.append(f"n={len(params.get('TransactItems', []))}")
+        parts.append("|".join(_transact_item(entry) for entry in params.get("TransactItems", [])))
     return " ".join(parts)
+
+
+TRANSACT_OPERATIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                       "ConditionCheck": "ConditionCheck"}
+
+
+def _transact_item(entry: dict[str, Any]) -> str:
+    """``PutItem:table:SET=a,b``: one item of a transaction, priced as that write."""
+    kind, op = next(iter(entry.items()))
+    operation = TRANSACT_OPERATIONS[kind]
+    done = written(operation, op) if operation in WRITES else "-"
+    return f"{operation}:{op['TableName']}:{done}"
 
 
 def written(operation: str, params: dict[str, Any]) -> str:

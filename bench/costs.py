@@ -203,9 +203,13 @@ def dynamodb_units(counts: Counts, stage: str, item_wru: dict[str, int],
     created: dict[str, frozenset[str]] = {}
     for key in counts.calls:
         parts = key.split(" ")
-        if parts[:2] == ["dynamodb", "PutItem"] and len(parts) > 3:
-            sets = frozenset(written_attributes(parts[-1])[0])
-            table = parts[2]
+        puts = [(parts[2], parts[-1])] if parts[:2] == ["dynamodb", "PutItem"] \
+            and len(parts) > 3 else []
+        if parts[:2] == ["dynamodb", "TransactWriteItems"]:
+            puts = [(t, w) for op, t, w in (e.split(":", 2) for e in parts[-1].split("|"))
+                    if op == "PutItem"]
+        for table, done in puts:
+            sets = frozenset(written_attributes(done)[0])
             created[table] = created[table] & sets if table in created else sets
     wru = rru = 0.0
     for key, n in counts.calls.items():
@@ -219,10 +223,28 @@ def dynamodb_units(counts: Counts, stage: str, item_wru: dict[str, int],
             wru += n * write_units(operation, parts[-1], indexes.get(logical, []),
                                    item_wru.get(logical, 1), created.get(table, frozenset()))
         elif operation == "TransactWriteItems":
-            wru += n * 2 * int(parts[-1].removeprefix("n="))
+            wru += n * _transaction_units(parts[-1], same_table, indexes, item_wru, created)
         elif operation in READS:
             rru += n * read_units(operation, parts[3:])
     return wru, rru
+
+
+def _transaction_units(items: str, same_table: dict[str, str], indexes: dict[str, list[Index]],
+                       item_wru: dict[str, int], created: dict[str, frozenset[str]]) -> float:
+    """A transaction's write units: each item as its single-item write, its own part
+    twice (DynamoDB charges a transactional write 2 units per KB; index updates are
+    standard writes); a condition check as a read-sized unit of its own (1)."""
+    units = 0.0
+    for entry in items.split("|"):
+        operation, table, done = entry.split(":", 2)
+        logical = same_table.get(table, table)
+        size = item_wru.get(logical, 1)
+        if operation == "ConditionCheck":
+            units += 2 * size
+            continue
+        units += size + write_units(operation, done, indexes.get(logical, []), size,
+                                    created.get(table, frozenset()))
+    return units
 
 
 def price(counts: Counts, messages: int, api_requests: int, stage: str = PRICED_STAGE,

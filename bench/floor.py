@@ -1,13 +1,14 @@
 """The emulator's floor: the gateway's AWS calls per message, replayed with no app code.
 
 A producer process (one thread per client, as the benchmark's clients) makes
-what a warm ``POST /v1/messages`` makes: the client item's conditional hold,
-the message's conditional put, ``SendMessage``. One consumer process per
+what a warm ``POST /v1/messages`` makes: one transaction of the client item's
+conditional hold and the message's conditional put, then ``SendMessage``. One consumer process per
 worker makes what a runner's sender, DLR and callbacks pollers make:
 ``ReceiveMessage`` of 10, per record the claim, the provider's put, the DLR
 ``SendMessage`` and ``SENT`` (or the retry's write and ``ChangeMessageVisibility``,
-or a release), ``DeleteMessageBatch``; then per report the settle (by the
-report's reference, conditional on its provider id) and the client's counters. Outcomes are drawn at the mock
+or a release), ``DeleteMessageBatch``; then per report a read of the message and one
+transaction of the settle (by the report's reference, conditional on its provider
+id) with the client's counters. Outcomes are drawn at the mock
 provider's default rates with the benchmark's retry settings. Plain boto3,
 its own fresh tables in the same emulator.
 
@@ -71,25 +72,25 @@ class Producer:
         self.sqs = clients("sqs", endpoint)
         self.send_url = self.sqs.get_queue_url(QueueName=self.t["send"])["QueueUrl"]
 
-    def hold(self, client_id: str, now: float) -> None:
-        self.ddb.update_item(
-            TableName=self.t["clients"], Key={"client_id": s(client_id)},
-            UpdateExpression="SET #a = #a - :c, #h = #h + :c, #t = :t",
-            ConditionExpression="#a >= :c AND (attribute_not_exists(#t) OR #t <= :now)",
-            ExpressionAttributeNames={"#a": "available_cents", "#h": "held_cents", "#t": "tat"},
-            ExpressionAttributeValues={":c": n(PRICE_CENTS), ":t": n(now - 1.0),
-                                       ":now": n(now)},
-            ReturnValues="ALL_NEW")
-
-    def put(self, client_id: str, message_id: str, text: str, now: float) -> None:
+    def hold_and_put(self, client_id: str, message_id: str, text: str, now: float) -> None:
+        """The hold and the message, one transaction (as ``DynamoBooks.hold_and_store``)."""
         item = {"message_id": s(message_id), "client_id": s(client_id), "to": s("+1234567890"),
                 "sender": s("BENCH"), "text": s(text), "encoding": s("GSM"), "parts": n(1),
                 "cost_cents": n(PRICE_CENTS), "status": s("QUEUED"), "hold_state": s("HELD"),
                 "attempts": n(0), "request_id": s(str(uuid.uuid4())), "created_at": n(now),
                 "updated_at": n(now), "sweep_shard": n(hash(message_id) % 8),
                 "sweep_at": n(now + 300.0)}
-        self.ddb.put_item(TableName=self.t["messages"], Item=item,
-                          ConditionExpression="attribute_not_exists(message_id)")
+        self.ddb.transact_write_items(ClientRequestToken=str(uuid.uuid4()), TransactItems=[
+            {"Put": {"TableName": self.t["messages"], "Item": item,
+                     "ConditionExpression": "attribute_not_exists(message_id)"}},
+            {"Update": {
+                "TableName": self.t["clients"], "Key": {"client_id": s(client_id)},
+                "UpdateExpression": "SET #a = #a - :c, #h = #h + :c, #t = :t ADD #v :one",
+                "ConditionExpression": "#a >= :c AND (attribute_not_exists(#t) OR #t <= :now)",
+                "ExpressionAttributeNames": {"#a": "available_cents", "#h": "held_cents",
+                                             "#t": "tat", "#v": "books_version"},
+                "ExpressionAttributeValues": {":c": n(PRICE_CENTS), ":t": n(now - 1.0),
+                                              ":now": n(now), ":one": n(1)}}}])
 
     def enqueue(self, message_id: str) -> None:
         self.sqs.send_message(
@@ -100,9 +101,8 @@ class Producer:
     def one(self, client_id: str, i: int) -> None:
         now = time.time()
         # Leave the bucket idle, as a client under its rate limit does.
-        self.hold(client_id, now)
         message_id = str(uuid.uuid4())
-        self.put(client_id, message_id, TEXT.format(i), now)
+        self.hold_and_put(client_id, message_id, TEXT.format(i), now)
         self.enqueue(message_id)
 
 
@@ -236,6 +236,12 @@ class Consumer:
 
     def settle(self, ddb: Any, message_id: str, status: str, hold: str, into: str,
                provider_id: str | None = None) -> bool:
+        """Read the message (its client and cost), then its status and the client's
+        counters in one transaction (as ``DynamoBooks.settle``)."""
+        msg = ddb.get_item(TableName=self.t["messages"], Key={"message_id": s(message_id)},
+                           ConsistentRead=True).get("Item")
+        if msg is None:
+            return False
         now = time.time()
         condition = "#s IN (:sending, :sent, :temp, :queued) AND #h = :held"
         names_ = {"#s": "status", "#h": "hold_state", "#t": "settled_at", "#u": "updated_at",
@@ -246,16 +252,22 @@ class Consumer:
         if provider_id is not None:
             condition += " AND #i = :pid"
             names_["#i"], values[":pid"] = "provider_message_id", s(provider_id)
-        msg = self.update(
-            ddb, message_id, "SET #s = :to, #h = :hold, #t = :now, #u = :now REMOVE #w, #k",
-            condition, names_, values)
-        if msg is None:
+        try:
+            ddb.transact_write_items(ClientRequestToken=str(uuid.uuid4()), TransactItems=[
+                {"Update": {"TableName": self.t["messages"], "Key": {"message_id": s(message_id)},
+                            "UpdateExpression": "SET #s = :to, #h = :hold, #t = :now, "
+                                                "#u = :now REMOVE #w, #k",
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeNames": names_,
+                            "ExpressionAttributeValues": values}},
+                {"Update": {"TableName": self.t["clients"], "Key": {"client_id": msg["client_id"]},
+                            "UpdateExpression": "SET #h = #h - :c, #x = #x + :c ADD #v :one",
+                            "ExpressionAttributeNames": {"#h": "held_cents", "#x": into,
+                                                         "#v": "books_version"},
+                            "ExpressionAttributeValues": {":c": msg["cost_cents"],
+                                                          ":one": n(1)}}}])
+        except ddb.exceptions.TransactionCanceledException:
             return False
-        ddb.update_item(
-            TableName=self.t["clients"], Key={"client_id": msg["client_id"]},
-            UpdateExpression="SET #h = #h - :c, #x = #x + :c", ConditionExpression="#h >= :c",
-            ExpressionAttributeNames={"#h": "held_cents", "#x": into},
-            ExpressionAttributeValues={":c": msg["cost_cents"]})
         return True
 
 
