@@ -67,6 +67,15 @@ def _balance(item: ClientModel) -> Balance:
     )
 
 
+def read_client(clients: type[ClientModel], client_id: str) -> ClientModel:
+    """The client's item, read consistently; ``NotFoundError`` when there is none."""
+    with dynamodb_errors("client read"):
+        try:
+            return clients.get(client_id, consistent_read=True)
+        except DoesNotExist as exc:
+            raise NotFoundError("no such client") from exc
+
+
 class DynamoAccounts:
     """The clients table."""
 
@@ -98,11 +107,7 @@ class DynamoAccounts:
                               float(rotated_at) if rotated_at is not None else None)
 
     def _get(self, client_id: str) -> ClientModel:
-        with dynamodb_errors("client read"):
-            try:
-                return self._clients.get(client_id, consistent_read=True)
-            except DoesNotExist as exc:
-                raise NotFoundError("no such client") from exc
+        return read_client(self._clients, client_id)
 
     def topups(self, client_id: str) -> int:
         """The sum of the client's top-up ledger entries."""

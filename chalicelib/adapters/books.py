@@ -36,6 +36,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.accounts import read_client
 from chalicelib.adapters.dynamo import dynamodb_errors
 from chalicelib.adapters.messages import new_item, settle_update, settled, to_message
 from chalicelib.adapters.models import ClientModel, LedgerEntryModel, MessageModel
@@ -184,11 +185,7 @@ class DynamoBooks:
         return tat
 
     def _client(self, client_id: str) -> ClientModel:
-        with dynamodb_errors("client read"):
-            try:
-                return self._clients.get(client_id, consistent_read=True)
-            except DoesNotExist as exc:
-                raise NotFoundError("no such client") from exc
+        return read_client(self._clients, client_id)
 
     # -- settlements ---------------------------------------------------------
 

@@ -20,7 +20,7 @@ from chalicelib.domain.status import Status
 from chalicelib.services.reconcile import reconcile
 from tests.support.clients import make_client
 from tests.support.http import SEED_BODY, as_json, assert_error, post
-from tests.support.queues import receive, run
+from tests.support.queues import drain, receive
 from tests.support.receiver import Receiver
 from tests.support.settings import ACCEPTS_ALL, FAILS_ALL_PERMANENTLY
 
@@ -39,17 +39,6 @@ def signed(secret: str, body: dict[str, Any], at: float | None = None) -> tuple[
     ts = int(time.time() if at is None else at)
     return raw, {"Content-Type": "application/json", "X-Signature-Timestamp": str(ts),
                  "X-Signature": sign(secret, ts, raw)}
-
-
-def drain(api: Any, aws: Container, rounds: int = 6) -> None:
-    """Run sender, DLR and callbacks until their queues are empty."""
-    names = aws.settings.names
-    for _ in range(rounds):
-        for function, queue in (("sender", names.send_queue), ("dlr", names.dlr_queue),
-                                ("callbacks", names.callbacks_queue)):
-            records = receive(aws, queue)
-            if records:
-                run(api, function, records)
 
 
 REPORT = {"reference": "m-1", "provider_message_id": "mock-x", "status": "DELIVERED"}

@@ -17,7 +17,7 @@ from chalicelib.container import Container
 from chalicelib.settings import TwilioSettings
 from tests.support.clients import client_id_of, make_client
 from tests.support.http import SEED_BODY, as_json, assert_error, post
-from tests.support.queues import receive, run
+from tests.support.queues import drain, receive
 from tests.support.receiver import Receiver, verifies
 from tests.support.settings import ACCEPTS_ALL
 
@@ -29,17 +29,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-def drain(api: Any, aws: Container, rounds: int = 4) -> None:
-    """Run sender, DLR and callbacks until their queues are empty."""
-    names = aws.settings.names
-    for _ in range(rounds):
-        for function, queue in (("sender", names.send_queue), ("dlr", names.dlr_queue),
-                                ("callbacks", names.callbacks_queue)):
-            records = receive(aws, queue)
-            if records:
-                run(api, function, records)
 
 
 def webhook_secret(aws: Container, capsys: pytest.CaptureFixture[str], client_id: str,

@@ -68,3 +68,14 @@ def enqueues_lost(aws: Container) -> Iterator[None]:
         yield
     finally:
         aws.send_queue._url = send_url
+
+
+def drain(api: Any, aws: Container, rounds: int = 6) -> None:
+    """Run sender, DLR and callbacks until their queues are empty."""
+    names = aws.settings.names
+    for _ in range(rounds):
+        for function, queue in (("sender", names.send_queue), ("dlr", names.dlr_queue),
+                                ("callbacks", names.callbacks_queue)):
+            records = receive(aws, queue)
+            if records:
+                run(api, function, records)

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
 from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.signing import (
@@ -28,6 +27,7 @@ from chalicelib.domain.work import CallbackJob
 from chalicelib.services.webhook_secrets import WebhookSecrets
 from chalicelib.settings import Settings, SettingsError
 from tests.fakes.world import World
+from tests.support.receiver import verifies
 
 pytestmark = pytest.mark.unit
 
@@ -36,14 +36,6 @@ MASTER = "master-secret"
 EVENT_ID = "0f3e1c2a-5b6d-5e7f-8a9b-0c1d2e3f4a5b"
 BODY = json.dumps({"event_id": EVENT_ID, "status": "DELIVERED"}, separators=(",", ":")).encode()
 GRACE = 24 * 3600.0
-
-
-def verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
-    try:
-        Webhook(secret).verify(body, headers)
-    except WebhookVerificationError:
-        return False
-    return True
 
 
 # -- secrets -----------------------------------------------------------------------
