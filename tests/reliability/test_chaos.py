@@ -110,7 +110,7 @@ def test_lost_answers_and_kills_lose_nothing_and_charge_exactly(
     code, out = reconcile_exit(stack)
     lost_answers = sum(proxy.lost.values())
     figures.record(Figures(
-        f"7. {LOSE_RATE:.0%} of DynamoDB answers lost after the write, and the API and "
+        f"9. {LOSE_RATE:.0%} of DynamoDB answers lost after the write, and the API and "
         f"runners SIGKILLed, during a {MESSAGES}-message run", len(accepted), result.lost,
         result.sent_twice, result.charged_twice, result.drift_cents, 0,
         time.monotonic() - started,

@@ -48,7 +48,7 @@ def test_floods_of_bad_keys_and_reads_cost_bounded_dynamodb_calls(
     flood = Counter(a.status_code for a in answers)
     retry_after = sorted({a.headers["Retry-After"] for a in answers if a.status_code == 429})
     figures.record(Figures(
-        "bad API keys and one client's read flood, one API instance (in-process)", 0, 0, 0, 0,
+        "8. bad API keys and one client's read flood, one API instance (in-process)", 0, 0, 0, 0,
         0, sum(n for status, n in (bad + flood + later).items() if status >= 500),
         time.monotonic() - started,
         f"{BAD_REQUESTS} requests with {BAD_KEYS} unknown keys: {dict(bad)}, {bad_calls} "

@@ -111,7 +111,7 @@ def test_the_sweeper_recovers_stranded_messages_behind_a_standing_backlog(
     assert (balance.held, balance.spent) == (0, delivered * 5)
     assert reconcile(aws.accounts, aws.messages).problems == []
     figures.record(Figures(
-        "6. the sweeper behind a standing backlog (in-process)", len(accepted), result.lost,
+        "7. the sweeper behind a standing backlog (in-process)", len(accepted), result.lost,
         result.sent_twice, result.charged_twice, result.drift_cents, 0,
         time.monotonic() - started,
         f"{PASSES + 1} passes a minute apart while {len(waiting)} records waited: a lost "
