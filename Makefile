@@ -81,8 +81,8 @@ client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_
 		$(if $(SENDER_IDS),--sender-ids "$(SENDER_IDS)") \
 		$(if $(MESSAGE_TYPE),--message-type "$(MESSAGE_TYPE)") $(if $(TEST_MODE),--test-mode "$(TEST_MODE)")
 
-topup: $(STAMP) ## Add credits to a client: NAME=acme CREDITS=100
-	$(ADMIN) topup --name "$(NAME)" --credits "$(CREDITS)"
+topup: $(STAMP) ## Add credits to a client: NAME=acme CREDITS=100 [REF=invoice-42: a second run credits nothing more]
+	$(ADMIN) topup --name "$(NAME)" --credits "$(CREDITS)" $(if $(REF),--ref "$(REF)")
 
 rotate-key: $(STAMP) ## Give a client a new API key: NAME=acme
 	$(ADMIN) rotate-key --name "$(NAME)"

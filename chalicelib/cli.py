@@ -89,7 +89,11 @@ def topup(container: Container, args: argparse.Namespace) -> int:
         raise CliError("CREDITS must be a positive whole number")
     client_id = _client_id(args.name)
     container.accounts.balance(client_id)  # 'no such client' before anything is written
-    entry = container.ledger.top_up(client_id, args.credits * CENTS_PER_CREDIT, args.note)
+    try:
+        entry = container.ledger.top_up(client_id, args.credits * CENTS_PER_CREDIT, args.note,
+                                        args.ref)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     balance = container.accounts.balance(client_id)
     print(f"topped up {client_id} by {args.credits * CENTS_PER_CREDIT} cents (entry {entry}); "
           f"available {balance.available} cents")
@@ -205,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--credits", type=int, required=True, help="credits of 100 cents")
     p.add_argument("--note")
+    p.add_argument("--ref", help="the top-up's own reference: run again, it credits nothing more")
     p.set_defaults(run=topup)
     p = sub.add_parser("rotate-key", help="give a client a new API key")
     p.add_argument("--name", required=True)

@@ -84,7 +84,6 @@ class DynamoAccounts:
         self._ledger = ledger
         self._claims = api_key_claims(clients)
         # Last TAT seen per client; only a hint for which write to try first.
-        self._tat_hint: dict[str, float | None] = {}
 
     def find_by_key_hash(self, key_hash: str) -> Client | None:
         """The client whose API key hashes to ``key_hash``, if any."""
@@ -112,7 +111,9 @@ class DynamoAccounts:
     def topups(self, client_id: str) -> int:
         """The sum of the client's top-up ledger entries."""
         with dynamodb_errors("ledger read"):
-            return sum(int(e.amount_cents) for e in self._ledger.query(client_id)
+            # Read consistently: the audit compares this with books it has just read.
+            return sum(int(e.amount_cents)
+                       for e in self._ledger.query(client_id, consistent_read=True)
                        if e.kind == "TOPUP")
 
     def upsert(

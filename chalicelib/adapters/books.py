@@ -70,7 +70,7 @@ class _Cancelled(Exception):
         self.codes = codes
 
     def failed(self, index: int) -> bool:
-        return self.codes[index] == CONDITION
+        return index < len(self.codes) and self.codes[index] == CONDITION
 
     @property
     def conflict(self) -> bool:
@@ -235,7 +235,8 @@ class DynamoBooks:
     def top_up(self, client_id: str, entry_id: str, amount: int, note: str | None) -> bool:
         """Write the ledger entry and add it to the client's balance, together.
 
-        False when the entry exists already (this top-up was applied before).
+        True once the entry is in the books: written now, or found there (a repeat of
+        this write after a lost answer, or an operator's second run with the same id).
         """
         entry = self._ledger(client_id, entry_id, kind="TOPUP", amount_cents=amount,
                              created_at=time.time(), note=note)
@@ -265,21 +266,27 @@ class DynamoBooks:
             else ClientModel.books_version.does_not_exist()
         try:
             return self._with_entry("adjustment", entry, actions, unchanged)
-        except NotFoundError:
-            return False  # the books moved on: judge them again
+        except (NotFoundError, BackendUnavailableError):
+            return False  # the books moved on, or are too busy now: judge them again
 
     def _with_entry(self, what: str, entry: LedgerEntryModel, actions: list[Action],
                     condition: Condition) -> bool:
-        try:
-            self._transact(what, [(entry, LedgerEntryModel.entry_id.does_not_exist())],
-                           [(self._clients(entry.client_id), actions, condition)])
-        except _Cancelled as cancelled:
-            if cancelled.failed(0):
-                return False  # the entry exists: applied before (its answer was lost)
-            if cancelled.failed(1):
-                raise NotFoundError("no such client, or its books moved on") from None
-            raise BackendUnavailableError(f"the database is busy ({what}); retry") from None
-        return True
+        """The entry and the client's write together; True once the entry is there (it
+        existed already: this same write, applied before its answer was lost)."""
+        for attempt in range(TRIES):
+            if attempt:
+                time.sleep(random.uniform(0, 0.002 * attempt))
+            try:
+                self._transact(what, [(entry, LedgerEntryModel.entry_id.does_not_exist())],
+                               [(self._clients(entry.client_id), actions, condition)])
+            except _Cancelled as cancelled:
+                if cancelled.failed(0):
+                    return True
+                if cancelled.failed(1):
+                    raise NotFoundError("no such client, or its books moved on") from None
+                continue  # a conflict with another transaction on the client's item
+            return True
+        raise BackendUnavailableError(f"the account is too busy ({what}); retry")
 
 
 def _counters(b: Balance) -> dict[str, int]:

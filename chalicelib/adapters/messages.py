@@ -142,8 +142,12 @@ def settle_update(msg: Message, s: Settlement) -> tuple[list[Action], Condition]
         # A delivery report settles only the message the provider knows by that id, or
         # one still SENDING (the report overtook the SENT write, or its worker died
         # after the provider took it): then the report gives the id...
+        # Not when the claim came from FAILED_TEMP: the report may be of the attempt
+        # judged failed, whose SMS may have gone while the new one may too; that report
+        # waits for the new attempt's SENT (and is then matched, or not, by its id).
         condition &= (m.provider_message_id == s.provider_message_id) | (
-            (m.status == Status.SENDING.value) & m.provider_message_id.does_not_exist())
+            (m.status == Status.SENDING.value) & m.provider_message_id.does_not_exist()
+            & (m.claimed_from != Status.FAILED_TEMP.value))
         actions.append(m.provider_message_id.set(s.provider_message_id))
     if s.provider is not None:
         # ...and only if it was sent (or claimed to be sent) through the provider that

@@ -9,6 +9,7 @@ No crash can leave the counters behind the message or ahead of it.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 
@@ -19,6 +20,8 @@ from chalicelib.domain.status import Status, settlement_for
 from chalicelib.ports import Books, Clock, MessageStore, Notifier, Telemetry
 
 log = logging.getLogger(__name__)
+
+REFERENCE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class Ledger:
@@ -90,11 +93,19 @@ class Ledger:
             if current is not None:
                 self._notifier.ensure_final_notified(current)
 
-    def top_up(self, client_id: str, amount_cents: int, note: str | None = None) -> str:
-        """Add credit: the ledger entry (the audit trail) and the balance, together."""
+    def top_up(self, client_id: str, amount_cents: int, note: str | None = None,
+               reference: str | None = None) -> str:
+        """Add credit: the ledger entry (the audit trail) and the balance, together.
+
+        With ``reference`` (an invoice number, say) the entry's id comes from it, so a
+        second run of the same top-up (after an answer that never came) credits nothing
+        more. Returns the entry's id.
+        """
         if amount_cents <= 0:
             raise ValueError("a top-up must be positive")
-        entry_id = new_entry_id()
+        if reference is not None and not REFERENCE.fullmatch(reference):
+            raise ValueError("a top-up reference is 1-64 letters, digits, '.', '_' or '-'")
+        entry_id = f"ref-{reference}" if reference is not None else new_entry_id()
         self._books.top_up(client_id, entry_id, amount_cents, note)
         return entry_id
 

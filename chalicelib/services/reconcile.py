@@ -8,8 +8,8 @@ the rest held).
 
 Every money write moves a client's counters and the record that explains them
 in one transaction, and moves the client's ``books_version`` on. So the audit
-reads each client's books first, then the messages (consistently), then the
-books again: a client whose version did not move was still while its messages
+reads each client's books first, then the messages and the ledger (consistently),
+then the books again: a client whose version did not move was still while its messages
 were read, and its drift is real, even on a busy system; one whose version moved
 is reported as busy and judged on the next run. A repair sets the counters to
 what the records say, only if the version is still the one judged, and writes a
@@ -82,13 +82,15 @@ def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | Non
         _audit_message(msg, sums, report)
     for client_id, seen in before.items():
         report.clients += 1
+        # The ledger, like the messages, between the two reads of the books.
+        topups = accounts.topups(client_id)
         now = accounts.balance(client_id)
         if now.version != seen.version:
             report.busy.append(client_id)
             continue
         by_state = sums.by_state.get(client_id, {})
         judgement = judge(now, by_state.get(HoldState.HELD, 0),
-                          by_state.get(HoldState.CAPTURED, 0), accounts.topups(client_id))
+                          by_state.get(HoldState.CAPTURED, 0), topups)
         if judgement.clean:
             continue
         for drift in judgement.drifts:

@@ -90,7 +90,8 @@ class FakeMessages:
                                               and row.sweep_at <= s.due_by))
                     and (s.provider_message_id is None
                          or m.provider_message_id == s.provider_message_id
-                         or (m.status is Status.SENDING and m.provider_message_id is None))
+                         or (m.status is Status.SENDING and m.provider_message_id is None
+                             and m.claimed_from != Status.FAILED_TEMP.value))
                     and (s.provider is None or m.provider == s.provider))
 
         changes: dict[str, object] = (

@@ -90,3 +90,14 @@ def test_an_adjustment_applies_only_to_the_books_it_judged() -> None:
     world.ledger.top_up(client.client_id, 10)  # money moved after the judgement
     assert not world.books.adjust(client.client_id, "e-1", seen, seen, "stale")
     assert world.accounts.balance(client.client_id).available == 110
+
+
+def test_a_top_up_run_twice_with_its_reference_credits_once() -> None:
+    world = World()
+    client = world.client(credit_cents=100)
+    first = world.ledger.top_up(client.client_id, 50, "invoice", reference="inv-42")
+    second = world.ledger.top_up(client.client_id, 50, "invoice", reference="inv-42")
+    assert first == second == "ref-inv-42"
+    assert world.accounts.balance(client.client_id).available == 150
+    with pytest.raises(ValueError, match="reference"):
+        world.ledger.top_up(client.client_id, 50, reference="no spaces please")

@@ -235,6 +235,26 @@ def test_a_report_for_a_message_still_sending_settles_it_with_the_reports_id() -
     assert (m := world.messages.get(other)) is not None and m.status is Status.SENDING
 
 
+def test_a_report_waits_for_sent_when_the_claim_came_from_a_failed_attempt() -> None:
+    # GIVEN an attempt judged failed (its SMS may have gone) and a new attempt SENDING
+    world = World()
+    message_id = _queued(world)
+    first = world.messages.claim(message_id, world.clock(), 0, provider="scripted")
+    assert first is not None
+    world.messages.mark_failed_temp(message_id, 1, "TIMEOUT", "no answer", world.clock(),
+                                    world.clock())
+    assert world.messages.claim(message_id, world.clock(), 0, provider="scripted") is not None
+
+    # WHEN a report arrives (of the first attempt, maybe)
+    step = world.dlr.apply(DeliveryReport("scripted", message_id, "p-old", "UNDELIVERED",
+                                          "UNDELIVERED"))
+
+    # THEN it does not settle the new attempt; it comes back, to be matched by its id
+    assert isinstance(step, RetryAfter)
+    msg = world.messages.get(message_id)
+    assert msg is not None and msg.status is Status.SENDING
+
+
 def test_a_report_from_another_provider_settles_nothing() -> None:
     # GIVEN a message sent through the scripted provider
     world = World()
