@@ -10,7 +10,7 @@ from datetime import datetime
 
 import phonenumbers
 
-from chalicelib.domain.callbacks import url_problem
+from chalicelib.domain.callbacks import MAX_URL_CHARS, url_problem
 from chalicelib.domain.errors import UnprocessableError, ValidationError
 from chalicelib.domain.segments import SegmentPlan, plan_segments
 
@@ -191,6 +191,17 @@ def _send_at(value: str | None, now: float) -> float | None:
     return at
 
 
+def _callback_url(url: str) -> None:
+    """400 for a URL the document's pattern refuses; 422 for one it allows that the
+    sender's rules refuse (a host name too long, a label that will not encode...)."""
+    problem = url_problem(url)
+    if len(url) > MAX_URL_CHARS or not CALLBACK_URL.fullmatch(url):
+        shape = problem or "must be an http(s) URL with a host, no credentials and no white space"
+        raise ValidationError(f"'callback_url' {shape}", "callback_url")
+    if problem:
+        raise UnprocessableError(f"'callback_url' {problem}", "callback_url")
+
+
 def parse_send_request(
     body: object, max_parts: int, strict_phone: bool, now: float | None = None
 ) -> SendRequest:
@@ -213,11 +224,7 @@ def parse_send_request(
         )
     callback_url = _string(body, "callback_url", required=False)
     if callback_url is not None:
-        problem = url_problem(callback_url) or (
-            None if CALLBACK_URL.fullmatch(callback_url) else
-            "must be an http(s) URL with a host, no credentials and no white space")
-        if problem:
-            raise ValidationError(f"'callback_url' {problem}", "callback_url")
+        _callback_url(callback_url)
     send_at = _send_at(_string(body, "send_at", required=False),
                        time.time() if now is None else now)
     return SendRequest(to, sender, text, reference, plan, callback_url, send_at)
