@@ -55,6 +55,16 @@ def aws(settings: Settings) -> Iterator[Container]:
 
 
 @pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A local callback receiver that verifies Standard Webhooks signatures."""
+    from tests.support.receiver import Receiver
+
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
 def api(aws: Container) -> Iterator[Any]:
     """Chalice's test client over the app, against moto."""
     from chalice.test import Client

@@ -62,10 +62,8 @@ def expected_hold(status: Status) -> HoldState:
     return settlement_for(status) or HoldState.HELD
 
 
-@dataclass
-class _Sums:
-    by_state: dict[str, dict[HoldState, int]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+# client id -> hold state -> cents of its messages in that state
+_Sums = dict[str, dict[HoldState, int]]
 
 
 def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | None = None,
@@ -77,7 +75,7 @@ def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | Non
     """
     report = ReconcileReport()
     before = {client.client_id: balance for client, balance in accounts.scan_all()}
-    sums = _Sums()
+    sums: _Sums = defaultdict(lambda: defaultdict(int))
     for msg in messages.scan_all():
         _audit_message(msg, sums, report)
     for client_id, seen in before.items():
@@ -88,7 +86,7 @@ def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | Non
         if now.version != seen.version:
             report.busy.append(client_id)
             continue
-        by_state = sums.by_state.get(client_id, {})
+        by_state = sums.get(client_id, {})
         judgement = judge(now, by_state.get(HoldState.HELD, 0),
                           by_state.get(HoldState.CAPTURED, 0), topups)
         if judgement.clean:
@@ -105,7 +103,7 @@ def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | Non
 
 def _audit_message(msg: Message, sums: _Sums, report: ReconcileReport) -> None:
     report.messages += 1
-    sums.by_state[msg.client_id][msg.hold_state] += msg.cost_cents
+    sums[msg.client_id][msg.hold_state] += msg.cost_cents
     if msg.provider_cost is not None and msg.hold_state is HoldState.CAPTURED:
         margin = report.margins.setdefault(msg.provider or "unknown", Margin())
         margin.messages += 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,13 +24,6 @@ from tests.support.receiver import Receiver
 from tests.support.settings import ACCEPTS_ALL, FAILS_ALL_PERMANENTLY
 
 pytestmark = pytest.mark.functional
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def signed(secret: str, body: dict[str, Any], at: float | None = None) -> tuple[bytes, dict[str, str]]:

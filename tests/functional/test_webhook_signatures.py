@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,13 +21,6 @@ from tests.support.receiver import Receiver, verifies
 from tests.support.settings import ACCEPTS_ALL
 
 pytestmark = pytest.mark.functional
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def webhook_secret(aws: Container, capsys: pytest.CaptureFixture[str], client_id: str,
