@@ -14,10 +14,12 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from chalicelib.domain.books import Settlement
+from chalicelib.domain.breaker import Breaker, BreakerConfig
 from chalicelib.domain.message import Balance, Client, Message
 from chalicelib.domain.provider_errors import SubmitResult
 from chalicelib.domain.ratelimit import Decision, RateLimit
 from chalicelib.domain.reports import DeliveryReport, OutboundSms
+from chalicelib.domain.routing import Route
 from chalicelib.domain.signing import SecretVersions
 from chalicelib.domain.status import SweepLane
 
@@ -209,3 +211,54 @@ class Notifier(Protocol):
     def notify(self, message: Message) -> None: ...
 
     def ensure_final_notified(self, message: Message) -> None: ...
+
+
+class RouteBook(Protocol):
+    """Routes and provider costs, as operators store them (readers cache them)."""
+
+    def routes(self) -> list[Route]: ...
+
+    def put_route(self, route: Route) -> None:
+        """Create or replace the route of that name."""
+        ...
+
+    def delete_route(self, name: str) -> bool:
+        """False when there was no such route."""
+        ...
+
+    def costs(self) -> dict[tuple[str, str], int]:
+        """(provider, country) -> what the provider charges per part, in micro-dollars."""
+        ...
+
+    def put_cost(self, provider: str, country: str, micros: int) -> None: ...
+
+
+class ProviderHealth(Protocol):
+    """The providers' circuit breakers, shared by every worker."""
+
+    def read(self, providers: Iterable[str]) -> dict[str, Breaker]:
+        """Each named provider's breaker (a closed, empty one when none is stored)."""
+        ...
+
+    def record(self, provider: str, now: float, cfg: BreakerConfig, ok: int = 0,
+               failed: int = 0, probe: bool = False) -> Breaker:
+        """Count outcomes (opening or closing the breaker as they say); the new state."""
+        ...
+
+    def take_probe(self, seen: Breaker, now: float, cfg: BreakerConfig) -> bool:
+        """Win the half-open breaker's probe slot; False when another worker has it."""
+        ...
+
+    def all(self) -> list[Breaker]: ...
+
+
+class Pacer(Protocol):
+    """Each provider's parts-per-second cap, one GCRA bucket per provider for all workers."""
+
+    def take(self, provider: str, limit: RateLimit, parts: int, now: float) -> Decision:
+        """Take ``parts`` tokens, or say when to come back (``retry_after_s``)."""
+        ...
+
+    def lag(self, provider: str, limit: RateLimit, now: float) -> float:
+        """How far ahead of ``now`` the bucket is booked, in seconds (0 when idle)."""
+        ...

@@ -73,6 +73,11 @@ class ResourceNames:
         return self._name("ledger")
 
     @property
+    def routing_table(self) -> str:
+        """Routes, provider costs, circuit breakers and provider pacing buckets."""
+        return self._name("routing")
+
+    @property
     def callbacks_queue(self) -> str:
         return self._name("callbacks")
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from chalicelib.domain.breaker import BreakerConfig
 from chalicelib.domain.policy import PolicyDefaults
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.resources import (
@@ -171,14 +172,15 @@ MESSAGE_TYPES = ("TRANSACTIONAL", "PROMOTIONAL")
 SECRET_SETTINGS = ("DLR_SECRETS", "WEBHOOK_MASTER_SECRET", "TWILIO_AUTH_TOKEN",
                    "TWILIO_API_KEY_SECRET")
 STORED_SETTINGS = SECRET_SETTINGS + (
-    "PROVIDER", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_API_KEY_SID", "TWILIO_FROM",
+    "PROVIDER", "PROVIDERS", "PROVIDER_MPS", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_API_KEY_SID", "TWILIO_FROM",
     "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_MAX_PRICE", "AWS_SMS_ORIGINATION_IDENTITY",
     "AWS_SMS_CONFIGURATION_SET", "AWS_SMS_MESSAGE_TYPE", "AWS_SMS_MAX_PRICE",
     "MOCK_PROVIDER_SANDBOX")
 # Where each stored setting lands: a field, or (group, field).
 _STORED_FIELDS: dict[str, tuple[str, ...]] = {
     "DLR_SECRETS": ("dlr_secrets",), "WEBHOOK_MASTER_SECRET": ("webhook_master_secret",),
-    "PROVIDER": ("provider",), "PUBLIC_BASE_URL": ("public_base_url",),
+    "PROVIDER": ("provider",), "PROVIDERS": ("providers",), "PROVIDER_MPS": ("provider_mps",),
+    "PUBLIC_BASE_URL": ("public_base_url",),
     "MOCK_PROVIDER_SANDBOX": ("mock_sandbox",),
     "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
     "TWILIO_API_KEY_SECRET": ("twilio", "api_key_secret"),
@@ -233,6 +235,29 @@ def _provider(text: str, stage: str) -> str:
     return _choice("PROVIDER", chosen, PROVIDER_NAMES)
 
 
+def _providers(text: str) -> tuple[str, ...]:
+    """``PROVIDERS``, the default route's providers in order (empty: ``PROVIDER`` alone)."""
+    names = tuple(filter(None, (p.strip().lower() for p in text.split(","))))
+    for name in names:
+        _choice("PROVIDERS", name, PROVIDER_NAMES)
+    if len(set(names)) != len(names):
+        raise SettingsError(f"PROVIDERS names a provider twice: {text!r}")
+    return names
+
+
+def parse_mps(text: str) -> dict[str, float]:
+    """``twilio=10,aws-sms=20`` -> each provider's parts-per-second cap."""
+    caps: dict[str, float] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = pair.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in PROVIDER_NAMES:
+            raise SettingsError(f"PROVIDER_MPS wants provider=parts-per-second pairs with a "
+                                f"provider of {', '.join(PROVIDER_NAMES)}, got {pair!r}")
+        caps[name] = _positive_float(f"PROVIDER_MPS {name}", value.strip())
+    return caps
+
+
 def _price(name: str, text: str) -> str:
     if text:
         try:
@@ -278,6 +303,10 @@ class Settings:
     callback_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     mock: MockProviderSettings = field(default_factory=MockProviderSettings)
     provider: str = "mock"  # "" when none is set: a deployed stage's default
+    providers: tuple[str, ...] = ()  # PROVIDERS as set: the default route, in order
+    provider_mps: Mapping[str, float] = field(default_factory=dict)  # PROVIDER_MPS caps
+    routes_cache_ttl_s: float = 30.0  # how long a warm function keeps routes, costs, prices
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
     mock_sandbox: bool = False  # MOCK_PROVIDER_SANDBOX: a deployed stage may send with the mock
     public_base_url: str = ""  # how providers reach the API, stage path included
     settings_path: str = ""  # SSM path of STORED_SETTINGS; empty: the environment only
@@ -315,10 +344,12 @@ class Settings:
             if not timeout > 0:
                 raise SettingsError(f"{name} must be above 0, got {timeout:g} s")
         if self.send_budget_s() + SEND_MARGIN_S > SENDER_TIMEOUT_S:
+            slowest = max({*self.default_providers, *self.usable_providers()} or {"mock"},
+                          key=self.budget_of)
             name = {"aws-sms": "AWS_SMS_TIMEOUT", "twilio": "TWILIO_TIMEOUT"}.get(
-                self.provider, "MOCK_LATENCY_MS")
+                slowest, "MOCK_LATENCY_MS")
             raise SettingsError(
-                f"{name} is too long: one {self.provider} call can take "
+                f"{name} is too long: one {slowest} call can take "
                 f"{self.send_budget_s():g} s, and the sender's {SENDER_TIMEOUT_S} s timeout "
                 f"must also leave {SEND_MARGIN_S:g} s for the SENT write")
 
@@ -339,18 +370,31 @@ class Settings:
         """The mock provider exists locally, and on a deployed stage only as a sandbox."""
         return not self.deployed or self.mock_sandbox
 
+    @property
+    def default_providers(self) -> tuple[str, ...]:
+        """The default route: ``PROVIDERS``, else ``PROVIDER`` alone (else none)."""
+        return self.providers or ((self.provider,) if self.provider else ())
+
     def provider_problem(self) -> str | None:
-        """Why this stage cannot send, naming the setting to set; None when it can."""
-        if not self.provider:
+        """Why this stage cannot send, naming the setting to set; None when it can (at
+        least one provider of ``PROVIDERS`` is usable)."""
+        if not self.default_providers:
             return (f"PROVIDER is not set: stage {self.stage} sends only through a real provider "
-                    f"(PROVIDER=aws-sms or twilio; for a sandbox, PROVIDER=mock with "
-                    f"MOCK_PROVIDER_SANDBOX=true)")
-        if self.provider == "mock" and not self.mock_allowed:
+                    f"(PROVIDER=aws-sms or twilio, or PROVIDERS=twilio,aws-sms; for a sandbox, "
+                    f"PROVIDER=mock with MOCK_PROVIDER_SANDBOX=true)")
+        problems = [self.problem_of(name) for name in self.default_providers]
+        if all(problems):
+            return "; ".join(p for p in problems if p)
+        return None
+
+    def problem_of(self, name: str) -> str | None:
+        """Why provider ``name`` cannot send on this stage; None when it can."""
+        if name == "mock" and not self.mock_allowed:
             return (f"PROVIDER=mock on stage {self.stage} needs MOCK_PROVIDER_SANDBOX=true: the "
                     f"mock 'delivers', and charges for, messages no carrier sees")
-        if self.provider == "twilio":
+        if name == "twilio":
             t = self.twilio
-            missing = [name for name, value in (
+            missing = [label for label, value in (
                 ("TWILIO_ACCOUNT_SID", t.account_sid), ("TWILIO_AUTH_TOKEN", t.auth_token),
                 ("PUBLIC_BASE_URL", self.public_base_url)) if not value]
             if t.api_key_sid and not t.api_key_secret:
@@ -359,12 +403,21 @@ class Settings:
                 return f"PROVIDER=twilio needs {', '.join(missing)}"
         return None
 
+    def usable_providers(self) -> tuple[str, ...]:
+        """The providers this stage can send through (a route may name any of them)."""
+        return tuple(name for name in PROVIDER_NAMES if self.problem_of(name) is None)
+
     def send_budget_s(self) -> float:
-        """The longest one call to ``provider`` can take: connecting and reading each get
-        their timeout (Twilio's ``TWILIO_TIMEOUT`` bounds each socket operation)."""
-        if self.provider == "aws-sms":
+        """The longest one provider call can take, over the providers this stage uses:
+        connecting and reading each get their timeout (Twilio's ``TWILIO_TIMEOUT`` bounds
+        each socket operation)."""
+        return max((self.budget_of(name) for name in {*self.default_providers, *self.usable_providers()}),
+                   default=self.budget_of("mock"))
+
+    def budget_of(self, name: str) -> float:
+        if name == "aws-sms":
             return AWS_SMS_CONNECT_TIMEOUT_S + self.aws_sms.timeout_s
-        if self.provider == "twilio":
+        if name == "twilio":
             return 2 * self.twilio.timeout_s
         return self.mock.latency_ms / 1000 + 1
 
@@ -447,6 +500,15 @@ class Settings:
             callback_allowed_networks=parse_networks(g("CALLBACK_ALLOWED_NETWORKS", "")),
             mock=mock,
             provider=_provider(g("PROVIDER", ""), g("STAGE", d.stage)),
+            providers=_providers(g("PROVIDERS", "")),
+            provider_mps=parse_mps(g("PROVIDER_MPS", "")),
+            routes_cache_ttl_s=_duration("ROUTES_CACHE_TTL", g("ROUTES_CACHE_TTL", "30s")),
+            breaker=BreakerConfig(
+                min_failures=_positive_int("BREAKER_MIN_FAILURES", g("BREAKER_MIN_FAILURES", "5")),
+                failure_rate=_rate("BREAKER_FAILURE_RATE", g("BREAKER_FAILURE_RATE", "0.5")),
+                window_s=_duration("BREAKER_WINDOW", g("BREAKER_WINDOW", "60s")),
+                cooldown_s=_duration("BREAKER_COOLDOWN", g("BREAKER_COOLDOWN", "20s")),
+            ),
             mock_sandbox=_bool(g("MOCK_PROVIDER_SANDBOX", "false")),
             public_base_url=g("PUBLIC_BASE_URL", "").strip().rstrip("/"),
             settings_path=g("SETTINGS_PATH", "").strip(),

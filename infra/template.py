@@ -30,6 +30,7 @@ from chalicelib.adapters.models import (
     LedgerEntryModel,
     MessageModel,
     ProviderSendModel,
+    RoutingModel,
 )
 from chalicelib.resources import (
     CALLBACK_MAX_RECEIVES,
@@ -193,6 +194,7 @@ def resources(names: ResourceNames) -> dict[str, Any]:
         "MessagesTable": table_resource(MessageModel, names.messages_table),
         "MockProviderSendsTable": table_resource(ProviderSendModel, names.provider_sends_table),
         "LedgerTable": table_resource(LedgerEntryModel, names.ledger_table),
+        "RoutingTable": table_resource(RoutingModel, names.routing_table),
     }
     out.update(queue_pair("Send", names.send_queue, names.send_dlq,
                           6 * SENDER_TIMEOUT_S, SEND_MAX_RECEIVES))

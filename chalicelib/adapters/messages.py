@@ -72,6 +72,9 @@ def to_message(item: MessageModel) -> Message:
         claimed_from=item.claimed_from,
         claimed_at=float(item.claimed_at) if item.claimed_at is not None else None,
         sweeps=int(item.sweep_count or 0),
+        route=item.route,
+        country=item.country,
+        failed_provider=item.failed_provider,
     )
 
 
@@ -102,6 +105,8 @@ def new_item(model: type[MessageModel], msg: Message, stuck_after_s: float) -> M
         sender_owned=msg.sender_owned or None,
         message_type=msg.message_type,
         test_mode=msg.test_mode or None,
+        route=msg.route,
+        country=msg.country,
         created_at=msg.created_at,
         updated_at=msg.updated_at,
         # A scheduled message is the sweeper's to enqueue, at its time.

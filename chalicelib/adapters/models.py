@@ -81,6 +81,9 @@ class ClientModel(Model):
     max_parts = NumberAttribute(null=True)
     message_type = UnicodeAttribute(null=True)  # TRANSACTIONAL | PROMOTIONAL
     test_mode = BooleanAttribute(null=True)
+    # Cents per part by destination country (ISO code -> cents), as JSON; the flat
+    # ``price_per_part_cents`` and then PRICE_PER_PART_CENTS cover the rest.
+    country_prices = UnicodeAttribute(null=True)
     created_at = NumberAttribute(default=0)
     # Moves on with every money write: a repair applies only to the books it read.
     books_version = NumberAttribute(null=True)
@@ -193,6 +196,10 @@ class MessageModel(Model):
     # The status a claim took the message from: SENDING means a worker died mid-attempt.
     claimed_from = UnicodeAttribute(null=True)
     provider_cost = UnicodeAttribute(null=True)  # USD, as the provider's report gave it
+    route = UnicodeAttribute(null=True)  # the route chosen when it was accepted
+    country = UnicodeAttribute(null=True)  # the destination's ISO country code
+    # The provider the last attempt failed at: the next one starts after it (failover).
+    failed_provider = UnicodeAttribute(null=True)
     # Reports that settled nothing, "<epoch s> <provider status>" each (a string, so a
     # redelivered report is found with ``contains`` and not added twice); capped.
     events = ListAttribute(of=UnicodeAttribute, null=True)
@@ -230,8 +237,46 @@ class LedgerEntryModel(Model):
     detail = UnicodeAttribute(null=True)
 
 
+class RoutingModel(Model):
+    """Routing state, one item per thing, grouped by ``kind`` so each kind is one Query:
+
+    - ``route``: a route (``name``; criteria, ``providers``, ``mode``, ``weights``);
+    - ``cost``: a provider's cost in one country (``name`` = ``<provider>#<country>``,
+      ``micros`` per part);
+    - ``breaker``: a provider's circuit breaker (``name`` = the provider);
+    - ``pace``: a provider's GCRA bucket for ``PROVIDER_MPS`` (``tat``).
+    """
+
+    class Meta(_Meta):
+        table_name = "routing"
+
+    kind = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+    # route
+    providers = ListAttribute(of=UnicodeAttribute, null=True)
+    mode = UnicodeAttribute(null=True)
+    weights = ListAttribute(of=NumberAttribute, null=True)
+    country = UnicodeAttribute(null=True)
+    prefix = UnicodeAttribute(null=True)
+    client_id = UnicodeAttribute(null=True)
+    sender_type = UnicodeAttribute(null=True)
+    # cost
+    micros = NumberAttribute(null=True)
+    # breaker
+    window_start = NumberAttribute(null=True)
+    ok = NumberAttribute(null=True)
+    failed = NumberAttribute(null=True)
+    opened_at = NumberAttribute(null=True)
+    probe_at = NumberAttribute(null=True)
+    opened_count = NumberAttribute(null=True)
+    version = NumberAttribute(null=True)
+    # pace
+    tat = NumberAttribute(null=True)
+    updated_at = NumberAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
-    ClientModel, MessageModel, ProviderSendModel, LedgerEntryModel,
+    ClientModel, MessageModel, ProviderSendModel, LedgerEntryModel, RoutingModel,
 )
 
 
@@ -259,6 +304,7 @@ class Tables:
     messages: type[MessageModel]
     provider_sends: type[ProviderSendModel]
     ledger: type[LedgerEntryModel]
+    routing: type[RoutingModel]
 
 
 @cache
@@ -273,4 +319,5 @@ def bind_tables(names: ResourceNames, region: str, endpoint_url: str | None) -> 
         messages=_bound(MessageModel, names.messages_table, region, endpoint_url),
         provider_sends=_bound(ProviderSendModel, names.provider_sends_table, region, endpoint_url),
         ledger=_bound(LedgerEntryModel, names.ledger_table, region, endpoint_url),
+        routing=_bound(RoutingModel, names.routing_table, region, endpoint_url),
     )

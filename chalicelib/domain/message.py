@@ -72,6 +72,9 @@ class Message:
     claimed_from: str | None = None  # the status the last claim took it from
     claimed_at: float | None = None  # when the last claim was made
     sweeps: int = 0  # the sweeper's turns on it (each one postpones its next further)
+    route: str | None = None  # the route chosen when it was accepted (None: the default)
+    country: str | None = None  # the destination's ISO country code
+    failed_provider: str | None = None  # the provider its last attempt failed at
 
     @property
     def taken_over(self) -> bool:
@@ -96,6 +99,7 @@ class Message:
             "client_reference": self.client_reference,
             "error": None,
             "provider": self.provider,
+            "route": self.route,
             "provider_message_id": self.provider_message_id,
             "provider_cost": ({"amount": self.provider_cost, "currency": "USD"}
                               if self.provider_cost is not None else None),

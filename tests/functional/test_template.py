@@ -341,7 +341,7 @@ ORIGINATION_ARNS = {arn("sms-voice", identity) for identity in ORIGINATION_IDENT
 
 def test_policies_name_actions_and_only_the_stages_resources(template: dict[str, Any]) -> None:
     tables = [NAMES.clients_table, NAMES.messages_table, NAMES.provider_sends_table,
-              NAMES.ledger_table]
+              NAMES.ledger_table, NAMES.routing_table]
     stage_arns = {arn("dynamodb", f"table/{t}") for t in tables}
     stage_arns |= {arn("sqs", q) for pair in NAMES.queues().items() for q in pair}
     stage_arns |= {SETTINGS_ARN, CONFIGURATION_SET_ARN}
