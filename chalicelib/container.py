@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from chalicelib.domain.cursors import CursorCodec, cursor_key
 from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.ratelimit import RateLimit
 from chalicelib.domain.reports import DeliveryReport
+from chalicelib.domain.routing import default_route
 from chalicelib.observability import ObservabilityConfig, Telemetry
 from chalicelib.ports import Provider, ReportSource
 from chalicelib.providers.mock import MockProvider
@@ -36,12 +37,17 @@ from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import ApiKeys, MessageManager
+from chalicelib.services.routing import Router, RouteTable
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhook_secrets import WebhookSecrets
+from chalicelib.resources import SEND_MAX_RECEIVES
 from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, Settings, SettingsError
 
 if TYPE_CHECKING:  # the real providers are imported when first used (cold starts)
+    from chalicelib.adapters.health import DynamoHealth
+    from chalicelib.adapters.pacer import DynamoPacer
+    from chalicelib.adapters.routes import DynamoRouteBook
     from chalicelib.providers.aws_sms import AwsSmsProvider
     from chalicelib.providers.twilio import TwilioProvider
 
@@ -143,20 +149,62 @@ class Container:
 
         return TwilioProvider(self.settings.twilio, self.settings.public_base_url)
 
+    def provider_named(self, name: str) -> Provider:
+        """The adapter of provider ``name`` (built on first use)."""
+        if name == AWS_SMS:
+            return self.aws_sms_provider
+        if name == TWILIO:
+            return self.twilio_provider
+        return self.mock_provider
+
     @cached_property
     def provider(self) -> Provider:
-        """``PROVIDER``'s adapter; ``SettingsError`` naming what is missing when this stage
-        cannot send (no provider, incomplete settings, the mock on a deployed stage that is
-        no sandbox)."""
+        """The default route's first usable provider; ``SettingsError`` naming what is
+        missing when this stage cannot send (no provider, incomplete settings, the mock on
+        a deployed stage that is no sandbox)."""
         s = self.settings
         problem = s.provider_problem()
         if problem:
             raise SettingsError(problem)
-        if s.provider == AWS_SMS:
-            return self.aws_sms_provider
-        if s.provider == TWILIO:
-            return self.twilio_provider
-        return self.mock_provider
+        return self.provider_named(next(n for n in s.default_providers if not s.problem_of(n)))
+
+    @cached_property
+    def providers(self) -> LazyProviders:
+        """Every provider this stage can send through, by name, each built on first use."""
+        return LazyProviders(self.settings.usable_providers(), self.provider_named)
+
+    # -- routing -----------------------------------------------------------------
+    @cached_property
+    def route_book(self) -> DynamoRouteBook:
+        from chalicelib.adapters.routes import DynamoRouteBook
+
+        return DynamoRouteBook(self.tables.routing)
+
+    @cached_property
+    def provider_health(self) -> DynamoHealth:
+        from chalicelib.adapters.health import DynamoHealth
+
+        return DynamoHealth(self.tables.routing)
+
+    @cached_property
+    def pacer(self) -> DynamoPacer:
+        from chalicelib.adapters.pacer import DynamoPacer
+
+        return DynamoPacer(self.tables.routing)
+
+    @cached_property
+    def route_table(self) -> RouteTable:
+        s = self.settings
+        return RouteTable(self.route_book, default_route(s.default_providers),
+                          s.routes_cache_ttl_s)
+
+    @cached_property
+    def router(self) -> Router:
+        s = self.settings
+        return Router(self.route_table, self.providers, self.telemetry,
+                      health=self.provider_health,
+                      pacer=self.pacer if s.provider_mps else None, mps=s.provider_mps,
+                      breaker=s.breaker)
 
     def sending_refusal(self) -> str | None:
         """Why nothing may be sent now (the API refuses new messages, the sender holds its
@@ -235,15 +283,18 @@ class Container:
     def accept(self) -> AcceptService:
         s = self.settings
         return AcceptService(s.policy_defaults(), s.strict_phone_numbers, self.books,
-                             self.messages, self.send_queue, self.telemetry)
+                             self.messages, self.send_queue, self.telemetry,
+                             routes=self.route_table)
 
     @cached_property
     def sender(self) -> SenderService:
         s = self.settings
         refusal = self.sending_refusal()
         return SenderService(s.retry_policy(), s.send_timeout_s, self.messages, self.ledger,
-                             None if refusal else self.provider, self.telemetry,
-                             notifier=self.callbacks, refusal=refusal)
+                             None, self.telemetry, notifier=self.callbacks, refusal=refusal,
+                             router=None if refusal else self.router,
+                             send_queue=self.send_queue,
+                             fresh_record_after=SEND_MAX_RECEIVES - 5)
 
     @cached_property
     def sweeper(self) -> Sweeper:
@@ -280,6 +331,31 @@ class Container:
                 service, connect_timeout=1, read_timeout=1, retries={"max_attempts": 0}
             )
         return cache[service]
+
+
+class LazyProviders(Mapping[str, Provider]):
+    """Provider adapters by name, each built when first looked up (a cold start that
+    sends through one provider never builds the others' clients)."""
+
+    def __init__(self, names: Collection[str], build: Callable[[str], Provider]) -> None:
+        self._names = tuple(names)
+        self._build = build
+        self._built: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Provider:
+        if name not in self._names:
+            raise KeyError(name)
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = self._build(name)
+            return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 _container: Container | None = None

@@ -177,26 +177,30 @@ def invocation(context: Any) -> Iterator[None]:
 
 
 # -- metrics -------------------------------------------------------------------
-def _new_metrics(reason: str | None) -> EphemeralMetrics:
+Dimension = tuple[str, str] | None  # one more dimension (name, value), or none
+
+
+def _new_metrics(dimension: Dimension) -> EphemeralMetrics:
     stage = getattr(_local, "stage", None) or "unknown"
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE,
                                default_dimensions={"service": SERVICE, "stage": stage})
-    if reason is not None:
-        metrics.add_dimensions(reason=reason)  # a second roll-up: service, stage, reason
+    if dimension is not None:
+        # A second roll-up: service, stage and reason (or provider).
+        metrics.add_dimensions(**{dimension[0]: dimension[1]})
     return metrics
 
 
-def _add(name: str, unit: MetricUnit, value: float, reason: str | None = None) -> None:
-    buffers: dict[str | None, EphemeralMetrics] | None = getattr(_local, "metrics", None)
+def _add(name: str, unit: MetricUnit, value: float, dimension: Dimension = None) -> None:
+    buffers: dict[Dimension, EphemeralMetrics] | None = getattr(_local, "metrics", None)
     if buffers is None:  # outside an invocation (a CLI, a test): emit at once
-        metrics = _new_metrics(reason)
+        metrics = _new_metrics(dimension)
         metrics.add_metric(name=name, unit=unit, value=value)
         metrics.flush_metrics()
         return
     with _metrics_lock:  # an invocation's records may run on several threads
-        if reason not in buffers:
-            buffers[reason] = _new_metrics(reason)
-        buffers[reason].add_metric(name=name, unit=unit, value=value)
+        if dimension not in buffers:
+            buffers[dimension] = _new_metrics(dimension)
+        buffers[dimension].add_metric(name=name, unit=unit, value=value)
 
 
 def on_this_invocation(work: Callable[[], T]) -> Callable[[], T]:
@@ -224,7 +228,13 @@ def count(name: str, value: int = 1) -> None:
 
 def count_failure(reason: str) -> None:
     """``MessagesFailed``, by reason (a code from a closed list: the caller's to keep small)."""
-    _add("MessagesFailed", MetricUnit.Count, 1, reason=reason)
+    _add("MessagesFailed", MetricUnit.Count, 1, ("reason", reason))
+
+
+def count_for_provider(name: str, provider: str) -> None:
+    """A counter by provider (``ProviderSubmitted``, ``ProviderFailedTemporarily``...);
+    ``provider`` is one of the few provider names."""
+    _add(name, MetricUnit.Count, 1, ("provider", provider))
 
 
 def record_ms(name: str, milliseconds: float) -> None:
@@ -236,7 +246,7 @@ def record_ms(name: str, milliseconds: float) -> None:
 
 def flush_metrics() -> None:
     """Print this invocation's EMF blobs (one per dimension set)."""
-    buffers: dict[str | None, EphemeralMetrics] = getattr(_local, "metrics", None) or {}
+    buffers: dict[Dimension, EphemeralMetrics] = getattr(_local, "metrics", None) or {}
     for metrics in buffers.values():
         if metrics.metric_set:
             metrics.flush_metrics()
@@ -273,6 +283,9 @@ class Telemetry:
 
     def count_failure(self, reason: str) -> None:
         count_failure(reason)
+
+    def count_for_provider(self, name: str, provider: str) -> None:
+        count_for_provider(name, provider)
 
     def record_ms(self, name: str, milliseconds: float) -> None:
         record_ms(name, milliseconds)

@@ -75,6 +75,7 @@ def to_message(item: MessageModel) -> Message:
         route=item.route,
         country=item.country,
         failed_provider=item.failed_provider,
+        refused_by=frozenset(item.refused_by or ()),
     )
 
 
@@ -276,10 +277,24 @@ class DynamoMessages:
                             and i.provider_message_id == provider_message_id),
         )
 
+    def set_provider(self, message_id: str, attempt: int, provider: str) -> bool:
+        """The attempt that claimed the message goes through ``provider`` after all (the
+        claim named another: failover, or a probe)."""
+        m = MessageModel
+        return self._update(
+            message_id, [m.provider.set(provider)],
+            (m.status == Status.SENDING.value) & (m.attempts == attempt),
+            mine=lambda i: (i.status == Status.SENDING.value and i.attempts == attempt
+                            and i.provider == provider),
+        ) is not None
+
     def mark_failed_temp(
-        self, message_id: str, attempt: int, code: str, reason: str, retry_at: float, now: float
+        self, message_id: str, attempt: int, code: str, reason: str, retry_at: float, now: float,
+        provider: str | None = None, refused: bool = False,
     ) -> Message | None:
-        """SENDING -> FAILED_TEMP, due again at ``retry_at``."""
+        """SENDING -> FAILED_TEMP, due again at ``retry_at``; ``provider`` is the one it
+        failed at (the next attempt starts after it), ``refused`` when that provider can
+        never send it (it is skipped from now on)."""
         m = MessageModel
         return self._update(
             message_id,
@@ -290,6 +305,8 @@ class DynamoMessages:
                 m.retry_at.set(retry_at),
                 m.updated_at.set(now),
                 m.sweep_at.set(retry_at + self.stuck_after_s),
+                *([m.failed_provider.set(provider)] if provider else []),
+                *([m.refused_by.add({provider})] if provider and refused else []),
             ],
             (m.status == Status.SENDING.value) & (m.attempts == attempt),
             mine=lambda i: (i.status == Status.FAILED_TEMP.value and i.attempts == attempt

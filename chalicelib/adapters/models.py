@@ -200,6 +200,8 @@ class MessageModel(Model):
     country = UnicodeAttribute(null=True)  # the destination's ISO country code
     # The provider the last attempt failed at: the next one starts after it (failover).
     failed_provider = UnicodeAttribute(null=True)
+    # Providers that refused it as theirs to refuse (destination not enabled...): skipped.
+    refused_by = UnicodeSetAttribute(null=True)
     # Reports that settled nothing, "<epoch s> <provider status>" each (a string, so a
     # redelivered report is found with ``contains`` and not added twice); capped.
     events = ListAttribute(of=UnicodeAttribute, null=True)

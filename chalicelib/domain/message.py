@@ -75,6 +75,7 @@ class Message:
     route: str | None = None  # the route chosen when it was accepted (None: the default)
     country: str | None = None  # the destination's ISO country code
     failed_provider: str | None = None  # the provider its last attempt failed at
+    refused_by: frozenset[str] = frozenset()  # providers that cannot send it (their refusal)
 
     @property
     def taken_over(self) -> bool:

@@ -46,6 +46,21 @@ class SubmitResult:
     error_code: str | None = None
     reason: str | None = None
     dry_run: bool = False  # accepted as valid, not sent (the client is in test mode)
+    # PERMANENT for this provider only: it cannot send this message (the destination is
+    # not enabled on the account, no sender identity for that country, its price cap),
+    # while another provider may. The message moves on to the next provider of its route;
+    # the provider's breaker does not count it (it answered).
+    provider_refused: bool = False
+
+    @property
+    def provider_fault(self) -> bool:
+        """The provider, not the message, failed: a breaker counts it as a failure."""
+        return self.outcome is Outcome.TEMPORARY
+
+    @property
+    def ends_message(self) -> bool:
+        """A refusal of the message itself: no provider will take it (an invalid number)."""
+        return self.outcome is Outcome.PERMANENT and not self.provider_refused
 
     @classmethod
     def failed(cls, code: str) -> SubmitResult:

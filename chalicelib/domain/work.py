@@ -43,12 +43,33 @@ class JobError(ValueError):
 
 @dataclass(frozen=True)
 class SendJob:
-    """One attempt at the provider for a message (the send queue)."""
+    """One attempt at the provider for a message (the send queue).
+
+    It carries what choosing a provider needs (the route chosen at acceptance, the
+    destination's country, the parts for the provider's pace), so the sender picks
+    one before it claims the message, and the claim names it. Records queued before
+    routing carry the id alone: the sender routes them from the message.
+    """
 
     message_id: str
+    route: str | None = None
+    country: str | None = None
+    parts: int = 1
+
+    @classmethod
+    def of(cls, message: Any) -> SendJob:
+        """The job of a ``Message``."""
+        return cls(message.message_id, message.route, message.country, message.parts)
 
     def body(self) -> dict[str, Any]:
-        return {"message_id": self.message_id}
+        body: dict[str, Any] = {"message_id": self.message_id}
+        if self.route:
+            body["route"] = self.route
+        if self.country:
+            body["country"] = self.country
+        if self.parts != 1:
+            body["parts"] = self.parts
+        return body
 
     def log_keys(self) -> dict[str, Any]:
         return {"message_id": self.message_id}
@@ -57,7 +78,11 @@ class SendJob:
     def parse(cls, body: Any) -> SendJob:
         if not isinstance(body, dict) or not isinstance(body.get("message_id"), str):
             raise JobError("a send job names its message_id")
-        return cls(body["message_id"])
+        route, country, parts = body.get("route"), body.get("country"), body.get("parts", 1)
+        return cls(body["message_id"], route if isinstance(route, str) else None,
+                   country if isinstance(country, str) else None,
+                   parts if isinstance(parts, int) and not isinstance(parts, bool)
+                   and 1 <= parts <= 100 else 1)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,13 @@ TEMPORARY_ERRORS = frozenset({"ThrottlingException", "ServiceQuotaExceededExcept
                               "AccessDeniedException", "ResourceNotFoundException",
                               "UnrecognizedClientException", "ExpiredTokenException"})
 PERMANENT_ERRORS = frozenset({"ValidationException", "ConflictException"})
+# ValidationException reasons that are this account's set-up, not the message's: no
+# origination identity or registration for the destination, the country blocked, the
+# price cap. Another provider of the route may send it.
+REFUSED_REASONS = frozenset({"DESTINATION_COUNTRY_BLOCKED", "INVALID_IDENTITY_FOR_DESTINATION_COUNTRY",
+                             "INTERNATIONAL_SENDING_NOT_SUPPORTED", "PRICE_OVER_THRESHOLD",
+                             "SENDER_ID_NOT_REGISTERED", "SENDER_ID_NOT_SUPPORTED",
+                             "SENDER_ID_REQUIRES_REGISTRATION", "RESOURCE_NOT_ACCESSIBLE"})
 # AWS allows TimeToLive from 5 s to 259,200 s (72 h).
 MIN_TTL_S, MAX_TTL_S = 5, 259_200
 # Final messageStatus values that mean the handset (or, where carriers give no
@@ -137,7 +144,8 @@ def classify_error(exc: ClientError) -> SubmitResult:
     if name in TEMPORARY_ERRORS or status >= 500 or status == 429:
         return SubmitResult(Outcome.TEMPORARY, error_code=code, reason=message)
     if name in PERMANENT_ERRORS or 400 <= status < 500:
-        return SubmitResult(Outcome.PERMANENT, error_code=code, reason=message)
+        return SubmitResult(Outcome.PERMANENT, error_code=code, reason=message,
+                            provider_refused=code in REFUSED_REASONS)
     return SubmitResult(Outcome.TEMPORARY, error_code=code, reason=message)
 
 

@@ -49,6 +49,10 @@ FINAL_STATUSES = {"delivered": DELIVERED, "undelivered": "UNDELIVERED", "failed"
 # good. Any other 4xx refusal is the message's, and permanent.
 TEMPORARY_CODES = frozenset({"20429", "20500", "20503", "21611", "30001", "30410",
                              "20003", "20005", "30002"})
+# Refusals of this account, not of the message: the destination or sender is not
+# enabled here (geo permissions, no sender for that country, a trial's unverified
+# number). Another provider of the route may send it.
+REFUSED_CODES = frozenset({"21408", "21606", "21608", "21612", "21659"})
 # Meanings of the codes an SMS gateway meets most, for error.message.
 CODE_MEANINGS = {
     "20003": "authentication failed (account SID, auth token or API key)",
@@ -63,7 +67,9 @@ CODE_MEANINGS = {
     "21603": "a 'From' or 'MessagingServiceSid' is required",
     "21604": "a 'To' phone number is required",
     "21606": "the 'From' number is not a valid, SMS-capable number of this account",
+    "21608": "a trial account can send only to verified numbers",
     "21610": "the recipient replied STOP (unsubscribed)",
+    "21659": "the 'From' is not a Twilio number for this destination's country",
     "21611": "the 'From' number has too many queued messages",
     "21612": "cannot route from this 'From' to this 'To'",
     "21614": "'To' is not a valid mobile number",
@@ -230,7 +236,8 @@ def _answer(status: int, raw: bytes) -> SubmitResult:
         return SubmitResult(Outcome.TEMPORARY, error_code=code, reason=message)
     if status == 429 or status >= 500 or code in TEMPORARY_CODES or not 400 <= status < 500:
         return SubmitResult(Outcome.TEMPORARY, error_code=code, reason=message)
-    return SubmitResult(Outcome.PERMANENT, error_code=code, reason=message)
+    return SubmitResult(Outcome.PERMANENT, error_code=code, reason=message,
+                        provider_refused=code in REFUSED_CODES)
 
 
 def _meaning(code: str) -> str:

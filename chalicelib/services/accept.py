@@ -35,10 +35,12 @@ from chalicelib.domain.message import Client, Message
 from chalicelib.domain.policy import ClientPolicy, PolicyDefaults
 from chalicelib.domain.pricing import price_cents
 from chalicelib.domain.ratelimit import Decision
+from chalicelib.domain.routing import country_of
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.validation import parse_send_request
 from chalicelib.domain.work import SendJob, request_attributes
 from chalicelib.ports import Books, Clock, MessageStore, Telemetry, WorkQueue
+from chalicelib.services.routing import RouteTable
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,9 @@ class AcceptService:
         send_queue: WorkQueue,
         telemetry: Telemetry,
         clock: Clock = time.time,
+        routes: RouteTable | None = None,
     ) -> None:
+        self._routes = routes
         self._defaults = defaults
         self._strict = strict_phone_numbers
         self._books = books
@@ -141,6 +145,9 @@ class AcceptService:
             sender_owned=policy.owns_sender(request.sender),
             message_type=policy.message_type,
             test_mode=policy.test_mode,
+            route=(self._routes.route_for(request.to, client.client_id, request.sender).name
+                   if self._routes is not None else None),
+            country=country_of(request.to),
         )
         decision = self._admit(message, policy)
         if decision is None:
@@ -190,7 +197,7 @@ class AcceptService:
 
     def _enqueue(self, message: Message) -> None:
         try:
-            self._send_queue.send(SendJob(message.message_id).body(),
+            self._send_queue.send(SendJob.of(message).body(),
                                   attributes=request_attributes(message.request_id))
         except BackendUnavailableError:
             # The message and its hold are stored; the sweeper enqueues it once

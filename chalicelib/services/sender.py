@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.message import Message
@@ -16,9 +17,11 @@ from chalicelib.domain.provider_errors import TEST_MODE, Outcome, SubmitResult
 from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.domain.status import Status
-from chalicelib.domain.work import DONE, RetryAfter, Step
-from chalicelib.ports import Clock, MessageStore, Notifier, Provider, Telemetry
+from chalicelib.domain.routing import Route
+from chalicelib.domain.work import DONE, RetryAfter, SendJob, Step
+from chalicelib.ports import Clock, MessageStore, Notifier, Provider, Telemetry, WorkQueue
 from chalicelib.services.ledger import Ledger
+from chalicelib.services.routing import Choice, Router
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,15 @@ MARK_SENT_PAUSES_S = (0.1, 0.5, 1.5)
 # stored in SSM is in use within SETTINGS_MAX_AGE, so held messages leave within about 20
 # minutes of the fix; a record dead-letters only after the send queue's 25 receives (~6 h).
 NO_PROVIDER_RETRY_S = 900.0
+
+
+PACE_WAIT_S = 2.0  # a worker waits for its provider's pace this long, then hands the record back
+# A record that waits without being tried (no provider up, the pace) counts receives
+# all the same; from this many on (the container passes the send queue's
+# maxReceiveCount less 5), it is replaced by a fresh copy: a new record, so a long
+# outage never dead-letters it.
+FRESH_RECORD_AFTER = 20
+MAX_WAIT_S = 900.0  # SQS's longest delay of a new record
 
 
 class SenderService:
@@ -46,50 +58,89 @@ class SenderService:
         rng: random.Random | None = None,
         clock: Clock = time.time,
         refusal: str | None = None,
+        router: Router | None = None,
+        send_queue: WorkQueue | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        fresh_record_after: int = FRESH_RECORD_AFTER,
     ) -> None:
+        self._fresh_after = fresh_record_after
         self.policy = policy
         self._send_timeout_s = send_timeout_s
         self._messages = messages
         self._ledger = ledger
-        self._provider = provider
         self._telemetry = telemetry
         self._notifier = notifier
         self._rng = rng or random.Random()
         self._clock = clock
-        self._refusal = refusal or ("no provider" if provider is None else None)
+        self._sleep = sleep
+        self._queue = send_queue
+        if router is None and provider is not None:
+            router = Router.single(provider, telemetry)
+        self._router = router
+        self._refusal = refusal or ("no provider" if router is None else None)
 
-    def handle(self, message_id: str) -> Step:
-        """Make one attempt for ``message_id`` if it is due (and there is a provider)."""
-        if self._refusal is not None:
+    def handle(self, message_id: str, route: str | None = None, country: str | None = None,
+               parts: int = 1, receives: int = 1) -> Step:
+        """Make one attempt for ``message_id`` if it is due and a provider may take it.
+
+        The provider is chosen before the claim (from the job's route), so the claim
+        names it; nothing is claimed while every provider of the route is down or the
+        chosen one's pace is used up (the record waits in the queue). After the claim,
+        a retry moves on to the provider after the one it failed at.
+        """
+        if self._refusal is not None or self._router is None:
             return self._hold(message_id)
+        router = self._router
+        job = SendJob(message_id, route, country, parts)
+        now = self._clock()
+        first_route = router.table.named(route)
+        first = router.choose(first_route, country, message_id, now)
+        if first is None:
+            return self._wait(job, receives, router.wait_s(first_route, now), "NoProviderUp")
+        waited = self._paced(first.name, parts)
+        if waited is not None:
+            return self._wait(job, receives, waited, "SendPaced")
         now = self._clock()
         msg = self._messages.claim(message_id, now, stale_before=now - self._send_timeout_s,
-                                   provider=self._active().name)
+                                   provider=first.name)
         if msg is None:
             return self._not_claimed(message_id, now)
         self._telemetry.correlate(client_id=msg.client_id, request_id=msg.request_id)
+        choice, wait = self._reroute(msg, first, first_route.name, now)
+        if choice is None:
+            return RetryAfter(wait)
         if msg.taken_over:
             # Its last worker died after claiming it, maybe after the provider took it.
             self._telemetry.count("SendClaimTakenOver")
-            earlier = self._accepted_before(message_id)
+            earlier = self._accepted_before(msg)
             if earlier is not None:
                 log.info("claim taken over; the provider had the message already",
-                         extra={"attempt": msg.attempts})
-                return self._sent(msg, SubmitResult(Outcome.ACCEPTED,
-                                                    provider_message_id=earlier))
+                         extra={"attempt": msg.attempts, "provider": earlier[0].name})
+                return self._sent(msg, earlier[0],
+                                  SubmitResult(Outcome.ACCEPTED, provider_message_id=earlier[1]))
             log.warning("claim taken over from a worker that died mid-attempt; the provider "
                         "may get this message twice", extra={"attempt": msg.attempts})
-        result = self._submit(msg)
+        result = self._submit(msg, choice)
+        router.record(choice, result)
+        return self._outcome(msg, choice, result, now)
+
+    def _outcome(self, msg: Message, choice: Choice, result: SubmitResult, now: float) -> Step:
+        message_id = msg.message_id
         if result.outcome is Outcome.ACCEPTED and result.dry_run:
             self._ledger.settle(message_id, Status.FAILED_PERM, TEST_MODE,
                                 "test mode: the provider checked the message and did not send it",
                                 msg.attempts, known=msg)
             return DONE
         if result.outcome is Outcome.ACCEPTED:
-            return self._sent(msg, result)
+            return self._sent(msg, choice, result)
         code, reason = result.error_code or "UNKNOWN", result.reason or "provider error"
-        if result.outcome is Outcome.PERMANENT:
-            log.info("attempt refused for good", extra={"attempt": msg.attempts, "error_code": code})
+        route = self._route_of(msg, None)
+        refused = msg.refused_by | ({choice.name} if result.provider_refused else set())
+        if result.ends_message or (result.provider_refused
+                                   and not set(route.providers) - refused):
+            # The message's own fault, or every provider of its route refused it.
+            log.info("attempt refused for good", extra={
+                "attempt": msg.attempts, "error_code": code, "provider": choice.name})
             self._ledger.settle(message_id, Status.FAILED_PERM, code, reason, msg.attempts,
                                 known=msg)
             return DONE
@@ -102,10 +153,77 @@ class SenderService:
             return DONE
         delay = self.policy.next_retry_delay(msg.attempts, self._rng)
         self._messages.mark_failed_temp(message_id, msg.attempts, code, reason, now + delay,
-                                        self._clock())
+                                        self._clock(), provider=choice.name,
+                                        refused=result.provider_refused)
         self._telemetry.count("MessageRetries")
         log.info("attempt failed; retry scheduled", extra={
-            "attempt": msg.attempts, "error_code": code, "retry_in_s": round(delay, 1)})
+            "attempt": msg.attempts, "error_code": code, "provider": choice.name,
+            "retry_in_s": round(delay, 1)})
+        return RetryAfter(delay)
+
+    def _route_of(self, msg: Message, job_route: str | None) -> Route:
+        assert self._router is not None
+        table = self._router.table
+        if msg.route:
+            return table.named(msg.route)
+        if job_route:
+            return table.named(job_route)
+        return table.route_for(msg.to, msg.client_id, msg.sender)  # accepted before routing
+
+    def _reroute(self, msg: Message, first: Choice, first_route: str,
+                 now: float) -> tuple[Choice | None, float]:
+        """The provider this attempt goes through, knowing the message's history: after a
+        failure at the claim's provider, the next one of the route. (None, seconds) when
+        the claim was handed back: no provider may take it now (rare: the choice before
+        the claim found one)."""
+        assert self._router is not None
+        retry = msg.claimed_from == Status.FAILED_TEMP.value
+        failed_at = msg.failed_provider if retry else None
+        route = self._route_of(msg, None)
+        if not failed_at and not msg.refused_by and route.name == first_route:
+            return first, 0.0
+        choice = self._router.choose(route, msg.country, msg.message_id, now,
+                                     failed_at=failed_at, refused=msg.refused_by)
+        if choice is not None and choice.name == first.name:
+            return first, 0.0
+        if choice is not None and self._paced(choice.name, msg.parts) is None and \
+                self._messages.set_provider(msg.message_id, msg.attempts, choice.name):
+            log.info("attempt moved to another provider", extra={
+                "attempt": msg.attempts, "provider": choice.name, "failed_at": failed_at})
+            return choice, 0.0
+        # Nobody may take it now: give the attempt back for a short while.
+        wait = self._router.wait_s(route, now) if choice is None else 1.0
+        self._messages.mark_failed_temp(
+            msg.message_id, msg.attempts, msg.error_code or "NO_PROVIDER_UP",
+            msg.error or "no provider of its route could take it", now + wait, self._clock(),
+            provider=failed_at)
+        return None, wait
+
+    def _paced(self, name: str, parts: int) -> float | None:
+        """None once ``parts`` may go to ``name`` (waiting up to PACE_WAIT_S for its pace);
+        else the seconds still to wait."""
+        assert self._router is not None
+        waited = 0.0
+        while True:
+            wait = self._router.pace(name, parts, self._clock())
+            if wait <= 0:
+                return None
+            if waited + wait > PACE_WAIT_S:
+                return wait
+            self._sleep(wait)
+            waited += wait
+
+    def _wait(self, job: SendJob, receives: int, base_s: float, metric: str) -> Step:
+        """Hand the record back unclaimed for about ``base_s``, spread out (and longer the
+        more often it came back), as a fresh record when it has come back often."""
+        self._telemetry.count(metric)
+        spread = min(MAX_WAIT_S, max(base_s, 2.0 ** min(receives - 1, 10)))
+        delay = min(MAX_WAIT_S, spread * (1 + self._rng.random() * 0.5))
+        if receives >= self._fresh_after and self._queue is not None:
+            self._queue.send(job.body(), delay_s=int(delay))
+            log.info("waiting for a provider; replaced by a fresh record",
+                     extra={"receives": receives, "retry_in_s": int(delay)})
+            return DONE
         return RetryAfter(delay)
 
     def _hold(self, message_id: str) -> Step:
@@ -116,27 +234,24 @@ class SenderService:
                          "retry_in_s": NO_PROVIDER_RETRY_S})
         return RetryAfter(NO_PROVIDER_RETRY_S)
 
-    def _active(self) -> Provider:
-        assert self._provider is not None  # handle() holds every record without one
-        return self._provider
-
-    def _sent(self, msg: Message, result: SubmitResult) -> Step:
+    def _sent(self, msg: Message, choice: Choice, result: SubmitResult) -> Step:
         assert result.provider_message_id is not None
-        sent = self._mark_sent(msg, result.provider_message_id)
+        sent = self._mark_sent(msg, choice.name, result.provider_message_id)
         if sent is not None and self._notifier:
             self._notifier.notify(sent)
         self._telemetry.count("MessagesSent")
         self._telemetry.record_ms("TimeToSent", (self._clock() - msg.created_at) * 1000)
         log.info("sent", extra={"attempt": msg.attempts, "to": msg.to,  # masked in logs
+                                "provider": choice.name,
                                 "provider_message_id": result.provider_message_id})
         return DONE
 
-    def _mark_sent(self, msg: Message, provider_message_id: str) -> Message | None:
+    def _mark_sent(self, msg: Message, provider: str, provider_message_id: str) -> Message | None:
         """SENT, tried again on a store fault: the write is conditional on this attempt,
         so a retry of a write that landed finds it done (None), never applies twice."""
         for pause in (*MARK_SENT_PAUSES_S, None):
             try:
-                return self._messages.mark_sent(msg.message_id, msg.attempts, self._active().name,
+                return self._messages.mark_sent(msg.message_id, msg.attempts, provider,
                                                 provider_message_id, self._clock())
             except BackendUnavailableError:
                 if pause is None:
@@ -146,23 +261,35 @@ class SenderService:
                 time.sleep(pause)
         return None  # not reached
 
-    def _accepted_before(self, message_id: str) -> str | None:
-        try:
-            return self._active().accepted_before(message_id)
-        except Exception:  # noqa: BLE001 - not knowing is the usual case; submit again
-            log.warning("could not ask the provider whether it had the message",
-                        exc_info=True)
-            return None
+    def _accepted_before(self, msg: Message) -> tuple[Choice, str] | None:
+        """Ask each provider of the message's route whether it has the message already (the
+        dead worker may have sent it through any of them)."""
+        assert self._router is not None
+        route = self._route_of(msg, None)
+        for name in dict.fromkeys((msg.provider, *route.providers)):
+            provider = self._router.providers.get(name or "")
+            if provider is None:
+                continue
+            try:
+                earlier = provider.accepted_before(msg.message_id)
+            except Exception:  # noqa: BLE001 - not knowing is the usual case; submit again
+                log.warning("could not ask the provider whether it had the message",
+                            extra={"provider": name}, exc_info=True)
+                continue
+            if earlier is not None:
+                return Choice(provider.name, provider), earlier
+        return None
 
-    def _submit(self, msg: Message) -> SubmitResult:
+    def _submit(self, msg: Message, choice: Choice) -> SubmitResult:
         sms = OutboundSms(msg.message_id, msg.attempts, msg.to, msg.sender, msg.text, msg.parts,
                           msg.request_id, cost_cents=msg.cost_cents, sender_owned=msg.sender_owned,
                           message_type=msg.message_type, test_mode=msg.test_mode)
         started = time.perf_counter()
         try:
-            return self._active().submit(sms)
+            return choice.provider.submit(sms)
         except Exception:  # noqa: BLE001 - any provider fault is a temporary failure
-            log.exception("provider call failed", extra={"message_id": msg.message_id})
+            log.exception("provider call failed", extra={"message_id": msg.message_id,
+                                                         "provider": choice.name})
             return SubmitResult.failed("TIMEOUT")
         finally:
             self._telemetry.record_ms("ProviderLatency", (time.perf_counter() - started) * 1000)

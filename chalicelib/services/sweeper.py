@@ -183,7 +183,7 @@ class Sweeper:
         if not self._messages.postpone_sweep(msg.message_id, seen_at, self._next_turn(msg, now),
                                              SweepLane.QUEUED):
             return  # another sweeper took this turn
-        self._send_queue.send(SendJob(msg.message_id).body(),
+        self._send_queue.send(SendJob.of(msg).body(),
                               attributes=request_attributes(msg.request_id))
         report.reenqueued.append(msg.message_id)
         log.info("re-enqueued", extra={"status": msg.status.value, "turn": msg.sweeps + 1})

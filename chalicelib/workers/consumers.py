@@ -163,7 +163,9 @@ def send(job: SendJob, record: Any) -> None:
                                   attributes=request_attributes(observability.request_id_of(record)))
         container.telemetry.count("SendDeferredForTime")
         return
-    settle_record(container.sender.handle(job.message_id), container.send_queue, record)
+    step = container.sender.handle(job.message_id, job.route, job.country, job.parts,
+                                   receives(record))
+    settle_record(step, container.send_queue, record)
 
 
 def apply_report(report: DeliveryReport, record: Any) -> None:

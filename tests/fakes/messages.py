@@ -70,11 +70,23 @@ class FakeMessages:
             self.rows[message_id].provider = provider
         return moved
 
+    def set_provider(self, message_id: str, attempt: int, provider: str) -> bool:
+        return self._move(message_id, lambda r: r.message.status is Status.SENDING
+                          and r.message.attempts == attempt, provider=provider) is not None
+
     def mark_failed_temp(self, message_id: str, attempt: int, code: str, reason: str,
-                         retry_at: float, now: float) -> Message | None:
+                         retry_at: float, now: float, provider: str | None = None,
+                         refused: bool = False) -> Message | None:
+        row = self.rows.get(message_id)
+        extra: dict[str, object] = {}
+        if provider:
+            extra["failed_provider"] = provider
+            if refused and row is not None:
+                extra["refused_by"] = row.message.refused_by | {provider}
         moved = self._move(message_id, lambda r: r.message.status is Status.SENDING
                            and r.message.attempts == attempt, status=Status.FAILED_TEMP,
-                           error_code=code, error=reason, retry_at=retry_at, updated_at=now)
+                           error_code=code, error=reason, retry_at=retry_at, updated_at=now,
+                           **extra)
         if moved is not None:
             self.rows[message_id].sweep_at = retry_at + self.stuck_after_s
         return moved

@@ -12,6 +12,7 @@ class FakeTelemetry:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
+        self.by_provider: Counter[tuple[str, str]] = Counter()
         self.durations: dict[str, list[float]] = {}
         self.keys: dict[str, Any] = {}
 
@@ -20,6 +21,9 @@ class FakeTelemetry:
 
     def count_failure(self, reason: str) -> None:
         self.failures[reason] += 1
+
+    def count_for_provider(self, name: str, provider: str) -> None:
+        self.by_provider[(name, provider)] += 1
 
     def record_ms(self, name: str, milliseconds: float) -> None:
         self.durations.setdefault(name, []).append(milliseconds)
