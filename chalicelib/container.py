@@ -31,6 +31,7 @@ from chalicelib.domain.routing import default_route
 from chalicelib.observability import ObservabilityConfig, Telemetry
 from chalicelib.ports import Provider, ReportSource
 from chalicelib.providers.mock import MockProvider
+from chalicelib.resources import SEND_MAX_RECEIVES
 from chalicelib.services.accept import AcceptService
 from chalicelib.services.auth import Authenticator, ReadThrottle, hash_api_key
 from chalicelib.services.callbacks import CallbackService
@@ -41,7 +42,6 @@ from chalicelib.services.routing import Router, RouteTable
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhook_secrets import WebhookSecrets
-from chalicelib.resources import SEND_MAX_RECEIVES
 from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, Settings, SettingsError
 
 if TYPE_CHECKING:  # the real providers are imported when first used (cold starts)

@@ -72,7 +72,7 @@ def country_of(number: str) -> str | None:
     region = phonenumbers.region_code_for_number(parsed)
     if region and region != "ZZ":
         return str(region)
-    main = phonenumbers.region_code_for_country_code(parsed.country_code)
+    main = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
     return str(main) if main and main != "ZZ" else None
 
 

@@ -16,8 +16,8 @@ from chalicelib.domain.message import Message
 from chalicelib.domain.provider_errors import TEST_MODE, Outcome, SubmitResult
 from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.retry import RetryPolicy
-from chalicelib.domain.status import Status
 from chalicelib.domain.routing import Route
+from chalicelib.domain.status import Status
 from chalicelib.domain.work import DONE, RetryAfter, SendJob, Step
 from chalicelib.ports import Clock, MessageStore, Notifier, Provider, Telemetry, WorkQueue
 from chalicelib.services.ledger import Ledger

@@ -16,7 +16,8 @@ class ScriptedProvider:
     """Each submission takes the next outcome; the last one repeats. Like a real
     provider, a message it accepted stays accepted (same id) when re-submitted."""
 
-    def __init__(self, script: Iterable[Outcome | Exception], name: str = "scripted") -> None:
+    def __init__(self, script: Iterable[Outcome | SubmitResult | Exception],
+                 name: str = "scripted") -> None:
         self.name = name
         self._script = list(script)
         self._ids = itertools.count(1)
@@ -35,6 +36,8 @@ class ScriptedProvider:
         step = self._script.pop(0) if len(self._script) > 1 else self._script[0]
         if isinstance(step, Exception):
             raise step
+        if isinstance(step, SubmitResult):
+            return step
         if step is Outcome.ACCEPTED:
             provider_id = f"{self.name}-{next(self._ids)}"
             self.accepted[sms.message_id] = provider_id

@@ -209,6 +209,7 @@ class TwilioApi:
         self._messages: dict[str, dict[str, Any]] = {}
         self._callback_urls: dict[str, str] = {}
         self._failures: deque[_Scripted] = deque()
+        self._outage: _Scripted | None = None
         self._hangs: deque[float] = deque()
         self._stopping = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -292,6 +293,17 @@ class TwilioApi:
         with self._changed:
             self._failures.extend(_Scripted(status, code, text, retry_after) for _ in range(times))
 
+    def fail_all(self, status: int = 503, code: int = 20503, message: str | None = None) -> None:
+        """Every authenticated create answers this error until ``recover()`` (an outage)."""
+        text = message or ERROR_MESSAGES.get(code, f"Error {code}")
+        with self._changed:
+            self._outage = _Scripted(status, code, text, None)
+
+    def recover(self) -> None:
+        """End the outage ``fail_all`` began."""
+        with self._changed:
+            self._outage = None
+
     def hang_next(self, seconds: float, times: int = 1) -> None:
         """The next ``times`` creates wait ``seconds`` before they are handled.
 
@@ -357,7 +369,7 @@ class TwilioApi:
         if hang:
             self._stopping.wait(hang)
         with self._changed:
-            scripted = self._failures.popleft() if self._failures else None
+            scripted = self._failures.popleft() if self._failures else self._outage
         if scripted is not None:
             headers = {} if scripted.retry_after is None else {"Retry-After": str(scripted.retry_after)}
             return _Answer(scripted.status, error_body(scripted.status, scripted.code, scripted.message),

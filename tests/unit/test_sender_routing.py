@@ -1,0 +1,127 @@
+"""The sender with a route of several providers, on in-memory fakes: failover to the next
+provider, refusals that are a provider's own, refusals that are the message's."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from chalicelib.domain.provider_errors import Outcome, SubmitResult
+from chalicelib.domain.routing import default_route
+from chalicelib.domain.status import Status
+from chalicelib.domain.work import DONE, RetryAfter
+from chalicelib.services.routing import Router, RouteTable
+from chalicelib.services.sender import SenderService
+from tests.fakes.providers import ScriptedProvider
+from tests.fakes.world import SEED_BODY, World
+
+pytestmark = pytest.mark.unit
+TEMPORARY, ACCEPTED, PERMANENT = Outcome.TEMPORARY, Outcome.ACCEPTED, Outcome.PERMANENT
+REFUSED = SubmitResult(Outcome.PERMANENT, error_code="21408", reason="region not enabled",
+                       provider_refused=True)
+
+
+def routed(world: World, **scripts: list[object]) -> tuple[SenderService, dict[str, ScriptedProvider]]:
+    """A sender whose default route is the scripted providers, in the order given."""
+    providers = {name: ScriptedProvider(script, name=name)  # type: ignore[arg-type]
+                 for name, script in scripts.items()}
+    router = Router(RouteTable(None, default_route(list(providers)), 0.0), providers,
+                    world.telemetry)
+    sender = SenderService(world.retry, 60.0, world.messages, world.ledger, None,
+                           world.telemetry, world.callbacks, random.Random(7), world.clock,
+                           router=router)
+    return sender, providers
+
+
+def send(world: World, sender: SenderService, message_id: str, attempts: int = 10) -> None:
+    """Handle the message's send job until it is done, waiting out each retry."""
+    for _ in range(attempts):
+        step = sender.handle(message_id)
+        if step is DONE:
+            return
+        assert isinstance(step, RetryAfter)
+        world.clock.advance(step.seconds)
+    raise AssertionError("still not done")
+
+
+def test_a_temporary_failure_moves_the_next_attempt_to_the_next_provider() -> None:
+    world = World()
+    sender, providers = routed(world, twilio=[TEMPORARY], mock=[ACCEPTED])
+    msg = world.accept.accept(world.client(), dict(SEED_BODY)).message
+
+    send(world, sender, msg.message_id)
+
+    stored = world.messages.get(msg.message_id)
+    assert stored is not None
+    assert (stored.status, stored.provider, stored.attempts) == (Status.SENT, "mock", 2)
+    assert [len(p.submissions) for p in providers.values()] == [1, 1]
+    assert world.telemetry.by_provider[("ProviderFailedTemporarily", "twilio")] == 1
+    assert world.telemetry.by_provider[("ProviderSubmitted", "mock")] == 1
+
+
+def test_failover_goes_round_the_route_and_back() -> None:
+    world = World()
+    sender, providers = routed(world, a=[TEMPORARY, ACCEPTED], b=[TEMPORARY], c=[TEMPORARY])
+    msg = world.accept.accept(world.client(), dict(SEED_BODY)).message
+
+    send(world, sender, msg.message_id)
+
+    order = [sms.attempt for p in providers.values() for sms in p.submissions]
+    assert sorted(order) == [1, 2, 3, 4]
+    assert [s.attempt for s in providers["a"].submissions] == [1, 4]
+    assert world.messages.get(msg.message_id).provider == "a"  # type: ignore[union-attr]
+
+
+def test_a_refusal_of_the_message_itself_ends_it_without_asking_the_others() -> None:
+    world = World()
+    sender, providers = routed(world, twilio=[PERMANENT], mock=[ACCEPTED])
+    client = world.client(credit_cents=1000)
+    msg = world.accept.accept(client, dict(SEED_BODY)).message
+
+    send(world, sender, msg.message_id)
+
+    stored = world.messages.get(msg.message_id)
+    assert stored is not None and stored.status is Status.FAILED_PERM
+    assert stored.error_code == "ESME_RINVDSTADR"
+    assert providers["mock"].submissions == []
+    assert world.accounts.balance(client.client_id).held == 0
+
+
+def test_a_providers_own_refusal_moves_on_and_that_provider_is_skipped_from_then_on() -> None:
+    world = World()
+    sender, providers = routed(world, twilio=[REFUSED], mock=[TEMPORARY, ACCEPTED])
+    msg = world.accept.accept(world.client(), dict(SEED_BODY)).message
+
+    send(world, sender, msg.message_id)
+
+    stored = world.messages.get(msg.message_id)
+    assert stored is not None and (stored.status, stored.provider) == (Status.SENT, "mock")
+    # mock failed once (temporarily), and the next attempt did not go back to twilio.
+    assert len(providers["twilio"].submissions) == 1
+    assert len(providers["mock"].submissions) == 2
+    assert stored.refused_by == {"twilio"}
+
+
+def test_when_every_provider_refuses_it_the_message_fails_for_good() -> None:
+    world = World()
+    sender, _ = routed(world, twilio=[REFUSED], mock=[REFUSED])
+    client = world.client(credit_cents=1000)
+    msg = world.accept.accept(client, dict(SEED_BODY)).message
+
+    send(world, sender, msg.message_id)
+
+    stored = world.messages.get(msg.message_id)
+    assert stored is not None and (stored.status, stored.error_code) == (Status.FAILED_PERM, "21408")
+    assert world.accounts.balance(client.client_id).held == 0
+
+
+def test_a_route_of_one_provider_retries_it() -> None:
+    world = World()
+    sender, providers = routed(world, twilio=[TEMPORARY, TEMPORARY, ACCEPTED])
+    msg = world.accept.accept(world.client(), dict(SEED_BODY)).message
+
+    send(world, sender, msg.message_id)
+
+    assert len(providers["twilio"].submissions) == 3
+    assert world.messages.get(msg.message_id).status is Status.SENT  # type: ignore[union-attr]
