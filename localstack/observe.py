@@ -152,9 +152,14 @@ def print_trace(logs: Path, message_id: str) -> int:
         print(f"no log records of message {message_id} under {logs}", file=sys.stderr)
         return 1
     functions = sorted({short_group(e.group) for e in found})
-    attempts = sorted({e.record["attempt"] for e in found if e.record and "attempt" in e.record})
+    attempts: dict[Any, str | None] = {}
+    for e in found:
+        if e.record and "attempt" in e.record:
+            attempts[e.record["attempt"]] = e.record.get("provider") or attempts.get(
+                e.record["attempt"])
+    listed = ", ".join(f"{a} ({p})" if p else str(a) for a, p in sorted(attempts.items()))
     print(f"message {message_id}: {len(found)} records in {', '.join(functions)}"
-          + (f"; attempts {', '.join(map(str, attempts))}" if attempts else ""))
+          + (f"; attempts {listed}" if attempts else ""))
     for entry in found:
         print(render(entry))
     return 0

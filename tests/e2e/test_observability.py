@@ -50,11 +50,11 @@ def test_trace_of_a_retried_message_shows_every_attempt_across_functions(
 
     header, *lines = out.splitlines()
     assert "api-handler" in header and "sender" in header and "dlr" in header
-    assert "attempts 1, 2" in header
+    assert "attempts 1 (mock), 2 (mock)" in header  # each attempt names its provider
     retried = [line for line in lines if "retry scheduled" in line]
     sent = [line for line in lines if " sent " in line]
     assert len(retried) == 1 and "attempt=1" in retried[0]
-    assert len(sent) == 1 and "attempt=2" in sent[0]
+    assert len(sent) == 1 and "attempt=2" in sent[0] and "provider=mock" in sent[0]
     assert lines.index(retried[0]) < lines.index(sent[0])  # in time order
 
 
