@@ -22,6 +22,7 @@ from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import Tables, bind_tables
 from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
+from chalicelib.adapters.routes import DynamoRouteBook
 from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.domain.cursors import CursorCodec, cursor_key
 from chalicelib.domain.errors import BackendUnavailableError
@@ -36,10 +37,11 @@ from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import ApiKeys, MessageManager
+from chalicelib.services.routes_admin import RoutesAdmin
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhook_secrets import WebhookSecrets
-from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, Settings, SettingsError
+from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, PROVIDER_NAMES, Settings, SettingsError
 
 if TYPE_CHECKING:  # the real providers are imported when first used (cold starts)
     from chalicelib.providers.aws_sms import AwsSmsProvider
@@ -254,6 +256,17 @@ class Container:
     @cached_property
     def dlr(self) -> DlrService:
         return DlrService(self.messages, self.ledger, self.telemetry)
+
+    # -- routes and provider costs (operators) ------------------------------------
+    @cached_property
+    def route_book(self) -> DynamoRouteBook:
+        """The routing table's routes and costs, uncached (the router caches its reads)."""
+        return DynamoRouteBook(self.tables.routing)
+
+    @cached_property
+    def routes_admin(self) -> RoutesAdmin:
+        # Any provider the code knows: a route may name one whose settings come later.
+        return RoutesAdmin(self.route_book, PROVIDER_NAMES)
 
     def readiness(self) -> dict[str, str]:
         """Probe DynamoDB and SQS with short timeouts, and say whether a provider can send;
