@@ -99,6 +99,29 @@ reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger, by 
 webhook-secret: $(STAMP) ## Print a client's callback signing secret (CLIENT=demo; ROTATE=1 for a new one)
 	$(ADMIN) webhook-secret --client $(or $(CLIENT),demo) $(if $(ROTATE),--rotate)
 
+# Routes and provider costs. PROVIDERS and PROVIDER name the route's providers and the
+# cost's provider here, so they are kept out of the CLI's environment, where they would
+# be read as the stage's settings (make up and make deploy read them from there).
+.PHONY: route routes route-delete provider-cost provider-costs
+route: $(STAMP) ## Create/replace a route: NAME=us PROVIDERS=twilio,aws-sms [COUNTRY=US PREFIX=+1415 CLIENT=acme (a client id: the NAME given to make client) SENDER_TYPE=alphanumeric|long_code|short_code MODE=priority|weighted|cheapest WEIGHTS=70,30]
+	env -u PROVIDERS -u PROVIDER $(ADMIN) route --name "$(NAME)" --providers "$(PROVIDERS)" \
+		$(if $(COUNTRY),--country "$(COUNTRY)") $(if $(PREFIX),--prefix "$(PREFIX)") \
+		$(if $(CLIENT),--client "$(CLIENT)") $(if $(SENDER_TYPE),--sender-type "$(SENDER_TYPE)") \
+		$(if $(MODE),--mode "$(MODE)") $(if $(WEIGHTS),--weights "$(WEIGHTS)")
+
+routes: $(STAMP) ## List the routes, most specific first, then the default route (the stage's PROVIDERS)
+	$(ADMIN) routes
+
+route-delete: $(STAMP) ## Delete a route: NAME=us
+	env -u PROVIDERS -u PROVIDER $(ADMIN) route-delete --name "$(NAME)"
+
+provider-cost: $(STAMP) ## Set a provider's cost per part: PROVIDER=twilio COUNTRY=US MICROS=7900 (micro-dollars)
+	env -u PROVIDERS -u PROVIDER $(ADMIN) provider-cost --provider "$(PROVIDER)" \
+		--country "$(COUNTRY)" --micros "$(MICROS)"
+
+provider-costs: $(STAMP) ## List the provider costs per part, by provider and country
+	$(ADMIN) provider-costs
+
 health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo
 

@@ -14,11 +14,12 @@ import re
 import sys
 from collections.abc import Callable
 
-from chalicelib.container import Container
+from chalicelib.container import Container, with_stored
 from chalicelib.domain.callbacks import url_problem
-from chalicelib.domain.errors import GatewayError
+from chalicelib.domain.errors import BackendUnavailableError, GatewayError, NotFoundError
 from chalicelib.domain.message import rfc3339
-from chalicelib.settings import MESSAGE_TYPES, Settings, stage_environment
+from chalicelib.domain.routing import DEFAULT_ROUTE, Mode, Route, SenderType
+from chalicelib.settings import MESSAGE_TYPES, Settings, SettingsError, stage_environment
 
 Command = Callable[[Container, argparse.Namespace], int]
 CENTS_PER_CREDIT = 100
@@ -29,9 +30,9 @@ class CliError(Exception):
     """A refusal to show the operator, without a traceback."""
 
 
-def _client_id(name: str) -> str:
+def _client_id(name: str, label: str = "NAME") -> str:
     if not CLIENT_ID.match(name):
-        raise CliError("NAME must be 1-63 lower-case letters, digits, '-' or '_'")
+        raise CliError(f"{label} must be 1-63 lower-case letters, digits, '-' or '_'")
     return name
 
 
@@ -180,6 +181,135 @@ def webhook_secret(container: Container, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- routes and provider costs ------------------------------------------------------
+def _criteria(r: Route) -> str:
+    found = [f"{label}={value}" for label, value in (
+        ("client", r.client_id), ("country", r.country), ("prefix", r.prefix),
+        ("sender", r.sender_type.value if r.sender_type else None)) if value]
+    return " ".join(found) or "every destination"
+
+
+def _route_providers(r: Route) -> str:
+    if r.mode is Mode.WEIGHTED:
+        return ", ".join(f"{p}:{w}" for p, w in zip(r.providers, r.weights, strict=True))
+    return ", ".join(r.providers)
+
+
+def _cache_note(container: Container) -> str:
+    return (f"warm functions see the change within ROUTES_CACHE_TTL "
+            f"({container.settings.routes_cache_ttl_s:g} s)")
+
+
+def route(container: Container, args: argparse.Namespace) -> int:
+    """Create a route, or replace the one of that name (all its criteria)."""
+    client_id = _client_id(args.client, "CLIENT") if args.client else None
+    new = container.routes_admin.route_from(
+        args.name, args.providers, mode=args.mode, country=args.country, prefix=args.prefix,
+        client_id=client_id, sender_type=args.sender_type, weights=args.weights)
+    if client_id is not None:
+        try:
+            container.accounts.balance(client_id)  # before anything is written
+        except NotFoundError:
+            raise CliError(f"no client {client_id!r}: CLIENT is a client's id, the NAME "
+                           "given to `make client` (`make clients` lists them)") from None
+    created = container.routes_admin.put_route(new)
+    print(f"{'created' if created else 'replaced'} route {new.name}: {_criteria(new)} -> "
+          f"{new.mode.value} {_route_providers(new)}")
+    print(_cache_note(container))
+    return 0
+
+
+def _stage_default(container: Container) -> tuple[tuple[str, ...], str]:
+    """The default route's providers as the stage's functions see them (with its stored
+    settings, on a deployed stage), and where they come from."""
+    s, note = container.settings, ""
+    if s.settings_path:
+        explicit = set(os.environ) | set(stage_environment(s.stage))
+        try:
+            s = with_stored(s, explicit).settings
+        except (BackendUnavailableError, SettingsError) as exc:
+            note = f"; stored settings unreadable: {exc}"
+    setting = "PROVIDERS" if s.providers else "PROVIDER, as PROVIDERS is not set"
+    return s.default_providers, f"stage {s.stage}'s {setting}{note}"
+
+
+def routes(container: Container, args: argparse.Namespace) -> int:
+    """List the routes as the router prefers them (most specific first), then the
+    default route: the stage's PROVIDERS, else PROVIDER."""
+    rows = [(r.name, _criteria(r), r.mode.value, _route_providers(r))
+            for r in container.routes_admin.routes()]
+    default, source = _stage_default(container)
+    rows.append((DEFAULT_ROUTE, "what no route above matches", Mode.PRIORITY.value,
+                 (", ".join(default) or "none: nothing is sent") + f"  ({source})"))
+    header = ("route", "match", "mode", "providers")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
+              + "  " + row[3])
+    return 0
+
+
+def route_delete(container: Container, args: argparse.Namespace) -> int:
+    """Delete a route; its messages take the next route that matches (or the default)."""
+    if args.name == DEFAULT_ROUTE:
+        raise CliError(f"the {DEFAULT_ROUTE!r} route is the stage's PROVIDERS setting, not a "
+                       "stored route: change PROVIDERS instead")
+    if not container.routes_admin.delete_route(args.name):
+        raise CliError(f"no route {args.name!r} (make routes lists them)")
+    print(f"deleted route {args.name}; {_cache_note(container)}")
+    return 0
+
+
+def provider_cost(container: Container, args: argparse.Namespace) -> int:
+    """Set what a provider charges per part in a country (for cheapest routes and the
+    margin report)."""
+    cost = container.routes_admin.cost_from(args.provider, args.country, args.micros)
+    container.routes_admin.set_cost(cost)
+    print(f"{cost.provider} costs {cost.micros} micro-dollars ({cost.usd} USD) per part in "
+          f"{cost.country}; {_cache_note(container)}")
+    return 0
+
+
+def provider_costs(container: Container, args: argparse.Namespace) -> int:
+    """List the provider costs, by provider and country."""
+    costs = container.routes_admin.costs()
+    if not costs:
+        print("no provider costs (make provider-cost PROVIDER=twilio COUNTRY=US MICROS=7900)")
+        return 0
+    print(f"{'provider':<10} {'country':<7} {'micros':>10} {'USD per part':>14}")
+    for c in costs:
+        print(f"{c.provider:<10} {c.country:<7} {c.micros:>10} {c.usd:>14}")
+    return 0
+
+
+def _route_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("route", help="create a route, or replace the one of that name")
+    p.add_argument("--name", required=True, help="the route's name, e.g. us")
+    p.add_argument("--providers", required=True,
+                   help="comma-separated providers in order, e.g. twilio,aws-sms")
+    p.add_argument("--country", help="destination country (ISO 3166, e.g. US)")
+    p.add_argument("--prefix", help="destination E.164 prefix, e.g. +1415 (longest wins)")
+    p.add_argument("--client", help="only this client's messages: its id, which is the NAME "
+                   "`make client` created it with")
+    p.add_argument("--sender-type", help=f"only senders of this kind: "
+                   f"{', '.join(t.value for t in SenderType)}")
+    p.add_argument("--mode", help=f"{', '.join(m.value for m in Mode)} (default priority)")
+    p.add_argument("--weights", help="with --mode weighted: one weight per provider, e.g. 70,30")
+    p.set_defaults(run=route)
+    sub.add_parser("routes", help="list the routes, then the default route").set_defaults(
+        run=routes)
+    p = sub.add_parser("route-delete", help="delete a route")
+    p.add_argument("--name", required=True)
+    p.set_defaults(run=route_delete)
+    p = sub.add_parser("provider-cost", help="set a provider's cost per part in a country")
+    p.add_argument("--provider", required=True)
+    p.add_argument("--country", required=True, help="ISO 3166, e.g. US")
+    p.add_argument("--micros", required=True, help="micro-dollars (USD) per part, e.g. 7900")
+    p.set_defaults(run=provider_cost)
+    sub.add_parser("provider-costs", help="list the provider costs").set_defaults(
+        run=provider_costs)
+
+
 def _client_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("client", help="create a client, or update the one of that name")
     p.add_argument("--name", required=True, help="the client's id and name, e.g. acme")
@@ -230,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="switch to a new secret first; the old one also signs callbacks for "
                    "WEBHOOK_SECRET_GRACE (24 h)")
     p.set_defaults(run=webhook_secret)
+    _route_parsers(sub)
     return parser
 
 
@@ -240,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**stage_environment(stage), **os.environ}  # the shell wins over the config
     try:
         return command(Container(Settings.from_env(env)), args)
-    except (CliError, GatewayError) as exc:
+    except (CliError, GatewayError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -22,6 +22,7 @@ from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import Tables, bind_tables
 from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
+from chalicelib.adapters.routes import DynamoRouteBook
 from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.domain.cursors import CursorCodec, cursor_key
 from chalicelib.domain.errors import BackendUnavailableError
@@ -38,16 +39,16 @@ from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import ApiKeys, MessageManager
+from chalicelib.services.routes_admin import RoutesAdmin
 from chalicelib.services.routing import Router, RouteTable
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhook_secrets import WebhookSecrets
-from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, Settings, SettingsError
+from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, PROVIDER_NAMES, Settings, SettingsError
 
 if TYPE_CHECKING:  # the real providers are imported when first used (cold starts)
     from chalicelib.adapters.health import DynamoHealth
     from chalicelib.adapters.pacer import DynamoPacer
-    from chalicelib.adapters.routes import DynamoRouteBook
     from chalicelib.providers.aws_sms import AwsSmsProvider
     from chalicelib.providers.twilio import TwilioProvider
 
@@ -176,8 +177,7 @@ class Container:
     # -- routing -----------------------------------------------------------------
     @cached_property
     def route_book(self) -> DynamoRouteBook:
-        from chalicelib.adapters.routes import DynamoRouteBook
-
+        """The routing table's routes and costs, uncached (``route_table`` caches its reads)."""
         return DynamoRouteBook(self.tables.routing)
 
     @cached_property
@@ -305,6 +305,12 @@ class Container:
     @cached_property
     def dlr(self) -> DlrService:
         return DlrService(self.messages, self.ledger, self.telemetry)
+
+    # -- routes and provider costs (operators) ------------------------------------
+    @cached_property
+    def routes_admin(self) -> RoutesAdmin:
+        # Any provider the code knows: a route may name one whose settings come later.
+        return RoutesAdmin(self.route_book, PROVIDER_NAMES)
 
     def readiness(self) -> dict[str, str]:
         """Probe DynamoDB and SQS with short timeouts, and say whether a provider can send;

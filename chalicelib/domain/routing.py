@@ -201,3 +201,44 @@ def rank_providers(route: Route, country: str | None, health: Mapping[str, Avail
         at = order.index(failed_at)
         order = order[at + 1:] + order[:at + 1]
     return tuple(p for p in order if health.get(p, Availability.UP) is not Availability.DOWN)
+
+
+# -- what may be stored (the route book and the operators' service share these) ------
+COST_KEY_SEPARATOR = "#"  # a cost's item name is ``<provider>#<country>``
+
+
+def country_problem(country: str) -> str | None:
+    """Why ``country`` is no country a number can be in (ISO 3166, as ``country_of`` gives)."""
+    if not COUNTRY.fullmatch(country):
+        return f"country must be an ISO 3166 code such as GB, got {country!r}"
+    if country not in phonenumbers.SUPPORTED_REGIONS:
+        return f"no telephone numbers are in country {country!r} (not an ISO 3166 code in use)"
+    return None
+
+
+def storable_route_problems(route: Route,
+                            known_providers: Iterable[str] | None = None) -> list[str]:
+    """``route.problems``, the reserved name (``default`` is ``PROVIDERS``, never stored)
+    and a country no number is in (such a route would never match)."""
+    found = route.problems(known_providers)
+    if route.name == DEFAULT_ROUTE:
+        found.insert(0, f"the route name {DEFAULT_ROUTE!r} is reserved: the default route "
+                        "is PROVIDERS")
+    if route.country is not None and COUNTRY.fullmatch(route.country):
+        found += filter(None, [country_problem(route.country)])
+    return found
+
+
+def cost_problems(provider: str, country: str, micros: object,
+                  known_providers: Iterable[str] | None = None) -> list[str]:
+    """What stops (provider, country, micros per part) being stored as a provider's cost."""
+    found = []
+    known = None if known_providers is None else sorted(set(known_providers))
+    if known is not None and provider not in known:
+        found.append(f"unknown provider {provider!r} (one of {', '.join(known)})")
+    elif not provider or COST_KEY_SEPARATOR in provider:
+        found.append(f"a provider name is not empty and has no {COST_KEY_SEPARATOR!r}")
+    found += filter(None, [country_problem(country)])
+    if isinstance(micros, bool) or not isinstance(micros, int) or micros < 0:
+        found.append(f"micros must be a whole number of 0 or more, got {micros!r}")
+    return found
