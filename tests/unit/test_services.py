@@ -30,7 +30,7 @@ def test_accept_holds_the_price_stores_the_message_and_enqueues_it() -> None:
     assert (msg.status, msg.hold_state, msg.cost_cents, msg.parts) == (
         Status.QUEUED, HoldState.HELD, 5, 1)
     assert world.messages.get(msg.message_id) == msg
-    assert world.send_queue.sent == [{"message_id": msg.message_id}]
+    assert world.send_queue.sent == [{"message_id": msg.message_id, "country": "US"}]
     assert world.send_queue.attributes == [{"request_id": "r-1"}]
     balance = world.accounts.balance(client.client_id)
     assert (balance.available, balance.held) == (995, 5)
