@@ -98,6 +98,14 @@ class Route:
         found = []
         if not ROUTE_NAME.fullmatch(self.name):
             found.append(f"name must match {ROUTE_NAME_PATTERN}, got {self.name!r}")
+        if self.country is not None and not COUNTRY.fullmatch(self.country):
+            found.append(f"country must be an ISO 3166 code such as GB, got {self.country!r}")
+        if self.prefix is not None and not PREFIX.fullmatch(self.prefix):
+            found.append(f"prefix must be + and 1-14 digits, got {self.prefix!r}")
+        return found + self._provider_problems(known_providers) + self._weight_problems()
+
+    def _provider_problems(self, known_providers: Iterable[str] | None) -> list[str]:
+        found = []
         if not self.providers:
             found.append("a route names at least one provider")
         if len(self.providers) > MAX_PROVIDERS:
@@ -108,18 +116,16 @@ class Route:
             known = set(known_providers)
             found += [f"unknown provider {p!r} (one of {', '.join(sorted(known))})"
                       for p in self.providers if p not in known]
-        if self.country is not None and not COUNTRY.fullmatch(self.country):
-            found.append(f"country must be an ISO 3166 code such as GB, got {self.country!r}")
-        if self.prefix is not None and not PREFIX.fullmatch(self.prefix):
-            found.append(f"prefix must be + and 1-14 digits, got {self.prefix!r}")
-        if self.mode is Mode.WEIGHTED:
-            if len(self.weights) != len(self.providers):
-                found.append("a weighted route has one weight per provider")
-            elif any(not 0 <= w <= MAX_WEIGHT for w in self.weights) or not any(self.weights):
-                found.append(f"weights are 0-{MAX_WEIGHT}, at least one above 0")
-        elif self.weights:
-            found.append("weights are for MODE=weighted only")
         return found
+
+    def _weight_problems(self) -> list[str]:
+        if self.mode is not Mode.WEIGHTED:
+            return ["weights are for MODE=weighted only"] if self.weights else []
+        if len(self.weights) != len(self.providers):
+            return ["a weighted route has one weight per provider"]
+        if any(not 0 <= w <= MAX_WEIGHT for w in self.weights) or not any(self.weights):
+            return [f"weights are 0-{MAX_WEIGHT}, at least one above 0"]
+        return []
 
     def matches(self, to: str, country: str | None, client_id: str,
                 sender_type: SenderType) -> bool:
