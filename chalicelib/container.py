@@ -36,6 +36,7 @@ from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import ApiKeys, MessageManager
+from chalicelib.services.prices import ClientPrices
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhook_secrets import WebhookSecrets
@@ -201,6 +202,10 @@ class Container:
     @cached_property
     def api_keys(self) -> ApiKeys:
         return ApiKeys(self.accounts)
+
+    @cached_property
+    def prices(self) -> ClientPrices:
+        return ClientPrices(self.accounts, self.settings.price_per_part_cents)
 
     @cached_property
     def callbacks(self) -> CallbackService:
