@@ -246,8 +246,9 @@ def parse_quote_request(body: object, max_parts: int, strict_phone: bool) -> Quo
     (the same 400s and 422s); ``from`` may be left out."""
     checked = _object(body, QUOTE_FIELDS)
     to = _phone_number(_string(checked, "to") or "", "to", strict_phone)
-    given = _string(checked, "from", required=False)
-    sender = _sender(given, strict_phone) if given is not None else None
+    sender = None
+    if "from" in checked:  # may be left out, but is no null: the send's "from" is no null
+        sender = _sender(_string(checked, "from") or "", strict_phone)
     text = _string(checked, "text") or ""
     return QuoteRequest(to, sender, text, _text(text, max_parts))
 

@@ -61,6 +61,8 @@ def test_a_quote_needs_to_and_text_and_may_name_its_sender() -> None:
     ({"to": "12345", "text": "Hello"}, "to", False),
     ({"to": GB, "text": ""}, "text", False),
     ({"to": GB, "text": "x", "from": "THIS IS TOO LONG"}, "from", False),
+    ({"to": GB, "text": "x", "from": None}, "from", False),
+    ({"to": GB, "text": "x", "from": ""}, "from", False),
     ({"to": "+447400123", "text": "x"}, "to", True),  # the shape, not the plan
     ({"to": GB, "text": "x" * 200}, "text", True),  # 2 parts, max_parts 1
 ])
