@@ -96,6 +96,17 @@ redrive: $(STAMP) ## Move dead letters back onto their queues (QUEUE=send|dlr to
 reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger, by kind of drift (REPAIR=1: fix what is safe, as ledger entries)
 	$(ADMIN) reconcile $(if $(filter 1 yes true on,$(REPAIR)),--repair)
 
+# Prices per destination country (issue 17).
+.PHONY: price prices
+price: $(STAMP) ## Set a client's price per part to a country: CLIENT=acme COUNTRY=GB CENTS=7 (CENTS=none removes it)
+	@test -n "$(CLIENT)" -a -n "$(COUNTRY)" -a -n "$(CENTS)" || { \
+		echo "usage: make price CLIENT=acme COUNTRY=GB CENTS=7   (CENTS=none removes it)"; exit 2; }
+	$(ADMIN) price --client "$(CLIENT)" --country "$(COUNTRY)" --cents="$(CENTS)"
+
+prices: $(STAMP) ## A client's prices per country, its flat price and the global fallback: CLIENT=acme
+	@test -n "$(CLIENT)" || { echo "usage: make prices CLIENT=acme"; exit 2; }
+	$(ADMIN) prices --client "$(CLIENT)"
+
 webhook-secret: $(STAMP) ## Print a client's callback signing secret (CLIENT=demo; ROTATE=1 for a new one)
 	$(ADMIN) webhook-secret --client $(or $(CLIENT),demo) $(if $(ROTATE),--rotate)
 

@@ -19,6 +19,7 @@ from chalicelib.domain.callbacks import url_problem
 from chalicelib.domain.errors import BackendUnavailableError, GatewayError, NotFoundError
 from chalicelib.domain.message import rfc3339
 from chalicelib.domain.routing import DEFAULT_ROUTE, Mode, Route, SenderType
+from chalicelib.services.prices import PriceList, checked_country
 from chalicelib.settings import MESSAGE_TYPES, Settings, SettingsError, stage_environment
 
 Command = Callable[[Container, argparse.Namespace], int]
@@ -310,6 +311,62 @@ def _route_parsers(sub: argparse._SubParsersAction) -> None:
         run=provider_costs)
 
 
+def _cents(text: str) -> int | None:
+    """``CENTS``: a whole number of cents, or ``none`` (remove the country's own price)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise CliError(f"CENTS must be a whole number of cents (0 or more) or none, "
+                       f"got {text!r}") from None
+
+
+def _print_prices(prices: PriceList) -> None:
+    fallback = ("its flat price" if prices.flat_price_cents is not None
+                else "PRICE_PER_PART_CENTS (it has no flat price)")
+    print(f"client {prices.client_id}: cents per part by destination country")
+    for country, cents in sorted(prices.country_prices.items()):
+        print(f"  {country}  {cents:>6}")
+    if not prices.country_prices:
+        print("  (no country prices)")
+    flat = "none" if prices.flat_price_cents is None else str(prices.flat_price_cents)
+    print(f"flat price:  {flat}")
+    print(f"global price (PRICE_PER_PART_CENTS): {prices.global_price_cents}")
+    print(f"other countries pay {prices.fallback_cents} cents per part: {fallback}")
+
+
+def price(container: Container, args: argparse.Namespace) -> int:
+    """Set (or with ``none`` remove) a client's price per part to one country."""
+    client_id, cents = _client_id(args.client, "CLIENT"), _cents(args.cents)
+    prices = container.prices.set(client_id, args.country, cents)
+    country = checked_country(args.country)
+    print(f"{client_id}: {country} " + (f"now {cents} cents per part" if cents is not None
+                                        else "has no price of its own now"))
+    _print_prices(prices)
+    print(f"API instances that cached this client see the change within AUTH_CACHE_TTL "
+          f"({container.settings.auth_cache_ttl_s:.0f} s)")
+    return 0
+
+
+def prices(container: Container, args: argparse.Namespace) -> int:
+    """A client's prices per country, its flat price and the global fallback."""
+    _print_prices(container.prices.list(_client_id(args.client, "CLIENT")))
+    return 0
+
+
+def _price_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("price", help="set a client's price per part to one destination country")
+    p.add_argument("--client", required=True, help="client id, e.g. acme")
+    p.add_argument("--country", required=True, help="ISO 3166 code, e.g. GB")
+    p.add_argument("--cents", required=True,
+                   help="cents per part (0 or more), or none to remove the country's price")
+    p.set_defaults(run=price)
+    p = sub.add_parser("prices", help="a client's prices per country and its fallbacks")
+    p.add_argument("--client", required=True, help="client id, e.g. acme")
+    p.set_defaults(run=prices)
+
+
 def _client_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("client", help="create a client, or update the one of that name")
     p.add_argument("--name", required=True, help="the client's id and name, e.g. acme")
@@ -361,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "WEBHOOK_SECRET_GRACE (24 h)")
     p.set_defaults(run=webhook_secret)
     _route_parsers(sub)
+
+
+    _price_parsers(sub)
     return parser
 
 

@@ -39,6 +39,7 @@ from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import ApiKeys, MessageManager
+from chalicelib.services.prices import ClientPrices
 from chalicelib.services.routes_admin import RoutesAdmin
 from chalicelib.services.routing import Router, RouteTable
 from chalicelib.services.sender import SenderService
@@ -249,6 +250,10 @@ class Container:
     @cached_property
     def api_keys(self) -> ApiKeys:
         return ApiKeys(self.accounts)
+
+    @cached_property
+    def prices(self) -> ClientPrices:
+        return ClientPrices(self.accounts, self.settings.price_per_part_cents)
 
     @cached_property
     def callbacks(self) -> CallbackService:

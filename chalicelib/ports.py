@@ -137,6 +137,20 @@ class KeyStore(Protocol):
         ...
 
 
+class PriceStore(Protocol):
+    """A client's prices per destination country (the operator's price list)."""
+
+    def client(self, client_id: str) -> Client:
+        """The client, read consistently; ``NotFoundError`` when there is none."""
+        ...
+
+    def set_country_price(self, client_id: str, country: str,
+                          cents: int | None) -> Mapping[str, int]:
+        """Set (None: remove) one country's price without losing a rival writer's change
+        to another country; the whole list as stored."""
+        ...
+
+
 class WorkQueue(Protocol):
     """One work queue; its records come back until they are deleted."""
 

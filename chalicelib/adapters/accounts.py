@@ -28,7 +28,10 @@ from chalicelib.domain.errors import (
     NotFoundError,
 )
 from chalicelib.domain.message import Balance, Client
+from chalicelib.domain.pricing import dump_country_prices, parse_country_prices, with_country_price
 from chalicelib.domain.signing import SecretVersions
+
+PRICE_WRITE_ATTEMPTS = 5  # rival operators' writes to one client's price list, in a row
 
 
 def _client(item: ClientModel) -> Client:
@@ -45,6 +48,7 @@ def _client(item: ClientModel) -> Client:
         max_parts=_int_or_none(item.max_parts),
         message_type=item.message_type,
         test_mode=bool(item.test_mode),
+        country_prices=parse_country_prices(item.country_prices),
     )
 
 
@@ -256,6 +260,40 @@ class DynamoAccounts:
             with dynamodb_errors("client update"):
                 self._clients(client_id).update(actions=actions,
                                               condition=ClientModel.client_id.exists())
+
+    def client(self, client_id: str) -> Client:
+        """The client ``client_id``, read consistently; ``NotFoundError`` when there is none."""
+        return _client(self._get(client_id))
+
+    def set_country_price(self, client_id: str, country: str,
+                          cents: int | None) -> dict[str, int]:
+        """Set the client's price per part to ``country`` (None: remove it); return the
+        whole list as stored.
+
+        The list is one JSON string, so the write is a compare-and-set: one UpdateItem
+        conditional on the string read. Two operators setting two countries at once: one
+        write loses its condition, reads again and applies its change to the winner's
+        list, so neither change is lost. A write that botocore repeats after a lost
+        answer loses its condition too, and the read then finds the change made.
+        """
+        attr = ClientModel.country_prices
+        for _ in range(PRICE_WRITE_ATTEMPTS):
+            seen = self._get(client_id).country_prices
+            wanted = with_country_price(parse_country_prices(seen), country, cents)
+            stored = dump_country_prices(wanted)
+            if stored == seen:
+                return wanted
+            unchanged = attr.does_not_exist() if seen is None else attr == seen
+            action = attr.remove() if stored is None else attr.set(stored)
+            with dynamodb_errors("client price update"):
+                try:
+                    self._clients(client_id).update(
+                        actions=[action], condition=ClientModel.client_id.exists() & unchanged)
+                    return wanted
+                except PynamoDBException as exc:
+                    if not is_condition_failure(exc):
+                        raise
+        raise ConflictError("the client's prices kept changing meanwhile; try again", "country")
 
     def rotate_webhook_secret(self, client_id: str, now: float) -> SecretVersions:
         """Make the next derivation of the webhook secret current as of ``now``.

@@ -28,6 +28,15 @@ class UnprocessableError(ValidationError):
     a number outside its numbering plan, a sender ID the account does not own."""
 
 
+class MaxPriceExceededError(UnprocessableError):
+    """The message would cost more than the request's ``max_price_cents``."""
+
+    def __init__(self, message: str, cost_cents: int, max_price_cents: int) -> None:
+        super().__init__(message, "max_price_cents")
+        self.cost_cents = cost_cents
+        self.max_price_cents = max_price_cents
+
+
 class MalformedJsonError(GatewayError):
     """A body is not JSON at all."""
 

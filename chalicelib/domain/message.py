@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from chalicelib.domain.status import HoldState, Status
@@ -145,3 +146,5 @@ class Client:
     max_parts: int | None = None
     message_type: str | None = None  # TRANSACTIONAL or PROMOTIONAL; None: the provider default
     test_mode: bool = False  # its messages are checked by the provider, never sent or charged
+    # Cents per part by destination country (ISO code); not hashed (a dict is not hashable).
+    country_prices: Mapping[str, int] = field(default_factory=dict, hash=False)

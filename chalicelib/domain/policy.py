@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from chalicelib.domain.message import Client
+from chalicelib.domain.pricing import price_cents
 from chalicelib.domain.ratelimit import RateLimit
 
 
@@ -24,13 +26,14 @@ class ClientPolicy:
     """What the accept path applies to one client's message."""
 
     rate_limit: RateLimit
-    price_per_part_cents: int
+    price_per_part_cents: int  # where the client has no price for the country: flat, or global
     max_parts: int
     allowed_senders: frozenset[str]
     callback_url: str | None
     callback_on_sent: bool
     message_type: str = "TRANSACTIONAL"
     test_mode: bool = False
+    country_prices: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     @classmethod
     def resolve(cls, client: Client, defaults: PolicyDefaults) -> ClientPolicy:
@@ -51,7 +54,19 @@ class ClientPolicy:
             callback_on_sent=client.callback_on_sent,
             message_type=client.message_type or "TRANSACTIONAL",
             test_mode=client.test_mode,
+            country_prices=dict(client.country_prices),
         )
+
+    def price_per_part_for(self, country: str | None) -> int:
+        """The price of one part to ``country``: the client's price for that country,
+        else its flat price, else the global ``PRICE_PER_PART_CENTS``."""
+        if country is not None and country in self.country_prices:
+            return self.country_prices[country]
+        return self.price_per_part_cents
+
+    def price_of(self, parts: int, country: str | None) -> int:
+        """What a message of ``parts`` parts to ``country`` costs, in cents."""
+        return price_cents(parts, self.price_per_part_for(country))
 
     def allows_sender(self, sender: str) -> bool:
         """An empty list of sender IDs allows any."""

@@ -48,7 +48,9 @@ ALPHANUMERIC_SENDER = re.compile(SENDER_ID_PATTERN)
 SHORT_CODE = re.compile(SHORT_CODE_PATTERN)
 RFC3339 = re.compile(RFC3339_PATTERN)
 CALLBACK_URL = re.compile(CALLBACK_URL_PATTERN)
-FIELDS = frozenset({"to", "from", "text", "client_reference", "callback_url", "send_at"})
+FIELDS = frozenset({"to", "from", "text", "client_reference", "callback_url", "send_at",
+                    "max_price_cents"})
+QUOTE_FIELDS = frozenset({"to", "from", "text"})  # POST /v1/quote: ``from`` optional
 MAX_SCHEDULE_AHEAD_S = 35 * 86400  # Twilio's bound for SendAt
 
 
@@ -63,6 +65,17 @@ class SendRequest:
     plan: SegmentPlan
     callback_url: str | None = None
     send_at: float | None = None
+    max_price_cents: int | None = None  # refuse the message if it would cost more
+
+
+@dataclass(frozen=True)
+class QuoteRequest:
+    """A validated ``POST /v1/quote`` body: what would be sent, and its segment plan."""
+
+    to: str
+    sender: str | None
+    text: str
+    plan: SegmentPlan
 
 
 def validate_phone_number(value: str, strict: bool) -> bool:
@@ -202,16 +215,49 @@ def _callback_url(url: str) -> None:
         raise UnprocessableError(f"'callback_url' {problem}", "callback_url")
 
 
+def _max_price_cents(value: object) -> int | None:
+    """A whole number of cents, 0 or more (JSON's ``7.0`` is the integer 7 too); or None."""
+    if value is None:
+        return None
+    cents: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        cents = value
+    elif isinstance(value, float) and value.is_integer():
+        cents = int(value)
+    if cents is None or cents < 0:
+        raise ValidationError("'max_price_cents' must be a whole number of cents, 0 or more",
+                              "max_price_cents")
+    return cents
+
+
+def _object(body: object, fields: frozenset[str]) -> dict[str, object]:
+    """``body`` if it is a JSON object of ``fields`` only, with no lone surrogate."""
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    refuse_lone_surrogates(body)
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise ValidationError(f"unknown field '{unknown[0]}'", unknown[0])
+    return body
+
+
+def parse_quote_request(body: object, max_parts: int, strict_phone: bool) -> QuoteRequest:
+    """Validate a ``POST /v1/quote`` body as ``parse_send_request`` validates those fields
+    (the same 400s and 422s); ``from`` may be left out."""
+    checked = _object(body, QUOTE_FIELDS)
+    to = _phone_number(_string(checked, "to") or "", "to", strict_phone)
+    sender = None
+    if "from" in checked:  # may be left out, but is no null: the send's "from" is no null
+        sender = _sender(_string(checked, "from") or "", strict_phone)
+    text = _string(checked, "text") or ""
+    return QuoteRequest(to, sender, text, _text(text, max_parts))
+
+
 def parse_send_request(
     body: object, max_parts: int, strict_phone: bool, now: float | None = None
 ) -> SendRequest:
     """Validate a decoded JSON body; raise ``ValidationError`` naming the field."""
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object")
-    refuse_lone_surrogates(body)
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise ValidationError(f"unknown field '{unknown[0]}'", unknown[0])
+    body = _object(body, FIELDS)
     to = _phone_number(_string(body, "to") or "", "to", strict_phone)
     sender = _sender(_string(body, "from") or "", strict_phone)
     text = _string(body, "text") or ""
@@ -227,4 +273,5 @@ def parse_send_request(
         _callback_url(callback_url)
     send_at = _send_at(_string(body, "send_at", required=False),
                        time.time() if now is None else now)
-    return SendRequest(to, sender, text, reference, plan, callback_url, send_at)
+    max_price = _max_price_cents(body.get("max_price_cents"))
+    return SendRequest(to, sender, text, reference, plan, callback_url, send_at, max_price)

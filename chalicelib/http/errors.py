@@ -17,6 +17,7 @@ from chalicelib.domain.errors import (
     IdempotencyKeyReusedError,
     InsufficientCreditError,
     MalformedJsonError,
+    MaxPriceExceededError,
     MessageStateConflictError,
     NotFoundError,
     RateLimitedError,
@@ -55,6 +56,7 @@ ERROR_TABLE: dict[type[GatewayError], tuple[int, str]] = {
     UnsupportedMediaTypeError: (415, "unsupported_media_type"),
     IdempotencyKeyReusedError: (422, "idempotency_key_reused"),
     UnprocessableError: (422, "unprocessable"),
+    MaxPriceExceededError: (422, "max_price_exceeded"),
     RateLimitedError: (429, "rate_limited"),
     BackendUnavailableError: (503, "service_unavailable"),
 }

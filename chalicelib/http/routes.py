@@ -122,6 +122,15 @@ def send_message() -> Response:
     return json_response(body, 202, headers)
 
 
+@api.route("/v1/quote", methods=["POST"])
+@answers_errors
+def quote() -> Response:
+    """What a message would cost: no hold, no message, no send (the read bucket)."""
+    client, headers = authenticate_read()
+    return json_response(get_container().accept.quote(client, json_body()).public(),
+                         headers=headers)
+
+
 @api.route("/v1/messages", methods=["GET"])
 @answers_errors
 def list_messages() -> Response:
@@ -197,6 +206,7 @@ def me() -> Response:
         "credit_cents": balance.available,
         "held_cents": balance.held,
         "spent_cents": balance.spent,
+        "country_prices": dict(sorted(client.country_prices.items())),
     }, headers=headers)
 
 

@@ -1,4 +1,5 @@
-"""Accepting a message: validate, price, admit (rate limit + hold), store, enqueue.
+"""Accepting a message: validate, price, admit (rate limit + hold), store, enqueue;
+and quoting one (validate and price only).
 
 Writes per request, in this order:
 
@@ -27,17 +28,19 @@ from chalicelib.domain.errors import (
     ConflictError,
     IdempotencyKeyReusedError,
     InsufficientCreditError,
+    MaxPriceExceededError,
     RateLimitedError,
     UnprocessableError,
     ValidationError,
 )
 from chalicelib.domain.message import Client, Message
 from chalicelib.domain.policy import ClientPolicy, PolicyDefaults
-from chalicelib.domain.pricing import price_cents
+from chalicelib.domain.pricing import Quote
 from chalicelib.domain.ratelimit import Decision
 from chalicelib.domain.routing import country_of
+from chalicelib.domain.segments import SegmentPlan
 from chalicelib.domain.status import HoldState, Status
-from chalicelib.domain.validation import parse_send_request
+from chalicelib.domain.validation import parse_quote_request, parse_send_request
 from chalicelib.domain.work import SendJob, request_attributes
 from chalicelib.ports import Books, Clock, MessageStore, Telemetry, WorkQueue
 from chalicelib.services.routing import RouteTable
@@ -67,6 +70,15 @@ def message_id_for(client_id: str, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return str(uuid.uuid4())
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{client_id}\n{idempotency_key}"))
+
+
+def _fits_burst(plan: SegmentPlan, policy: ClientPolicy) -> None:
+    """422 for a message with more parts than the client's bucket holds: it could never
+    be admitted."""
+    burst = policy.rate_limit.burst
+    if plan.count > burst:
+        raise UnprocessableError(f"'text' needs {plan.count} parts; this client's rate limit "
+                                 f"admits at most {burst} at once", "text")
 
 
 class AcceptService:
@@ -117,11 +129,16 @@ class AcceptService:
             if existing is not None:
                 return Accepted(self._replay(existing, fingerprint), True, None, limit.burst)
 
-        if request.plan.count > limit.burst:
-            raise UnprocessableError(
-                f"'text' needs {request.plan.count} parts; this client's rate limit admits at "
-                f"most {limit.burst} at once", "text")
-        cost = price_cents(request.plan.count, policy.price_per_part_cents)
+        _fits_burst(request.plan, policy)
+        country = country_of(request.to)
+        cost = policy.price_of(request.plan.count, country)
+        if request.max_price_cents is not None and cost > request.max_price_cents:
+            self._telemetry.count("RefusedForPrice")
+            raise MaxPriceExceededError(
+                f"the message costs {cost} cents ({request.plan.count} part(s) at "
+                f"{policy.price_per_part_for(country)} cents to {country or 'its country'}), "
+                f"more than max_price_cents {request.max_price_cents}",
+                cost, request.max_price_cents)
         now = self._clock()
         message = Message(
             message_id=message_id,
@@ -147,7 +164,7 @@ class AcceptService:
             test_mode=policy.test_mode,
             route=(self._routes.route_for(request.to, client.client_id, request.sender).name
                    if self._routes is not None else None),
-            country=country_of(request.to),
+            country=country,
         )
         decision = self._admit(message, policy)
         if decision is None:
@@ -163,6 +180,20 @@ class AcceptService:
         if message.send_at is None:  # a scheduled message is enqueued by the sweeper
             self._enqueue(message)
         return self._accepted(message, decision, limit.burst)
+
+    def quote(self, client: Client, body: object) -> Quote:
+        """What ``body`` would cost ``client`` if it were sent now: validated as a send
+        is (the same refusals), priced as a send is; nothing held, stored or sent."""
+        policy = self.policy_for(client)
+        request = parse_quote_request(body, policy.max_parts, self._strict)
+        if request.sender is not None and not policy.allows_sender(request.sender):
+            raise UnprocessableError("this sender ID is not allowed for your account", "from")
+        _fits_burst(request.plan, policy)
+        country = country_of(request.to)
+        price = policy.price_per_part_for(country)
+        return Quote(country=country, parts=request.plan.count,
+                     encoding=request.plan.encoding.value, price_per_part_cents=price,
+                     cost_cents=policy.price_of(request.plan.count, country))
 
     def _admit(self, message: Message, policy: ClientPolicy) -> Decision | None:
         """Take the rate-limit tokens and the hold, and store the message, together;

@@ -222,20 +222,20 @@ class Router:
                 return
             ok, self._pending_ok[name] = self._pending_ok[name], 0
             self._flushed_at[name] = self._monotonic()
-        before = self._view([name])[name]
+        at = self._clock()
         try:
-            after = self._health.record(name, self._clock(), self._cfg, ok=ok, failed=failed,
+            after = self._health.record(name, at, self._cfg, ok=ok, failed=failed,
                                         probe=choice.probe)
         except BackendUnavailableError:
             log.warning("could not record a provider outcome", extra={"provider": name},
                         exc_info=True)
             return
         self._remember(after)
-        if after.opened_count > before.opened_count and after.opened_at is not None:
+        if after.opened_at == at and failed:  # this failure opened it (not another worker's)
             self._telemetry.count_for_provider("BreakerOpened", name)
             log.warning("provider breaker opened", extra={
                 "provider": name, "failed": after.failed, "ok": after.ok})
-        elif before.opened_at is not None and after.opened_at is None:
+        elif choice.probe and not failed and after.opened_at is None:
             self._telemetry.count_for_provider("BreakerClosed", name)
             log.info("provider breaker closed", extra={"provider": name})
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.domain.errors import (
     ConflictError,
     NotFoundError,
 )
 from chalicelib.domain.message import Balance, Client
+from chalicelib.domain.pricing import with_country_price
 from chalicelib.domain.signing import SecretVersions
 
 
@@ -82,3 +83,14 @@ class FakeAccounts:
         if any(a.key_hash == key_hash and cid != client_id for cid, a in self.accounts.items()):
             raise ConflictError("this API key belongs to another client; choose another",
                                 "api_key")
+
+    # -- prices (PriceStore) --------------------------------------------------------
+    def client(self, client_id: str) -> Client:
+        return self._get(client_id).client
+
+    def set_country_price(self, client_id: str, country: str,
+                          cents: int | None) -> dict[str, int]:
+        account = self._get(client_id)
+        prices = with_country_price(account.client.country_prices, country, cents)
+        account.client = replace(account.client, country_prices=prices)
+        return prices

@@ -26,7 +26,7 @@ INJECTIONS = [
     "attribute_exists(message_id) OR 1=1", ":v0", "#name", "<script>alert(1)</script>",
     "../../etc/passwd", "%00", "\u0000", "\r\nX-Injected: 1", "$where", "{\"$gt\": \"\"}",
 ]
-FIELDS = ["to", "from", "text", "client_reference", "callback_url", "send_at"]
+FIELDS = ["to", "from", "text", "client_reference", "callback_url", "send_at", "max_price_cents"]
 HYPO = settings(max_examples=120, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -89,6 +89,13 @@ def test_hostile_send_bodies_and_headers(api: Any, key: str, body: bytes, idem: 
     if idem is not None:
         headers["Idempotency-Key"] = idem
     assert_json_answer(raw(api).post("/v1/messages", headers=headers, body=body))
+
+
+@HYPO
+@given(body=raw_body, ctype=content_type)
+def test_hostile_quote_bodies(api: Any, key: str, body: bytes, ctype: str) -> None:
+    assert_json_answer(raw(api).post("/v1/quote", headers={"Content-Type": ctype,
+                                                           "X-API-Key": key}, body=body))
 
 
 list_params = st.dictionaries(

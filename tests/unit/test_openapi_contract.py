@@ -138,3 +138,26 @@ def test_anything_else_is_refused_naming_the_field(text: str) -> None:
     with pytest.raises(ValidationError) as caught:
         v.parse_rfc3339(text, "until")
     assert caught.value.field == "until"
+
+
+# -- prices (issue 17) --------------------------------------------------------------
+def test_the_quote_body_and_answer_are_the_codes() -> None:
+    from chalicelib.domain.pricing import COUNTRY_PATTERN
+    from chalicelib.domain.segments import Encoding
+
+    schemas = DOC["components"]["schemas"]
+    quote = schemas["QuoteRequest"]
+    assert set(quote["properties"]) == v.QUOTE_FIELDS
+    assert quote["additionalProperties"] is False and set(quote["required"]) == {"to", "text"}
+    for field in v.QUOTE_FIELDS:  # the same rules as a send's fields
+        assert quote["properties"][field] == FIELDS[field]
+    assert schemas["Quote"]["properties"]["encoding"]["enum"] == [e.value for e in Encoding]
+    assert schemas["CountryPrices"]["propertyNames"]["pattern"] == COUNTRY_PATTERN
+    assert "country_prices" in schemas["Me"]["required"]
+
+
+def test_max_price_cents_is_a_whole_number_of_cents() -> None:
+    assert FIELDS["max_price_cents"]["type"] == ["integer", "null"]
+    assert FIELDS["max_price_cents"]["minimum"] == 0
+    assert "max_price_exceeded" in DOC["paths"]["/v1/messages"]["post"]["responses"]["422"][
+        "description"]
