@@ -36,7 +36,7 @@ def test_each_consumer_delays_its_own_queue(monkeypatch: pytest.MonkeyPatch) -> 
 
     queues = {name: FakeQueue(name) for name in ("send", "dlr", "callbacks")}
     services = SimpleNamespace(
-        sender=SimpleNamespace(handle=lambda message_id: RetryAfter(1.0)),
+        sender=SimpleNamespace(handle=lambda message_id, *job: RetryAfter(1.0)),
         dlr=SimpleNamespace(apply=lambda report, receives: RetryAfter(2.0)),
         callbacks=SimpleNamespace(deliver=lambda job, receives: RetryAfter(3.0)),
         send_queue=queues["send"], dlr_queue=queues["dlr"], callbacks_queue=queues["callbacks"])

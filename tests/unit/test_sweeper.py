@@ -38,7 +38,7 @@ def _backlog(world: World, n: int = 3) -> list[str]:
 
 
 def _records_for(world: World, message_id: str) -> int:
-    return world.send_queue.sent.count({"message_id": message_id})
+    return sum(1 for body in world.send_queue.sent if body["message_id"] == message_id)
 
 
 def _status(world: World, message_id: str) -> Status:
