@@ -33,6 +33,11 @@ The transitions, all pure (``after_outcomes`` and ``take_probe``):
   after ``cooldown_s``.
 - ``version`` moves on by one with every change; writes are conditional on it. No
   outcomes, no change.
+- Counting alone (``counts_only``: same window, same open state) commutes with any
+  other count, so the adapter adds counts as increments and only the transitions
+  (a window starting over, opening, closing, a probe) are conditional on the
+  version; after adding, the stored counts (other workers' included) may call for
+  opening (``tripped``).
 """
 
 from __future__ import annotations
@@ -102,10 +107,26 @@ def after_outcomes(b: Breaker, now: float, cfg: BreakerConfig, ok: int = 0,
     windowed = in_window(b, now, cfg)
     counted = replace(windowed, ok=windowed.ok + ok, failed=windowed.failed + failed,
                       version=b.version + 1)
-    if counted.is_open or not open_now(counted, cfg):
-        return counted
-    return replace(counted, opened_at=now, probe_at=now + cfg.cooldown_s,
-                   opened_count=b.opened_count + 1, window_start=now, ok=0, failed=0)
+    return tripped(counted, now, cfg, counted.version)
+
+
+def tripped(b: Breaker, now: float, cfg: BreakerConfig, version: int | None = None) -> Breaker:
+    """``b`` opened if it is closed and its counts say so (``version`` the opened one's,
+    by default ``b``'s + 1); else ``b`` itself."""
+    if b.is_open or not open_now(b, cfg):
+        return b
+    return replace(b, opened_at=now, probe_at=now + cfg.cooldown_s,
+                   opened_count=b.opened_count + 1, window_start=now, ok=0, failed=0,
+                   version=b.version + 1 if version is None else version)
+
+
+def counts_only(before: Breaker, after: Breaker) -> bool:
+    """``after`` is ``before`` with more outcomes in the same window and nothing else
+    changed: a change that commutes with any other such change (the adapter applies
+    it as an increment, so workers counting at once never conflict)."""
+    return (after.window_start == before.window_start and after.opened_at == before.opened_at
+            and after.probe_at == before.probe_at and after.opened_count == before.opened_count
+            and after.ok >= before.ok and after.failed >= before.failed)
 
 
 def take_probe(b: Breaker, now: float, cfg: BreakerConfig) -> Breaker | None:
