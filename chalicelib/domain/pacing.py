@@ -44,7 +44,7 @@ def pace(limit: RateLimit, tat: float | None, now: float, cost: int = 1) -> Deci
     bound = max_tat_allowed(limit, now, cost)
     if tat is None or tat <= bound:
         return settled(limit, booked(limit, tat, now, cost), now)
-    return Decision(False, tat, 0, tat - now, tat - bound)
+    return Decision(False, tat, 0, lag(tat, now), tat - bound)
 
 
 def booked(limit: RateLimit, tat: float | None, now: float, cost: int) -> float:
