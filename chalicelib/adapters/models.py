@@ -275,6 +275,9 @@ class RoutingModel(Model):
     # pace
     tat = NumberAttribute(null=True)
     updated_at = NumberAttribute(null=True)
+    # breaker and pace: a token of the last write, so a writer whose answer was lost
+    # (and whose write botocore repeated into a failed condition) knows it landed
+    writer = UnicodeAttribute(null=True)
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
