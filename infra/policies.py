@@ -97,6 +97,7 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             table(n.messages_table, "GetItem", "PutItem", "UpdateItem", "BatchGetItem",
                   "DescribeTable"),
             index(n.messages_table, _index_name(MessageModel.client_index), "Query"),  # list
+            table(n.routing_table, "Query"),  # routes (cached), at acceptance
             queue(n.send_queue, "GetQueueUrl", "SendMessage"),
             queue(n.dlr_queue, "GetQueueUrl", "SendMessage"),  # the DLR webhook
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),  # cancel's callback
@@ -107,7 +108,11 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
             table(n.provider_sends_table, "GetItem", "PutItem", "UpdateItem"),
-            queue(n.send_queue, "GetQueueUrl", "ChangeMessageVisibility"),
+            # routes (cached), breakers and pacing buckets
+            table(n.routing_table, "Query", "GetItem", "PutItem", "UpdateItem"),
+            # ChangeMessageVisibility: a retry's delay; SendMessage: a fresh copy of a
+            # record (no time left in the invocation, or it waited for a provider long)
+            queue(n.send_queue, "GetQueueUrl", "ChangeMessageVisibility", "SendMessage"),
             queue(n.dlr_queue, "GetQueueUrl", "SendMessage"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
         ),

@@ -31,7 +31,8 @@ def test_send_is_accepted_held_stored_and_enqueued(api: Any, aws: Container) -> 
     assert stored is not None and stored.parts == 1 and stored.cost_cents == 5
     me = as_json(api.http.get("/v1/me", headers={"X-API-Key": key}))
     assert (me["credit_cents"], me["held_cents"], me["spent_cents"]) == (995, 5, 0)
-    assert queued_records(aws) == [{"message_id": body["message_id"]}]
+    assert queued_records(aws) == [{"message_id": body["message_id"], "route": "default",
+                                    "country": "US"}]
 
 
 def test_get_message_shows_the_seed_fields(api: Any, aws: Container) -> None:

@@ -172,10 +172,15 @@ def test_emf_blobs_carry_the_named_metrics_with_small_dimensions(api: Any, aws: 
 
     assert {"MessagesAccepted", "MessagesSent", "MessagesDelivered", "CallbacksDelivered",
             "ProviderLatency", "TimeToSent", "TimeToDelivered"} <= output.metric_names()
+    by_provider = [b for b in output.metrics() if "provider" in b]
+    assert {b["provider"] for b in by_provider} == {"mock"}
+    assert "ProviderSubmitted" in {n for b in by_provider for n in b if n[0].isupper()}
     for blob in output.metrics():
         (block,) = blob["_aws"]["CloudWatchMetrics"]
         assert block["Namespace"] == "SmsGateway"
-        assert block["Dimensions"] == [["service", "stage"]]
+        # A second roll-up by provider, for the provider counters only.
+        assert block["Dimensions"] in ([["service", "stage"]],
+                                       [["service", "stage"], ["service", "stage", "provider"]])
         assert (blob["service"], blob["stage"]) == ("sms-gateway", "local")
         assert client_id not in json.dumps(blob) and PHONE[1:] not in json.dumps(blob)
         for metric in block["Metrics"]:
