@@ -99,6 +99,10 @@ reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger, by 
 webhook-secret: $(STAMP) ## Print a client's callback signing secret (CLIENT=demo; ROTATE=1 for a new one)
 	$(ADMIN) webhook-secret --client $(or $(CLIENT),demo) $(if $(ROTATE),--rotate)
 
+.PHONY: providers
+providers: $(STAMP) ## Each provider: usable or why not, default route, breaker state, success rate, pace
+	$(ADMIN) providers
+
 health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo
 

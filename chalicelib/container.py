@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.books import DynamoBooks
+from chalicelib.adapters.health import DynamoHealth
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import Tables, bind_tables
+from chalicelib.adapters.pacer import DynamoPacer
 from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.webhooks import WebhookSender
@@ -28,7 +30,7 @@ from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.ratelimit import RateLimit
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.observability import ObservabilityConfig, Telemetry
-from chalicelib.ports import Provider, ReportSource
+from chalicelib.ports import Pacer, Provider, ProviderHealth, ReportSource
 from chalicelib.providers.mock import MockProvider
 from chalicelib.services.accept import AcceptService
 from chalicelib.services.auth import Authenticator, ReadThrottle, hash_api_key
@@ -108,6 +110,15 @@ class Container:
     @cached_property
     def messages(self) -> DynamoMessages:
         return DynamoMessages(self.tables.messages, self.settings.stuck_after_s)
+
+    # -- provider health and pacing (issue 17) ---------------------------------
+    @cached_property
+    def health(self) -> ProviderHealth:
+        return DynamoHealth(self.tables.routing)
+
+    @cached_property
+    def pacer(self) -> Pacer:
+        return DynamoPacer(self.tables.routing)  # one TAT hint per container
 
     @cached_property
     def telemetry(self) -> Telemetry:
