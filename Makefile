@@ -133,6 +133,10 @@ provider-cost: $(STAMP) ## Set a provider's cost per part: PROVIDER=twilio COUNT
 provider-costs: $(STAMP) ## List the provider costs per part, by provider and country
 	$(ADMIN) provider-costs
 
+.PHONY: providers
+providers: $(STAMP) ## Each provider: usable or why not, default route, breaker state, success rate, pace
+	$(ADMIN) providers
+
 health: ## Ask the running API for /healthz and /readyz
 	@curl -s http://127.0.0.1:$(PORT)/healthz; echo; curl -s http://127.0.0.1:$(PORT)/readyz; echo
 

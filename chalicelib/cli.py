@@ -9,18 +9,28 @@ does) and, with AWS credentials and ``STAGE``, against a deployed stage.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 
 from chalicelib.container import Container, with_stored
+from chalicelib.domain.breaker import Breaker, BreakerConfig, in_window
 from chalicelib.domain.callbacks import url_problem
 from chalicelib.domain.errors import BackendUnavailableError, GatewayError, NotFoundError
 from chalicelib.domain.message import rfc3339
-from chalicelib.domain.routing import DEFAULT_ROUTE, Mode, Route, SenderType
+from chalicelib.domain.pacing import pace_limit
+from chalicelib.domain.routing import DEFAULT_ROUTE, Availability, Mode, Route, SenderType
 from chalicelib.services.prices import PriceList, checked_country
-from chalicelib.settings import MESSAGE_TYPES, Settings, SettingsError, stage_environment
+from chalicelib.settings import (
+    MESSAGE_TYPES,
+    PROVIDER_NAMES,
+    Settings,
+    SettingsError,
+    stage_environment,
+)
 
 Command = Callable[[Container, argparse.Namespace], int]
 CENTS_PER_CREDIT = 100
@@ -367,6 +377,64 @@ def _price_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=prices)
 
 
+# -- make providers (issue 17) ----------------------------------------------------
+
+def providers(container: Container, args: argparse.Namespace) -> int:
+    """Each provider: whether this stage can send through it, its place in the default
+    route, its circuit breaker (shared by every worker) and its pace (PROVIDER_MPS)."""
+    s, now = container.settings, time.time()
+    breakers = container.health.read(PROVIDER_NAMES)
+    for name in PROVIDER_NAMES:
+        print(name)
+        for label, text in (("usable", _usable(s, name)), ("default route", _in_route(s, name)),
+                            ("breaker", _breaker_state(breakers[name], now)),
+                            ("window", _window(breakers[name], now, s.breaker)),
+                            ("pace", _pace(container, name, now))):
+            print(f"  {label + ':':<15}{text}")
+    return 0
+
+
+def _usable(s: Settings, name: str) -> str:
+    problem = s.problem_of(name)
+    return "yes" if problem is None else f"no: {problem}"
+
+
+def _in_route(s: Settings, name: str) -> str:
+    route = s.default_providers
+    if name not in route:
+        return "no"
+    return f"yes, {route.index(name) + 1} of {len(route)} ({', '.join(route)})"
+
+
+def _breaker_state(b: Breaker, now: float) -> str:
+    times = f"opened {b.opened_count} time{'s' if b.opened_count != 1 else ''}"
+    if b.opened_at is None:
+        return f"closed ({times})"
+    since = f"since {rfc3339(b.opened_at)}"
+    if b.availability(now) is Availability.PROBE:
+        return f"half-open {since}: the next send is a probe ({times})"
+    wait = math.ceil((b.probe_at or now) - now)
+    return f"open {since}, next probe in {wait} s ({times})"
+
+
+def _window(b: Breaker, now: float, cfg: BreakerConfig) -> str:
+    current = in_window(b, now, cfg)
+    if current.ok + current.failed == 0:
+        return f"no outcomes in the current window (BREAKER_WINDOW {cfg.window_s:g} s)"
+    rate = current.success_rate() or 0.0
+    return (f"{current.ok} ok, {current.failed} failed: {rate:.0%} success, since "
+            f"{rfc3339(current.window_start)} (BREAKER_WINDOW {cfg.window_s:g} s)")
+
+
+def _pace(container: Container, name: str, now: float) -> str:
+    cap = container.settings.provider_mps.get(name)
+    if cap is None:
+        return "no cap (PROVIDER_MPS does not name it)"
+    lag = container.pacer.lag(name, pace_limit(cap), now)
+    booked = f"booked {lag:.1f} s ahead" if lag > 0 else "idle"
+    return f"{cap:g} parts/s (PROVIDER_MPS), {booked}"
+
+
 def _client_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("client", help="create a client, or update the one of that name")
     p.add_argument("--name", required=True, help="the client's id and name, e.g. acme")
@@ -421,6 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
     _price_parsers(sub)
+
+
+    sub.add_parser("providers", help="each provider's state: usable, default route, circuit "
+                   "breaker, success rate, pace").set_defaults(run=providers)
     return parser
 
 

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.books import DynamoBooks
+from chalicelib.adapters.health import DynamoHealth
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import Tables, bind_tables
+from chalicelib.adapters.pacer import DynamoPacer
 from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.routes import DynamoRouteBook
@@ -30,7 +32,7 @@ from chalicelib.domain.ratelimit import RateLimit
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.domain.routing import default_route
 from chalicelib.observability import ObservabilityConfig, Telemetry
-from chalicelib.ports import Provider, ReportSource
+from chalicelib.ports import Pacer, Provider, ProviderHealth, ReportSource
 from chalicelib.providers.mock import MockProvider
 from chalicelib.resources import SEND_MAX_RECEIVES
 from chalicelib.services.accept import AcceptService
@@ -48,8 +50,6 @@ from chalicelib.services.webhook_secrets import WebhookSecrets
 from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, PROVIDER_NAMES, Settings, SettingsError
 
 if TYPE_CHECKING:  # the real providers are imported when first used (cold starts)
-    from chalicelib.adapters.health import DynamoHealth
-    from chalicelib.adapters.pacer import DynamoPacer
     from chalicelib.providers.aws_sms import AwsSmsProvider
     from chalicelib.providers.twilio import TwilioProvider
 
@@ -117,6 +117,15 @@ class Container:
     def messages(self) -> DynamoMessages:
         return DynamoMessages(self.tables.messages, self.settings.stuck_after_s)
 
+    # -- provider health and pacing -----------------------------------------------
+    @cached_property
+    def health(self) -> ProviderHealth:
+        return DynamoHealth(self.tables.routing)
+
+    @cached_property
+    def pacer(self) -> Pacer:
+        return DynamoPacer(self.tables.routing)  # one TAT hint per container
+
     @cached_property
     def telemetry(self) -> Telemetry:
         return Telemetry()
@@ -182,18 +191,6 @@ class Container:
         return DynamoRouteBook(self.tables.routing)
 
     @cached_property
-    def provider_health(self) -> DynamoHealth:
-        from chalicelib.adapters.health import DynamoHealth
-
-        return DynamoHealth(self.tables.routing)
-
-    @cached_property
-    def pacer(self) -> DynamoPacer:
-        from chalicelib.adapters.pacer import DynamoPacer
-
-        return DynamoPacer(self.tables.routing)
-
-    @cached_property
     def route_table(self) -> RouteTable:
         s = self.settings
         return RouteTable(self.route_book, default_route(s.default_providers),
@@ -203,7 +200,7 @@ class Container:
     def router(self) -> Router:
         s = self.settings
         return Router(self.route_table, self.providers, self.telemetry,
-                      health=self.provider_health,
+                      health=self.health,
                       pacer=self.pacer if s.provider_mps else None, mps=s.provider_mps,
                       breaker=s.breaker)
 

@@ -340,8 +340,11 @@ class Settings:
             raise SettingsError(f"RETRY_MIN_DELAY ({self.retry_min_delay_s:g} s) must not be "
                                 f"above RETRY_MAX_DELAY ({self.retry_max_delay_s:g} s)")
         # A provider call must fit in the sender function with room for the SENT write.
+        # A breaker's window and cooldown of 0 would count nothing and probe at will.
         for name, timeout in (("AWS_SMS_TIMEOUT", self.aws_sms.timeout_s),
-                              ("TWILIO_TIMEOUT", self.twilio.timeout_s)):
+                              ("TWILIO_TIMEOUT", self.twilio.timeout_s),
+                              ("BREAKER_WINDOW", self.breaker.window_s),
+                              ("BREAKER_COOLDOWN", self.breaker.cooldown_s)):
             if not timeout > 0:
                 raise SettingsError(f"{name} must be above 0, got {timeout:g} s")
         if self.send_budget_s() + SEND_MARGIN_S > SENDER_TIMEOUT_S:

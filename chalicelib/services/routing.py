@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from chalicelib.domain.breaker import Breaker, BreakerConfig
 from chalicelib.domain.errors import BackendUnavailableError
 from chalicelib.domain.provider_errors import SubmitResult, unit_draw
-from chalicelib.domain.ratelimit import RateLimit
+from chalicelib.domain.pacing import pace_limit
 from chalicelib.domain.routing import (
     DEFAULT_ROUTE,
     Availability,
@@ -246,7 +246,7 @@ class Router:
         mps = self._mps.get(name)
         if mps is None or self._pacer is None:
             return 0.0
-        decision = self._pacer.take(name, RateLimit(mps, 1), parts, now)
+        decision = self._pacer.take(name, pace_limit(mps), parts, now)
         return 0.0 if decision.allowed else max(decision.retry_after_s, 0.01)
 
 

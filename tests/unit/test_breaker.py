@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.breaker import Breaker, BreakerConfig, after_outcomes, take_probe
+from chalicelib.domain.breaker import (
+    Breaker,
+    BreakerConfig,
+    after_outcomes,
+    counts_only,
+    take_probe,
+    tripped,
+)
 from chalicelib.domain.routing import Availability
 
 pytestmark = pytest.mark.unit
@@ -229,3 +238,23 @@ def test_it_opens_again_after_closing_and_counts_how_often() -> None:
 
     assert again.is_open and again.opened_count == 2
     assert again.opened_at == b.probe_at + 1
+
+
+def test_a_plain_count_is_counts_only_and_a_transition_is_not() -> None:
+    b = after_outcomes(Breaker("twilio"), T0, CFG, ok=1)  # a new window: not a plain count
+    counted = after_outcomes(b, T0 + 1, CFG, ok=2, failed=1)
+    opening = failing(counted, CFG.min_failures, T0 + 2)
+
+    assert not counts_only(Breaker("twilio"), b)
+    assert counts_only(b, counted)
+    assert not counts_only(counted, opening)
+
+
+def test_counts_added_by_others_may_call_for_opening() -> None:
+    # As the adapter sees it after an increment: the stored counts, others' included.
+    stored = replace(after_outcomes(Breaker("twilio"), T0, CFG, failed=1), failed=5, version=6)
+    opened = tripped(stored, T0 + 3, CFG)
+
+    assert opened.is_open and (opened.opened_at, opened.version, opened.failed) == (T0 + 3, 7, 0)
+    assert tripped(opened, T0 + 4, CFG) is opened
+    assert tripped(replace(stored, ok=6), T0 + 3, CFG).is_open is False
