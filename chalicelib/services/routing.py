@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 
 from chalicelib.domain.breaker import Breaker, BreakerConfig
 from chalicelib.domain.errors import BackendUnavailableError
-from chalicelib.domain.provider_errors import SubmitResult, unit_draw
 from chalicelib.domain.pacing import pace_limit
+from chalicelib.domain.provider_errors import SubmitResult, unit_draw
 from chalicelib.domain.routing import (
     DEFAULT_ROUTE,
     Availability,
