@@ -7,30 +7,37 @@ import random
 
 import pytest
 
+from chalicelib.domain.breaker import BreakerConfig
 from chalicelib.domain.provider_errors import Outcome, SubmitResult
 from chalicelib.domain.routing import default_route
 from chalicelib.domain.status import Status
 from chalicelib.domain.work import DONE, RetryAfter
 from chalicelib.services.routing import Router, RouteTable
 from chalicelib.services.sender import SenderService
+from tests.fakes.health import FakeHealth, FakePacer
 from tests.fakes.providers import ScriptedProvider
 from tests.fakes.world import SEED_BODY, World
 
 pytestmark = pytest.mark.unit
 TEMPORARY, ACCEPTED, PERMANENT = Outcome.TEMPORARY, Outcome.ACCEPTED, Outcome.PERMANENT
+BREAKER = BreakerConfig(min_failures=3, failure_rate=0.5, window_s=60.0, cooldown_s=20.0)
 REFUSED = SubmitResult(Outcome.PERMANENT, error_code="21408", reason="region not enabled",
                        provider_refused=True)
 
 
-def routed(world: World, **scripts: list[object]) -> tuple[SenderService, dict[str, ScriptedProvider]]:
+def routed(world: World, health: FakeHealth | None = None, pacer: FakePacer | None = None,
+           mps: dict[str, float] | None = None, **scripts: list[object],
+           ) -> tuple[SenderService, dict[str, ScriptedProvider]]:
     """A sender whose default route is the scripted providers, in the order given."""
     providers = {name: ScriptedProvider(script, name=name)  # type: ignore[arg-type]
                  for name, script in scripts.items()}
     router = Router(RouteTable(None, default_route(list(providers)), 0.0), providers,
-                    world.telemetry)
+                    world.telemetry, health=health, pacer=pacer, mps=mps, breaker=BREAKER,
+                    clock=world.clock, monotonic=world.clock)
     sender = SenderService(world.retry, 60.0, world.messages, world.ledger, None,
                            world.telemetry, world.callbacks, random.Random(7), world.clock,
-                           router=router)
+                           router=router, send_queue=world.send_queue,
+                           sleep=world.clock.advance)
     return sender, providers
 
 
@@ -125,3 +132,87 @@ def test_a_route_of_one_provider_retries_it() -> None:
 
     assert len(providers["twilio"].submissions) == 3
     assert world.messages.get(msg.message_id).status is Status.SENT  # type: ignore[union-attr]
+
+
+def test_a_dead_provider_costs_a_few_attempts_then_its_breaker_keeps_messages_away() -> None:
+    world = World()
+    health = FakeHealth()
+    sender, providers = routed(world, health, twilio=[TEMPORARY], mock=[ACCEPTED])
+    client = world.client(credit_cents=10_000)
+    ids = [world.accept.accept(client, dict(SEED_BODY)).message.message_id for _ in range(20)]
+
+    for message_id in ids:
+        send(world, sender, message_id)
+        world.clock.advance(0.5)
+
+    assert {world.messages.get(i).provider for i in ids} == {"mock"}  # type: ignore[union-attr]
+    # Three failures open the breaker; the 20 s cooldown passes once in the 10 s of sends
+    # plus their retries, so Twilio sees its three and at most a probe or two.
+    assert 3 <= len(providers["twilio"].submissions) <= 5
+    assert health.breakers["twilio"].opened_at is not None
+    assert world.telemetry.by_provider[("BreakerOpened", "twilio")] == 1
+
+
+def test_a_successful_probe_closes_the_breaker_and_traffic_comes_back() -> None:
+    world = World()
+    health = FakeHealth()
+    sender, providers = routed(world, health, twilio=[TEMPORARY, TEMPORARY, TEMPORARY,
+                                                      ACCEPTED], mock=[ACCEPTED])
+    client = world.client(credit_cents=10_000)
+    for _ in range(3):
+        send(world, sender, world.accept.accept(client, dict(SEED_BODY)).message.message_id)
+    assert health.breakers["twilio"].opened_at is not None
+
+    world.clock.advance(BREAKER.cooldown_s + 3)  # the probe is due; the cached view is old
+    probe = world.accept.accept(client, dict(SEED_BODY)).message.message_id
+    send(world, sender, probe)
+    after = world.accept.accept(client, dict(SEED_BODY)).message.message_id
+    send(world, sender, after)
+
+    assert world.messages.get(probe).provider == "twilio"  # type: ignore[union-attr]
+    assert world.messages.get(after).provider == "twilio"  # type: ignore[union-attr]
+    assert health.breakers["twilio"].opened_at is None
+    assert world.telemetry.by_provider[("BreakerClosed", "twilio")] == 1
+
+
+def test_when_every_provider_is_down_the_message_waits_unclaimed() -> None:
+    world = World()
+    health = FakeHealth()
+    sender, providers = routed(world, health, twilio=[TEMPORARY])
+    client = world.client(credit_cents=10_000)
+    for _ in range(3):  # open the breaker (each message fails for good after MAX_ATTEMPTS)
+        message_id = world.accept.accept(client, dict(SEED_BODY)).message.message_id
+        assert isinstance(sender.handle(message_id), RetryAfter)
+    waiting = world.accept.accept(client, dict(SEED_BODY)).message.message_id
+    submitted = len(providers["twilio"].submissions)
+
+    step = sender.handle(waiting)
+
+    assert isinstance(step, RetryAfter) and step.seconds >= 1
+    stored = world.messages.get(waiting)
+    assert stored is not None and (stored.status, stored.attempts) == (Status.QUEUED, 0)
+    assert len(providers["twilio"].submissions) == submitted
+    assert world.telemetry.counts["NoProviderUp"] == 1
+    # A record that came back this often is replaced by a fresh one (no dead letter).
+    assert sender.handle(waiting, receives=20) is DONE
+    assert world.send_queue.sent[-1]["message_id"] == waiting
+
+
+def test_a_provider_over_its_pace_leaves_the_record_in_the_queue_unclaimed() -> None:
+    world = World()
+    pacer = FakePacer()
+    sender, providers = routed(world, pacer=pacer, mps={"mock": 0.1}, mock=[ACCEPTED])
+    client = world.client(credit_cents=10_000)
+    first, second = (world.accept.accept(client, dict(SEED_BODY)).message.message_id
+                     for _ in range(2))
+
+    assert sender.handle(first) is DONE
+    step = sender.handle(second)  # the next part may go 10 s later: more than a worker waits
+
+    assert isinstance(step, RetryAfter) and step.seconds >= 1
+    stored = world.messages.get(second)
+    assert stored is not None and (stored.status, stored.attempts) == (Status.QUEUED, 0)
+    assert world.telemetry.counts["SendPaced"] == 1
+    world.clock.advance(step.seconds)
+    assert sender.handle(second) is DONE
+    assert len(providers["mock"].submissions) == 2
