@@ -21,7 +21,7 @@ from chalicelib.domain.ratelimit import Decision, RateLimit
 from chalicelib.domain.reports import DeliveryReport, OutboundSms
 from chalicelib.domain.routing import Route
 from chalicelib.domain.signing import SecretVersions
-from chalicelib.domain.status import SweepLane
+from chalicelib.domain.status import Status, SweepLane
 
 
 class Clock(Protocol):
@@ -46,6 +46,10 @@ class MessageStore(Protocol):
 
     def mark_sent(self, message_id: str, attempt: int, provider: str, provider_message_id: str,
                   now: float) -> Message | None: ...
+
+    def unclaim(self, message_id: str, attempt: int, back_to: Status, now: float) -> bool:
+        """Hand back an untried claim: ``back_to``, the attempt not counted."""
+        ...
 
     def set_provider(self, message_id: str, attempt: int, provider: str) -> bool:
         """The claimed attempt goes through ``provider`` (not the one the claim named)."""

@@ -277,6 +277,19 @@ class DynamoMessages:
                             and i.provider_message_id == provider_message_id),
         )
 
+    def unclaim(self, message_id: str, attempt: int, back_to: Status, now: float) -> bool:
+        """Hand back the claim of ``attempt`` untried: ``back_to`` (QUEUED, or FAILED_TEMP due
+        now), the attempt not counted."""
+        m = MessageModel
+        return self._update(
+            message_id,
+            [m.status.set(back_to.value), m.attempts.add(-1), m.retry_at.set(now),
+             m.updated_at.set(now)],
+            (m.status == Status.SENDING.value) & (m.attempts == attempt),
+            mine=lambda i: i.status == back_to.value and i.attempts == attempt - 1
+            and i.retry_at == now,
+        ) is not None
+
     def set_provider(self, message_id: str, attempt: int, provider: str) -> bool:
         """The attempt that claimed the message goes through ``provider`` after all (the
         claim named another: failover, or a probe)."""

@@ -43,6 +43,7 @@ PACE_WAIT_S = 2.0  # a worker waits for its provider's pace this long, then hand
 # outage never dead-letters it.
 FRESH_RECORD_AFTER = 20
 MAX_WAIT_S = 900.0  # SQS's longest delay of a new record
+UNCLAIM_TO = (Status.QUEUED.value, Status.FAILED_TEMP.value)  # a taken-over claim goes back due
 
 
 class SenderService:
@@ -97,10 +98,6 @@ class SenderService:
         first = router.choose(first_route, country, message_id, now)
         if first is None:
             return self._wait(job, receives, router.wait_s(first_route, now), "NoProviderUp")
-        waited = self._paced(first.name, parts)
-        if waited is not None:
-            return self._wait(job, receives, waited, "SendPaced")
-        now = self._clock()
         msg = self._messages.claim(message_id, now, stale_before=now - self._send_timeout_s,
                                    provider=first.name)
         if msg is None:
@@ -120,6 +117,15 @@ class SenderService:
                                   SubmitResult(Outcome.ACCEPTED, provider_message_id=earlier[1]))
             log.warning("claim taken over from a worker that died mid-attempt; the provider "
                         "may get this message twice", extra={"attempt": msg.attempts})
+        # The provider's pace is taken last, just before the call, so what the provider
+        # sees is spaced as the tokens are. Over it for longer than a worker waits, the
+        # claim is handed back whole (no attempt spent) and the record waits in the queue.
+        paced = self._paced(choice.name, msg.parts)
+        if paced is not None:
+            back = (Status(msg.claimed_from) if msg.claimed_from in UNCLAIM_TO
+                    else Status.FAILED_TEMP)
+            self._messages.unclaim(message_id, msg.attempts, back, self._clock())
+            return self._wait(job, receives, paced, "SendPaced")
         result = self._submit(msg, choice)
         router.record(choice, result)
         return self._outcome(msg, choice, result, now)
@@ -186,8 +192,8 @@ class SenderService:
                                      failed_at=failed_at, refused=msg.refused_by)
         if choice is not None and choice.name == first.name:
             return first, 0.0
-        if choice is not None and self._paced(choice.name, msg.parts) is None and \
-                self._messages.set_provider(msg.message_id, msg.attempts, choice.name):
+        if choice is not None and self._messages.set_provider(msg.message_id, msg.attempts,
+                                                              choice.name):
             log.info("attempt moved to another provider", extra={
                 "attempt": msg.attempts, "provider": choice.name, "failed_at": failed_at})
             return choice, 0.0

@@ -70,6 +70,11 @@ class FakeMessages:
             self.rows[message_id].provider = provider
         return moved
 
+    def unclaim(self, message_id: str, attempt: int, back_to: Status, now: float) -> bool:
+        return self._move(message_id, lambda r: r.message.status is Status.SENDING
+                          and r.message.attempts == attempt, status=back_to,
+                          attempts=attempt - 1, retry_at=now, updated_at=now) is not None
+
     def set_provider(self, message_id: str, attempt: int, provider: str) -> bool:
         return self._move(message_id, lambda r: r.message.status is Status.SENDING
                           and r.message.attempts == attempt, provider=provider) is not None
