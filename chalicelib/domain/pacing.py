@@ -19,6 +19,14 @@ let through when the bucket is idle long enough, and so exceeds the cap in its
 own second; the bucket then stays booked for cost / MPS seconds, so the average
 holds.
 
+What the provider sees is the grants shifted by each call's own delay (the
+bucket's write, the worker's thread): two grants an exact interval apart can
+arrive closer. So the sender runs a provider's bucket ``PACE_MARGIN`` slower than its cap
+(``paced_limit``): six
+grants at MPS=5 span 1.1 s, not 1.0 s, and the provider still sees at most MPS
+parts in any second when a call is delayed up to a tenth of a second more than
+another. The cost: a provider gets at most MPS / 1.1 parts per second.
+
 The TAT only ever grows (a grant books from ``now`` at least, past the old TAT),
 so a TAT read earlier is a lower bound: a refusal it implies is a real one.
 """
@@ -28,11 +36,18 @@ from __future__ import annotations
 from chalicelib.domain.ratelimit import Decision, RateLimit, max_tat_allowed, settled
 
 PACE_BURST = 1  # parts; see the module docstring
+PACE_MARGIN = 0.1  # the bucket runs this much slower than the cap (call delays vary)
 
 
 def pace_limit(parts_per_s: float) -> RateLimit:
-    """The bucket of a provider capped at ``parts_per_s``."""
+    """A bucket of ``parts_per_s`` parts per second, one part at a time."""
     return RateLimit(rate_per_s=parts_per_s, burst=PACE_BURST)
+
+
+def paced_limit(cap_per_s: float) -> RateLimit:
+    """The bucket the sender takes from for a provider capped at ``cap_per_s``: the cap
+    less ``PACE_MARGIN``."""
+    return pace_limit(cap_per_s / (1 + PACE_MARGIN))
 
 
 def pace(limit: RateLimit, tat: float | None, now: float, cost: int = 1) -> Decision:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from chalicelib.domain.breaker import Breaker, BreakerConfig
 from chalicelib.domain.errors import BackendUnavailableError
-from chalicelib.domain.pacing import pace_limit
+from chalicelib.domain.pacing import paced_limit
 from chalicelib.domain.provider_errors import SubmitResult, unit_draw
 from chalicelib.domain.routing import (
     DEFAULT_ROUTE,
@@ -246,7 +246,7 @@ class Router:
         mps = self._mps.get(name)
         if mps is None or self._pacer is None:
             return 0.0
-        decision = self._pacer.take(name, pace_limit(mps), parts, now)
+        decision = self._pacer.take(name, paced_limit(mps), parts, now)
         return 0.0 if decision.allowed else max(decision.retry_after_s, 0.01)
 
 
