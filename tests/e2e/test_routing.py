@@ -54,11 +54,15 @@ def stack(twilio_api: TwilioApi, tmp_path_factory: pytest.TempPathFactory) -> It
 def send_all(gateway: Gateway, key: str, count: int, to: str = "+14155550100") -> list[str]:
     """``count`` messages sent side by side; their ids."""
     def one(_: int) -> str:
-        answer = gateway.request("POST", "/v1/messages", key, {**BODY, "to": to})
+        for _ in range(5):
+            answer = gateway.request("POST", "/v1/messages", key, {**BODY, "to": to})
+            if answer.status != 503:  # one client's item is hot: "too busy; retry", as told
+                break
+            time.sleep(0.2)
         assert answer.status == 202, answer.body
         return str(answer.body["message_id"])
 
-    with ThreadPoolExecutor(max_workers=10) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(one, range(count)))
 
 
@@ -142,6 +146,8 @@ def test_the_mocks_pace_caps_the_parts_it_sees_per_second(stack: Any) -> None:
     times = sorted(float(sends.get(i, consistent_read=True).sent_at) for i in ids)
     busiest = max(sum(1 for t in times if start <= t < start + 1) for start in times)
     span = times[-1] - times[0]
+    gaps = sorted(b - a for a, b in zip(times, times[1:], strict=False))
+    print("smallest gaps", [round(g, 3) for g in gaps[:10]])
     print(f"\nPROVIDER_MPS=mock={MPS}: 100 one-part messages over {span:.1f} s, "
           f"at most {busiest} in any second")
     assert busiest <= MPS
