@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 HEALTH_TTL_S = 2.0  # how old a container's view of a breaker may be
 FLUSH_S = 5.0  # a container writes its successes at a provider this often at most
 STORE_RETRY_S = 5.0  # after a failed read of the routes, try again this soon
+PACE_LEAD_S = 0.1  # a pace slot is booked this far ahead (see ``Router.pace``)
 
 
 class RouteTable:
@@ -240,14 +241,21 @@ class Router:
             log.info("provider breaker closed", extra={"provider": name})
 
     # -- pace --------------------------------------------------------------------
-    def pace(self, name: str, parts: int, now: float) -> float:
-        """0 when ``parts`` may go to provider ``name`` now (the tokens are taken), else
-        the seconds to wait."""
+    def pace(self, name: str, parts: int, now: float) -> tuple[bool, float]:
+        """Take ``parts`` of provider ``name``'s pace: (True, seconds until the slot taken)
+        or (False, seconds to wait before asking again).
+
+        The slot is booked ``PACE_LEAD_S`` ahead and the caller waits for it: the bucket's
+        write has then (nearly always) come back before the slot, so the calls leave on
+        the slots' times, not on the writes' uneven round trips."""
         mps = self._mps.get(name)
         if mps is None or self._pacer is None:
-            return 0.0
-        decision = self._pacer.take(name, paced_limit(mps), parts, now)
-        return 0.0 if decision.allowed else max(decision.retry_after_s, 0.01)
+            return True, 0.0
+        at = now + PACE_LEAD_S
+        decision = self._pacer.take(name, paced_limit(mps), parts, at)
+        if decision.allowed:
+            return True, max(0.0, at - self._clock())
+        return False, max(decision.retry_after_s, 0.01)
 
 
 def _weights_of(route: Route, names: list[str]) -> tuple[int, ...]:

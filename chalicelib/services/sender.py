@@ -211,8 +211,10 @@ class SenderService:
         assert self._router is not None
         waited = 0.0
         while True:
-            wait = self._router.pace(name, parts, self._clock())
-            if wait <= 0:
+            allowed, wait = self._router.pace(name, parts, self._clock())
+            if allowed:
+                if wait > 0:
+                    self._sleep(wait)  # until the slot it took
                 return None
             if waited + wait > PACE_WAIT_S:
                 return wait
