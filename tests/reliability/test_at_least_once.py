@@ -183,7 +183,7 @@ def test_delivery_report_racing_the_sent_write_captures_once(
     def report_now() -> None:
         early.append(run(api, "dlr", receive(aws, aws.settings.names.dlr_queue)))
 
-    aws.__dict__["provider"] = ReportFirst(aws.provider, report_now)
+    aws.__dict__["mock_provider"] = ReportFirst(aws.mock_provider, report_now)
     key = make_client(aws, credit_cents=1000)
     client = aws.authenticator.client_for(key)
     assert client is not None
