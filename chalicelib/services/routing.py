@@ -59,7 +59,8 @@ class RouteTable:
             now = self._monotonic()
             if now >= self._fresh_until:
                 try:
-                    self._routes, self._costs = self._book.routes(), self._book.costs()
+                    self._routes = [r for r in self._book.routes() if self._usable(r)]
+                    self._costs = self._book.costs()
                     self._fresh_until = now + self._ttl_s
                 except BackendUnavailableError:
                     # Keep routing with what we had (or the default route): sending must
@@ -68,6 +69,14 @@ class RouteTable:
                                 exc_info=True)
                     self._fresh_until = now + min(self._ttl_s, STORE_RETRY_S)
             return self._routes, self._costs
+
+    @staticmethod
+    def _usable(route: Route) -> bool:
+        problems = route.problems()
+        if problems:  # written by hand or by a newer version: skipped, not a crash
+            log.error("a stored route is not usable; skipped",
+                      extra={"route": route.name, "problems": problems})
+        return not problems
 
     def route_for(self, to: str, client_id: str, sender: str) -> Route:
         """The route a new message takes."""
@@ -89,8 +98,8 @@ class RouteTable:
 
 @dataclass(frozen=True)
 class Choice:
-    """The provider an attempt goes through; ``probe``: it holds a half-open breaker's
-    one probe slot."""
+    """The provider an attempt goes through; ``probe``: its breaker is half-open, and the
+    attempt holds (or, chosen without taking probes, still needs) its one probe slot."""
 
     name: str
     provider: Provider
@@ -161,10 +170,18 @@ class Router:
     # -- choosing ----------------------------------------------------------------
     def choose(self, route: Route, country: str | None, message_id: str, now: float,
                failed_at: str | None = None, refused: frozenset[str] = frozenset(),
-               ) -> Choice | None:
+               take_probes: bool = True) -> Choice | None:
         """The provider for this attempt, or None when none may send now (all down or
         refused, or a probe another worker won). Winning a half-open breaker's probe
-        slot is a write; every other choice reads only cached state."""
+        slot is a write; every other choice reads only cached state. ``take_probes``
+        False: a half-open provider is chosen with ``probe`` set and its slot not taken
+        (the caller takes it once it holds the message)."""
+        if not any(p in self.providers for p in route.providers) and route is not self.table.default:
+            # A route of providers this stage cannot send through (their settings are
+            # missing): its messages take the default route rather than wait for ever.
+            log.error("no provider of the route can send on this stage; using the default route",
+                      extra={"route": route.name, "providers": list(route.providers)})
+            route = self.table.default
         candidates = [p for p in route.providers if p not in refused]
         if not candidates:
             return None
@@ -176,7 +193,7 @@ class Router:
         for name in ranked:
             if health[name] is Availability.UP:
                 return Choice(name, self.providers[name])
-            if self._take_probe(name, now):
+            if not take_probes or self._take_probe(name, now):
                 return Choice(name, self.providers[name], probe=True)
         return None
 
@@ -241,21 +258,30 @@ class Router:
             log.info("provider breaker closed", extra={"provider": name})
 
     # -- pace --------------------------------------------------------------------
-    def pace(self, name: str, parts: int, now: float) -> tuple[bool, float]:
-        """Take ``parts`` of provider ``name``'s pace: (True, seconds until the slot taken)
-        or (False, seconds to wait before asking again).
+    def pace(self, name: str, parts: int, now: float,
+             within_s: float) -> tuple[float | None, float]:
+        """Book a slot of provider ``name``'s pace for ``parts``, at most ``within_s`` from
+        now: (its clock time, 0), or (None, seconds until the bucket may have one).
 
-        The slot is booked ``PACE_LEAD_S`` ahead and the caller waits for it: the bucket's
-        write has then (nearly always) come back before the slot, so the calls leave on
-        the slots' times, not on the writes' uneven round trips."""
+        The slot is booked at least ``PACE_LEAD_S`` ahead and the caller waits for it: the
+        bucket's write has then (nearly always) come back before the slot, so the calls
+        leave on the slots' times, not on the writes' uneven round trips. When the bucket
+        is busy the slot is booked where it frees up (virtual scheduling): a message of
+        several parts books its place instead of waiting for an idle bucket."""
         mps = self._mps.get(name)
         if mps is None or self._pacer is None:
-            return True, 0.0
+            return now, 0.0
+        limit = paced_limit(mps)
         at = now + PACE_LEAD_S
-        decision = self._pacer.take(name, paced_limit(mps), parts, at)
-        if decision.allowed:
-            return True, max(0.0, at - self._clock())
-        return False, max(decision.retry_after_s, 0.01)
+        for _ in range(3):
+            decision = self._pacer.take(name, limit, parts, at)
+            if decision.allowed:
+                return at, 0.0
+            later = at + max(decision.retry_after_s, 0.001)
+            if later - now > within_s + PACE_LEAD_S:
+                return None, later - now - within_s
+            at = later  # book where it frees up, unless another worker is quicker
+        return None, limit.interval
 
 
 def _weights_of(route: Route, names: list[str]) -> tuple[int, ...]:

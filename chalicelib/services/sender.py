@@ -81,13 +81,18 @@ class SenderService:
         self._refusal = refusal or ("no provider" if router is None else None)
 
     def handle(self, message_id: str, route: str | None = None, country: str | None = None,
-               parts: int = 1, receives: int = 1) -> Step:
+               parts: int = 1, receives: int = 1,
+               time_enough: Callable[[], bool] | None = None) -> Step:
         """Make one attempt for ``message_id`` if it is due and a provider may take it.
 
         The provider is chosen before the claim (from the job's route), so the claim
-        names it; nothing is claimed while every provider of the route is down or the
-        chosen one's pace is used up (the record waits in the queue). After the claim,
-        a retry moves on to the provider after the one it failed at.
+        names it, and its pace slot is booked then: nothing is claimed while every
+        provider of the route is down or over its pace (the record waits in the queue).
+        After the claim, a retry moves on to the provider after the one it failed at,
+        and a half-open breaker's probe slot is taken. A claim that cannot go ahead
+        (no provider after all, too little time left) is handed back untried: no
+        attempt is spent. ``time_enough`` says whether the invocation still has time
+        for a provider call.
         """
         if self._refusal is not None or self._router is None:
             return self._hold(message_id)
@@ -95,40 +100,69 @@ class SenderService:
         job = SendJob(message_id, route, country, parts)
         now = self._clock()
         first_route = router.table.named(route)
-        first = router.choose(first_route, country, message_id, now)
+        first = router.choose(first_route, country, message_id, now, take_probes=False)
         if first is None:
             return self._wait(job, receives, router.wait_s(first_route, now), "NoProviderUp")
+        slot, pace_wait = self._pace(first.name, parts)
+        if slot is None:
+            return self._wait(job, receives, pace_wait, "SendPaced", grow=False)
+        now = self._clock()
         msg = self._messages.claim(message_id, now, stale_before=now - self._send_timeout_s,
                                    provider=first.name)
         if msg is None:
             return self._not_claimed(message_id, now)
         self._telemetry.correlate(client_id=msg.client_id, request_id=msg.request_id)
-        choice, wait = self._reroute(msg, first, first_route.name, now)
-        if choice is None:
-            return RetryAfter(wait)
         if msg.taken_over:
-            # Its last worker died after claiming it, maybe after the provider took it.
-            self._telemetry.count("SendClaimTakenOver")
-            earlier = self._accepted_before(msg)
-            if earlier is not None:
-                log.info("claim taken over; the provider had the message already",
-                         extra={"attempt": msg.attempts, "provider": earlier[0].name})
-                return self._sent(msg, earlier[0],
-                                  SubmitResult(Outcome.ACCEPTED, provider_message_id=earlier[1]))
-            log.warning("claim taken over from a worker that died mid-attempt; the provider "
-                        "may get this message twice", extra={"attempt": msg.attempts})
-        # The provider's pace is taken last, just before the call, so what the provider
-        # sees is spaced as the tokens are. Over it for longer than a worker waits, the
-        # claim is handed back whole (no attempt spent) and the record waits in the queue.
-        paced = self._paced(choice.name, msg.parts)
-        if paced is not None:
-            back = (Status(msg.claimed_from) if msg.claimed_from in UNCLAIM_TO
-                    else Status.FAILED_TEMP)
-            self._messages.unclaim(message_id, msg.attempts, back, self._clock())
-            return self._wait(job, receives, paced, "SendPaced")
+            done = self._taken_over(msg)
+            if done is not None:
+                return done
+        return self._attempt(msg, job, first, first_route.name, slot, receives, time_enough, now)
+
+    def _attempt(self, msg: Message, job: SendJob, first: Choice, first_route: str,
+                 slot: float, receives: int, time_enough: Callable[[], bool] | None,
+                 now: float) -> Step:
+        """The claimed attempt: its provider, its pace slot, the call, its outcome."""
+        router = self._router
+        assert router is not None
+        choice = self._reroute(msg, first, first_route, now)
+        if choice is None:
+            return self._hand_back(msg, job, receives, router.wait_s(self._route_of(msg, None),
+                                                                     now), "NoProviderUp")
+        if choice.name != first.name:
+            booked, pace_wait = self._pace(choice.name, msg.parts)
+            if booked is None:
+                return self._hand_back(msg, job, receives, pace_wait, "SendPaced")
+            slot = booked
+        if time_enough is not None and not time_enough():
+            return self._hand_back(msg, job, receives, 1.0, "SendDeferredForTime")
+        wait = slot - self._clock()
+        if wait > 0:
+            self._sleep(wait)  # until its pace slot
         result = self._submit(msg, choice)
-        router.record(choice, result)
-        return self._outcome(msg, choice, result, now)
+        step = self._outcome(msg, choice, result, now)
+        router.record(choice, result)  # best effort, after the outcome is written
+        return step
+
+    def _taken_over(self, msg: Message) -> Step | None:
+        """Its last worker died after claiming it, maybe after the provider took it: DONE
+        when a provider says it has it (then it is SENT), else None (it is sent again)."""
+        self._telemetry.count("SendClaimTakenOver")
+        earlier = self._accepted_before(msg)
+        if earlier is not None:
+            log.info("claim taken over; the provider had the message already",
+                     extra={"attempt": msg.attempts, "provider": earlier[0].name})
+            return self._sent(msg, earlier[0],
+                              SubmitResult(Outcome.ACCEPTED, provider_message_id=earlier[1]))
+        log.warning("claim taken over from a worker that died mid-attempt; the provider "
+                    "may get this message twice", extra={"attempt": msg.attempts})
+        return None
+
+    def _hand_back(self, msg: Message, job: SendJob, receives: int, wait_s: float,
+                   metric: str) -> Step:
+        """Give a claim back untried (the attempt is not counted), then wait unclaimed."""
+        back = Status(msg.claimed_from) if msg.claimed_from in UNCLAIM_TO else Status.FAILED_TEMP
+        self._messages.unclaim(msg.message_id, msg.attempts, back, self._clock())
+        return self._wait(job, receives, wait_s, metric, grow=metric == "NoProviderUp")
 
     def _outcome(self, msg: Message, choice: Choice, result: SubmitResult, now: float) -> Step:
         message_id = msg.message_id
@@ -142,8 +176,9 @@ class SenderService:
         code, reason = result.error_code or "UNKNOWN", result.reason or "provider error"
         route = self._route_of(msg, None)
         refused = msg.refused_by | ({choice.name} if result.provider_refused else set())
-        if result.ends_message or (result.provider_refused
-                                   and not set(route.providers) - refused):
+        assert self._router is not None
+        usable = {p for p in route.providers if p in self._router.providers}
+        if result.ends_message or (result.provider_refused and not usable - refused):
             # The message's own fault, or every provider of its route refused it.
             log.info("attempt refused for good", extra={
                 "attempt": msg.attempts, "error_code": code, "provider": choice.name})
@@ -177,56 +212,47 @@ class SenderService:
         return table.route_for(msg.to, msg.client_id, msg.sender)  # accepted before routing
 
     def _reroute(self, msg: Message, first: Choice, first_route: str,
-                 now: float) -> tuple[Choice | None, float]:
+                 now: float) -> Choice | None:
         """The provider this attempt goes through, knowing the message's history: after a
-        failure at the claim's provider, the next one of the route. (None, seconds) when
-        the claim was handed back: no provider may take it now (rare: the choice before
-        the claim found one)."""
+        failure at the claim's provider, the next one of the route; a half-open provider
+        only with its probe slot won. None when no provider may take it now."""
         assert self._router is not None
         retry = msg.claimed_from == Status.FAILED_TEMP.value
         failed_at = msg.failed_provider if retry else None
         route = self._route_of(msg, None)
-        if not failed_at and not msg.refused_by and route.name == first_route:
-            return first, 0.0
+        if not failed_at and not msg.refused_by and route.name == first_route and not first.probe:
+            return first
         choice = self._router.choose(route, msg.country, msg.message_id, now,
                                      failed_at=failed_at, refused=msg.refused_by)
-        if choice is not None and choice.name == first.name:
-            return first, 0.0
-        if choice is not None and self._messages.set_provider(msg.message_id, msg.attempts,
-                                                              choice.name):
-            log.info("attempt moved to another provider", extra={
-                "attempt": msg.attempts, "provider": choice.name, "failed_at": failed_at})
-            return choice, 0.0
-        # Nobody may take it now: give the attempt back for a short while.
-        wait = self._router.wait_s(route, now) if choice is None else 1.0
-        self._messages.mark_failed_temp(
-            msg.message_id, msg.attempts, msg.error_code or "NO_PROVIDER_UP",
-            msg.error or "no provider of its route could take it", now + wait, self._clock(),
-            provider=failed_at)
-        return None, wait
+        if choice is None:
+            return None
+        if choice.name == first.name:
+            return choice
+        if not self._messages.set_provider(msg.message_id, msg.attempts, choice.name):
+            return None
+        log.info("attempt moved to another provider", extra={
+            "attempt": msg.attempts, "provider": choice.name, "failed_at": failed_at})
+        return choice
 
-    def _paced(self, name: str, parts: int) -> float | None:
-        """None once ``parts`` may go to ``name`` (waiting up to PACE_WAIT_S for its pace);
-        else the seconds still to wait."""
+    def _pace(self, name: str, parts: int) -> tuple[float | None, float]:
+        """(the clock time of the pace slot booked for ``parts`` at ``name``, 0) (now, for
+        a provider without a cap); (None, seconds until one may be free) when none is
+        free within PACE_WAIT_S."""
         assert self._router is not None
-        waited = 0.0
-        while True:
-            allowed, wait = self._router.pace(name, parts, self._clock())
-            if allowed:
-                if wait > 0:
-                    self._sleep(wait)  # until the slot it took
-                return None
-            if waited + wait > PACE_WAIT_S:
-                return wait
-            self._sleep(wait)
-            waited += wait
+        return self._router.pace(name, parts, self._clock(), PACE_WAIT_S)
 
-    def _wait(self, job: SendJob, receives: int, base_s: float, metric: str) -> Step:
-        """Hand the record back unclaimed for about ``base_s``, spread out (and longer the
-        more often it came back), as a fresh record when it has come back often."""
+    def _wait(self, job: SendJob, receives: int, base_s: float, metric: str,
+              grow: bool = True) -> Step:
+        """Hand the record back unclaimed for about ``base_s``, spread out, as a fresh
+        record when it has come back often. ``grow``: longer the more often it came back
+        (no provider up: nobody knows when one will be); else (the pace) about when the
+        provider's bucket frees up, spread over as long again."""
         self._telemetry.count(metric)
-        spread = min(MAX_WAIT_S, max(base_s, 2.0 ** min(receives - 1, 10)))
-        delay = min(MAX_WAIT_S, spread * (1 + self._rng.random() * 0.5))
+        if grow:
+            spread = min(MAX_WAIT_S, max(base_s, 2.0 ** min(receives - 1, 10)))
+            delay = min(MAX_WAIT_S, spread * (1 + self._rng.random() * 0.5))
+        else:
+            delay = min(MAX_WAIT_S, base_s * (1 + self._rng.random()) + self._rng.random())
         if receives >= self._fresh_after and self._queue is not None:
             self._queue.send(job.body(), delay_s=int(delay))
             log.info("waiting for a provider; replaced by a fresh record",

@@ -163,8 +163,14 @@ def send(job: SendJob, record: Any) -> None:
                                   attributes=request_attributes(observability.request_id_of(record)))
         container.telemetry.count("SendDeferredForTime")
         return
+    budget = container.settings.send_budget_s() + SEND_MARGIN_S
+
+    def time_enough() -> bool:  # asked again just before the provider call
+        left = _time_left()
+        return left is None or left >= budget
+
     step = container.sender.handle(job.message_id, job.route, job.country, job.parts,
-                                   receives(record))
+                                   receives(record), time_enough)
     settle_record(step, container.send_queue, record)
 
 

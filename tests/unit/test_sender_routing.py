@@ -9,13 +9,14 @@ import pytest
 
 from chalicelib.domain.breaker import BreakerConfig
 from chalicelib.domain.provider_errors import Outcome, SubmitResult
-from chalicelib.domain.routing import default_route
+from chalicelib.domain.routing import Route, default_route
 from chalicelib.domain.status import Status
 from chalicelib.domain.work import DONE, RetryAfter
 from chalicelib.services.routing import Router, RouteTable
 from chalicelib.services.sender import SenderService
 from tests.fakes.health import FakeHealth, FakePacer
 from tests.fakes.providers import ScriptedProvider
+from tests.fakes.routes import FakeRouteBook
 from tests.fakes.world import SEED_BODY, World
 
 pytestmark = pytest.mark.unit
@@ -216,3 +217,59 @@ def test_a_provider_over_its_pace_leaves_the_record_in_the_queue_unclaimed() -> 
     world.clock.advance(step.seconds)
     assert sender.handle(second) is DONE
     assert len(providers["mock"].submissions) == 2
+
+
+def test_a_route_whose_providers_cannot_send_here_takes_the_default_route() -> None:
+    world = World()
+    sender, providers = routed(world, mock=[ACCEPTED])
+    table = sender._router.table  # type: ignore[union-attr]
+    table._book = FakeRouteBook()  # type: ignore[attr-defined]
+    table._book.put_route(Route("gb", ("twilio",), country="GB"))  # twilio: not set up here
+    body = {**SEED_BODY, "to": "+447911123456"}
+    message_id = world.accept.accept(world.client(), body).message.message_id
+
+    send(world, sender, message_id)
+
+    stored = world.messages.get(message_id)
+    assert stored is not None and (stored.status, stored.provider) == (Status.SENT, "mock")
+
+
+def test_a_won_probe_goes_to_the_provider_it_was_won_for() -> None:
+    world, health = World(), FakeHealth()
+    sender, providers = routed(world, health, twilio=[TEMPORARY] * 3 + [ACCEPTED],
+                               mock=[ACCEPTED])
+    client = world.client(credit_cents=10_000)
+    ids = [world.accept.accept(client, dict(SEED_BODY)).message.message_id for _ in range(3)]
+    for message_id in ids:
+        assert isinstance(sender.handle(message_id), RetryAfter)  # 3 failures open it
+    world.clock.advance(BREAKER.cooldown_s + 3)
+
+    sender.handle(ids[0])  # a retry that failed at twilio, while twilio's probe is due
+
+    # Either it probed twilio (and the probe was sent) or it went to mock with the slot
+    # still free for the next message: a slot is never won without a probe going.
+    probed = len(providers["twilio"].submissions) == 4
+    assert probed or health.breakers["twilio"].probe_at <= world.clock()  # type: ignore[operator]
+
+
+def test_no_attempt_is_spent_when_no_provider_may_take_it_after_the_claim() -> None:
+    world, health = World(), FakeHealth()
+    sender, providers = routed(world, health, twilio=[TEMPORARY], mock=[REFUSED])
+    client = world.client(credit_cents=10_000)
+    for _ in range(3):
+        sender.handle(world.accept.accept(client, dict(SEED_BODY)).message.message_id)
+    message_id = world.accept.accept(client, dict(SEED_BODY)).message.message_id
+    sender.handle(message_id)  # mock refuses it as its own: refused_by == {"mock"}
+    sent = sum(len(p.submissions) for p in providers.values())
+
+    for receives in range(2, 14):
+        step = sender.handle(message_id, receives=receives)
+        if isinstance(step, RetryAfter):
+            world.clock.advance(step.seconds)
+
+    # Twilio's probes went out (each one an attempt, and they failed); nothing else was
+    # spent: the receives that found no provider handed their claim back untried.
+    probes = sum(len(p.submissions) for p in providers.values()) - sent
+    stored = world.messages.get(message_id)
+    assert stored is not None and 0 < probes < 12
+    assert stored.attempts == 1 + probes

@@ -39,7 +39,8 @@ def test_each_consumer_delays_its_own_queue(monkeypatch: pytest.MonkeyPatch) -> 
         sender=SimpleNamespace(handle=lambda message_id, *job: RetryAfter(1.0)),
         dlr=SimpleNamespace(apply=lambda report, receives: RetryAfter(2.0)),
         callbacks=SimpleNamespace(deliver=lambda job, receives: RetryAfter(3.0)),
-        send_queue=queues["send"], dlr_queue=queues["dlr"], callbacks_queue=queues["callbacks"])
+        send_queue=queues["send"], dlr_queue=queues["dlr"], callbacks_queue=queues["callbacks"],
+        settings=SimpleNamespace(send_budget_s=lambda: 1.0))
     monkeypatch.setattr(consumers, "get_container", lambda: services)
     record = SimpleNamespace(receipt_handle="r", attributes=SimpleNamespace(
         approximate_receive_count="1"))
