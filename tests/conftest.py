@@ -85,7 +85,8 @@ def api(aws: Container) -> Iterator[Any]:
 # End-to-end modules that start stacks of their own; every other e2e module shares the
 # session's stack (tests/e2e/conftest.py).
 OWN_STACKS = ("tests/e2e/test_bench_smoke.py",
-              "tests/e2e/test_twilio.py", "tests/e2e/test_aws_sms.py")
+              "tests/e2e/test_twilio.py", "tests/e2e/test_aws_sms.py",
+              "tests/e2e/test_routing.py", "tests/e2e/test_pacing.py")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -87,3 +87,28 @@ class Gateway:
         msg = self.container().messages.get(message_id)
         assert msg is not None
         return msg
+
+
+def send_side_by_side(gateway: Gateway, key: str, body: dict[str, Any], count: int,
+                      workers: int = 8) -> list[str]:
+    """``count`` sends of ``body``, ``workers`` at a time; their message ids. A 503 (one
+    client's item is hot: "too busy; retry") is retried, as the answer asks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> str:
+        for _ in range(5):
+            answer = gateway.request("POST", "/v1/messages", key, body)
+            if answer.status != 503:
+                break
+            time.sleep(0.2)
+        assert answer.status == 202, answer.body
+        return str(answer.body["message_id"])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def wait_all_final(gateway: Gateway, key: str, ids: list[str],
+                   timeout_s: float = 60) -> list[dict[str, Any]]:
+    """Each message once it is final (``GET /v1/messages/{id}``)."""
+    return [gateway.wait_final(key, i, timeout_s=timeout_s) for i in ids]
