@@ -261,7 +261,8 @@ class Router:
     def pace(self, name: str, parts: int, now: float,
              within_s: float) -> tuple[float | None, float]:
         """Book a slot of provider ``name``'s pace for ``parts``, at most ``within_s`` from
-        now: (its clock time, 0), or (None, seconds until the bucket may have one).
+        now: (its clock time, 0), or (None, seconds until the bucket may have one); (0, 0)
+        for a provider without a cap.
 
         The slot is booked at least ``PACE_LEAD_S`` ahead and the caller waits for it: the
         bucket's write has then (nearly always) come back before the slot, so the calls
@@ -270,7 +271,7 @@ class Router:
         several parts books its place instead of waiting for an idle bucket."""
         mps = self._mps.get(name)
         if mps is None or self._pacer is None:
-            return now, 0.0
+            return 0.0, 0.0  # no pace: no slot to wait for
         limit = paced_limit(mps)
         at = now + PACE_LEAD_S
         for _ in range(3):

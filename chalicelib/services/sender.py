@@ -37,6 +37,7 @@ NO_PROVIDER_RETRY_S = 900.0
 
 
 PACE_WAIT_S = 2.0  # a worker waits for its provider's pace this long, then hands the record back
+LATE_S = 0.05  # a worker this late for its pace slot (its thread was held up) books another
 # A record that waits without being tried (no provider up, the pace) counts receives
 # all the same; from this many on (the container passes the send queue's
 # maxReceiveCount less 5), it is replaced by a fresh copy: a new record, so a long
@@ -135,9 +136,8 @@ class SenderService:
             slot = booked
         if time_enough is not None and not time_enough():
             return self._hand_back(msg, job, receives, 1.0, "SendDeferredForTime")
-        wait = slot - self._clock()
-        if wait > 0:
-            self._sleep(wait)  # until its pace slot
+        if not self._await_slot(choice.name, msg.parts, slot):
+            return self._hand_back(msg, job, receives, 1.0, "SendPaced")
         result = self._submit(msg, choice)
         step = self._outcome(msg, choice, result, now)
         router.record(choice, result)  # best effort, after the outcome is written
@@ -234,8 +234,27 @@ class SenderService:
             "attempt": msg.attempts, "provider": choice.name, "failed_at": failed_at})
         return choice
 
+    def _await_slot(self, name: str, parts: int, slot: float) -> bool:
+        """Wait for the pace slot; a worker that woke (or got there) late by more than
+        LATE_S books a new slot rather than crowd the next one. False when none is free
+        within PACE_WAIT_S."""
+        for _ in range(3):
+            if slot <= 0:  # the provider has no pace
+                return True
+            wait = slot - self._clock()
+            if wait > 0:
+                self._sleep(wait)  # until its pace slot
+            if self._clock() - slot <= LATE_S:
+                return True
+            self._telemetry.count("SendPaceSlotMissed")
+            booked, _ = self._pace(name, parts)
+            if booked is None:
+                return False
+            slot = booked
+        return True
+
     def _pace(self, name: str, parts: int) -> tuple[float | None, float]:
-        """(the clock time of the pace slot booked for ``parts`` at ``name``, 0) (now, for
+        """(the clock time of the pace slot booked for ``parts`` at ``name``, 0) (0, 0 for
         a provider without a cap); (None, seconds until one may be free) when none is
         free within PACE_WAIT_S."""
         assert self._router is not None

@@ -273,3 +273,20 @@ def test_no_attempt_is_spent_when_no_provider_may_take_it_after_the_claim() -> N
     stored = world.messages.get(message_id)
     assert stored is not None and 0 < probes < 12
     assert stored.attempts == 1 + probes
+
+
+def test_a_worker_late_for_its_pace_slot_books_another_rather_than_crowd_the_next() -> None:
+    world = World()
+    sender, providers = routed(world, pacer=FakePacer(), mps={"mock": 5.0}, mock=[ACCEPTED])
+    oversleeping = [0.3]  # the first wait overruns by 0.3 s (a thread held up), then none
+
+    def sleep(seconds: float) -> None:
+        world.clock.advance(seconds + (oversleeping.pop() if oversleeping else 0.0))
+
+    sender._sleep = sleep  # type: ignore[method-assign]
+    message_id = world.accept.accept(world.client(), dict(SEED_BODY)).message.message_id
+
+    assert sender.handle(message_id) is DONE
+
+    assert world.telemetry.counts["SendPaceSlotMissed"] == 1
+    assert len(providers["mock"].submissions) == 1
