@@ -383,13 +383,19 @@ def providers(container: Container, args: argparse.Namespace) -> int:
     """Each provider: whether this stage can send through it, its place in the default
     route, its circuit breaker (shared by every worker) and its pace (PROVIDER_MPS)."""
     s, now = container.settings, time.time()
+    if s.settings_path:  # as the stage's functions see them: with its stored settings
+        explicit = set(os.environ) | set(stage_environment(s.stage))
+        try:
+            s = with_stored(s, explicit).settings
+        except (BackendUnavailableError, SettingsError) as exc:
+            print(f"(stored settings unreadable: {exc}; showing the environment's)")
     breakers = container.health.read(PROVIDER_NAMES)
     for name in PROVIDER_NAMES:
         print(name)
         for label, text in (("usable", _usable(s, name)), ("default route", _in_route(s, name)),
                             ("breaker", _breaker_state(breakers[name], now)),
                             ("window", _window(breakers[name], now, s.breaker)),
-                            ("pace", _pace(container, name, now))):
+                            ("pace", _pace(container, s, name, now))):
             print(f"  {label + ':':<15}{text}")
     return 0
 
@@ -426,13 +432,13 @@ def _window(b: Breaker, now: float, cfg: BreakerConfig) -> str:
             f"{rfc3339(current.window_start)} (BREAKER_WINDOW {cfg.window_s:g} s)")
 
 
-def _pace(container: Container, name: str, now: float) -> str:
-    cap = container.settings.provider_mps.get(name)
+def _pace(container: Container, s: Settings, name: str, now: float) -> str:
+    cap = s.provider_mps.get(name)
     if cap is None:
         return "no cap (PROVIDER_MPS does not name it)"
     lag = container.pacer.lag(name, pace_limit(cap), now)
     booked = f"booked {lag:.1f} s ahead" if lag > 0 else "idle"
-    return f"{cap:g} parts/s (PROVIDER_MPS), {booked}"
+    return f"{cap:g} parts/s (PROVIDER_MPS; sent at most {cap / 1.1:.3g}), {booked}"
 
 
 def _client_parser(sub: argparse._SubParsersAction) -> None:

@@ -284,7 +284,9 @@ class DynamoMessages:
         return self._update(
             message_id,
             [m.status.set(back_to.value), m.attempts.add(-1), m.retry_at.set(now),
-             m.updated_at.set(now)],
+             m.updated_at.set(now),
+             # A message never tried goes back with no provider (the claim named one).
+             *([m.provider.remove()] if back_to is Status.QUEUED else [])],
             (m.status == Status.SENDING.value) & (m.attempts == attempt),
             mine=lambda i: i.status == back_to.value and i.attempts == attempt - 1
             and i.retry_at == now,

@@ -73,7 +73,8 @@ class FakeMessages:
     def unclaim(self, message_id: str, attempt: int, back_to: Status, now: float) -> bool:
         return self._move(message_id, lambda r: r.message.status is Status.SENDING
                           and r.message.attempts == attempt, status=back_to,
-                          attempts=attempt - 1, retry_at=now, updated_at=now) is not None
+                          attempts=attempt - 1, retry_at=now, updated_at=now,
+                          **({"provider": None} if back_to is Status.QUEUED else {})) is not None
 
     def set_provider(self, message_id: str, attempt: int, provider: str) -> bool:
         return self._move(message_id, lambda r: r.message.status is Status.SENDING

@@ -51,7 +51,7 @@ def test_each_provider_with_its_route_breaker_success_rate_and_pace(
     assert mock["default route"] == "yes, 1 of 2 (mock, twilio)"
     assert mock["breaker"] == "closed (opened 0 times)"
     assert mock["window"].startswith("3 ok, 1 failed: 75% success, since ")
-    assert mock["pace"].startswith("5 parts/s (PROVIDER_MPS), booked ")
+    assert mock["pace"].startswith("5 parts/s (PROVIDER_MPS; sent at most 4.55), booked ")
     assert "idle" not in mock["pace"]
     assert twilio["usable"].startswith("no: PROVIDER=twilio needs TWILIO_ACCOUNT_SID")
     assert twilio["default route"] == "yes, 2 of 2 (mock, twilio)"
@@ -86,5 +86,5 @@ def test_make_providers_runs_the_command_with_the_stages_settings(
     monkeypatch.setenv("PROVIDER_MPS", "mock=2.5")
     assert cli.main(["providers"]) == 0
     mock = sections(capsys.readouterr().out)["mock"]
-    assert mock["pace"] == "2.5 parts/s (PROVIDER_MPS), idle"
+    assert mock["pace"] == "2.5 parts/s (PROVIDER_MPS; sent at most 2.27), idle"
     assert mock["window"].startswith("no outcomes")
