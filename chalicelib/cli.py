@@ -162,7 +162,8 @@ def reconcile(container: Container, args: argparse.Namespace) -> int:
     clients' counters where that is safe, each fix a ledger entry."""
     from chalicelib.services.reconcile import reconcile as audit
 
-    report = audit(container.accounts, container.messages, container.books, args.repair)
+    report = audit(container.accounts, container.messages, container.books, args.repair,
+                   costs=container.route_book.costs())
     for problem in report.problems:
         print(f"DISCREPANCY {problem}")
     for line in report.repaired:
@@ -170,8 +171,14 @@ def reconcile(container: Container, args: argparse.Namespace) -> int:
     for client_id in report.busy:
         print(f"BUSY client {client_id}: its money moved during the audit; run again")
     for provider, margin in sorted(report.margins.items()):
-        print(f"provider {provider}: {margin.messages} delivered messages with a reported cost: "
-              f"charged {margin.charged_cents} cents, provider cost {margin.provider_usd} USD")
+        if margin.messages:
+            print(f"provider {provider}: {margin.messages} delivered messages with a reported "
+                  f"cost: charged {margin.charged_cents} cents, provider cost "
+                  f"{margin.provider_usd} USD")
+        if margin.estimated:
+            print(f"provider {provider}: {margin.estimated} delivered messages without one, at "
+                  f"the configured provider costs: charged {margin.estimated_charged_cents} "
+                  f"cents, provider cost {margin.estimated_usd.normalize():f} USD")
     print(f"{report.clients} clients, {report.messages} messages: "
           + ("the books balance" if report.ok else f"{len(report.problems)} discrepancies")
           + (f", {len(report.repaired)} repaired" if report.repaired else ""))

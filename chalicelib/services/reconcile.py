@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -40,6 +41,11 @@ class Margin:
     messages: int = 0
     charged_cents: int = 0
     provider_usd: Decimal = Decimal(0)
+    # Delivered messages the provider reported no cost for, priced by the configured
+    # provider costs (make provider-cost): what the margin would be at those prices.
+    estimated: int = 0
+    estimated_charged_cents: int = 0
+    estimated_usd: Decimal = Decimal(0)
 
 
 @dataclass
@@ -67,7 +73,8 @@ _Sums = dict[str, dict[HoldState, int]]
 
 
 def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | None = None,
-              repair: bool = False) -> ReconcileReport:
+              repair: bool = False,
+              costs: Mapping[tuple[str, str], int] | None = None) -> ReconcileReport:
     """Check every client's books and every message's hold; list what is off, by kind.
 
     With ``repair`` (and ``books``), fix each client's counters where the records
@@ -77,7 +84,7 @@ def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | Non
     before = {client.client_id: balance for client, balance in accounts.scan_all()}
     sums: _Sums = defaultdict(lambda: defaultdict(int))
     for msg in messages.scan_all():
-        _audit_message(msg, sums, report)
+        _audit_message(msg, sums, report, costs or {})
     for client_id, seen in before.items():
         report.clients += 1
         # The ledger, like the messages, between the two reads of the books.
@@ -101,14 +108,23 @@ def reconcile(accounts: AccountStore, messages: MessageStore, books: Books | Non
     return report
 
 
-def _audit_message(msg: Message, sums: _Sums, report: ReconcileReport) -> None:
+def _audit_message(msg: Message, sums: _Sums, report: ReconcileReport,
+                   costs: Mapping[tuple[str, str], int]) -> None:
     report.messages += 1
     sums[msg.client_id][msg.hold_state] += msg.cost_cents
-    if msg.provider_cost is not None and msg.hold_state is HoldState.CAPTURED:
-        margin = report.margins.setdefault(msg.provider or "unknown", Margin())
-        margin.messages += 1
-        margin.charged_cents += msg.cost_cents
-        margin.provider_usd += Decimal(msg.provider_cost)
+    if msg.hold_state is HoldState.CAPTURED:
+        provider = msg.provider or "unknown"
+        micros = costs.get((provider, msg.country or ""))
+        if msg.provider_cost is not None:
+            margin = report.margins.setdefault(provider, Margin())
+            margin.messages += 1
+            margin.charged_cents += msg.cost_cents
+            margin.provider_usd += Decimal(msg.provider_cost)
+        elif micros is not None:
+            margin = report.margins.setdefault(provider, Margin())
+            margin.estimated += 1
+            margin.estimated_charged_cents += msg.cost_cents
+            margin.estimated_usd += Decimal(micros * msg.parts) / 1_000_000
     if msg.hold_state is not expected_hold(msg.status):
         report.problems.append(f"message {msg.message_id}: status {msg.status.value} "
                                f"with hold {msg.hold_state.value} (not repaired: a person "

@@ -192,3 +192,19 @@ def test_reconcile_shows_the_providers_cost_beside_the_captured_price() -> None:
     margin = report.margins["scripted"]
     assert (margin.messages, margin.charged_cents, margin.provider_usd) == (
         2, 10, Decimal("0.01581"))
+
+
+def test_reconcile_prices_unreported_costs_at_the_configured_provider_costs() -> None:
+    world = World()
+    reported, provider_id = sent(world)
+    world.dlr.apply(DeliveryReport("scripted", reported, provider_id, "DELIVERED",
+                                   provider_cost="0.01"))
+    unreported, provider_id = sent(world)
+    world.dlr.apply(DeliveryReport("scripted", unreported, provider_id, "DELIVERED"))
+
+    report = reconcile(world.accounts, world.messages, costs={("scripted", "US"): 7900})
+
+    margin = report.margins["scripted"]
+    assert (margin.messages, margin.provider_usd) == (1, Decimal("0.01"))
+    assert (margin.estimated, margin.estimated_charged_cents, margin.estimated_usd) == (
+        1, 5, Decimal("0.0079"))
