@@ -199,7 +199,20 @@ def _files_of(archive: zipfile.ZipFile, distributions: frozenset[str]) -> set[st
 
 
 def package(stage: str, out: Path) -> Path:
-    """Write ``out/sam.json`` and ``out/deployment.zip``; return the template's path."""
+    """Write ``out/sam.json`` and ``out/deployment.zip``; return the template's path.
+
+    One packaging at a time per checkout: Chalice caches the dependency zip under
+    ``.chalice/deployments`` and this writes the policy files there, so two at once (two
+    test workers) could read each other's half-written files."""
+    import fcntl
+
+    lock_path = ROOT / ".chalice" / ".package.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _package(stage, out)
+
+
+def _package(stage: str, out: Path) -> Path:
     names = resource_names(stage)
     fns = functions(load_app(stage), stage, set(names.queues()))
     if not Config(chalice_stage=stage, config_from_disk=load_config()).autogen_policy:
