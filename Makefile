@@ -179,7 +179,7 @@ BUILD := build/$(STAGE)
 package: $(STAMP) ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by default)
 	$(BIN)/python -m infra.package --stage $(STAGE) --out $(BUILD)
 
-deploy: package ## Deploy STAGE (CloudFormation): [BUCKET] and settings stored in SSM: PROVIDER (none: nothing is sent) MOCK_PROVIDER_SANDBOX PUBLIC_BASE_URL AWS_SMS_* TWILIO_* DLR_SECRETS WEBHOOK_MASTER_SECRET
+deploy: package ## Deploy STAGE (CloudFormation): [BUCKET] and settings stored in SSM: PROVIDER (none: nothing is sent) PROVIDERS PROVIDER_MPS MOCK_PROVIDER_SANDBOX PUBLIC_BASE_URL AWS_SMS_* TWILIO_* DLR_SECRETS WEBHOOK_MASTER_SECRET
 	env -u AWS_ENDPOINT_URL $(BIN)/python -m infra.deploy --stage $(STAGE) --build $(BUILD) \
 		$(if $(BUCKET),--bucket $(BUCKET))
 
