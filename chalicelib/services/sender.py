@@ -134,10 +134,10 @@ class SenderService:
             if booked is None:
                 return self._hand_back(msg, job, receives, pace_wait, "SendPaced")
             slot = booked
-        if time_enough is not None and not time_enough():
-            return self._hand_back(msg, job, receives, 1.0, "SendDeferredForTime")
         if not self._await_slot(choice.name, msg.parts, slot):
             return self._hand_back(msg, job, receives, 1.0, "SendPaced")
+        if time_enough is not None and not time_enough():  # after any wait for the slot
+            return self._hand_back(msg, job, receives, 1.0, "SendDeferredForTime")
         result = self._submit(msg, choice)
         step = self._outcome(msg, choice, result, now)
         router.record(choice, result)  # best effort, after the outcome is written

@@ -290,3 +290,17 @@ def test_a_worker_late_for_its_pace_slot_books_another_rather_than_crowd_the_nex
 
     assert world.telemetry.counts["SendPaceSlotMissed"] == 1
     assert len(providers["mock"].submissions) == 1
+
+
+def test_with_no_time_left_for_the_call_the_claim_is_handed_back_untried() -> None:
+    world = World()
+    sender, providers = routed(world, mock=[ACCEPTED])
+    message_id = world.accept.accept(world.client(), dict(SEED_BODY)).message.message_id
+
+    step = sender.handle(message_id, time_enough=lambda: False)
+
+    assert isinstance(step, RetryAfter)
+    stored = world.messages.get(message_id)
+    assert stored is not None and (stored.status, stored.attempts) == (Status.QUEUED, 0)
+    assert providers["mock"].submissions == []
+    assert world.telemetry.counts["SendDeferredForTime"] == 1
