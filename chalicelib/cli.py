@@ -237,16 +237,25 @@ def route(container: Container, args: argparse.Namespace) -> int:
     return 0
 
 
+def _stage_settings(container: Container) -> tuple[Settings, str | None]:
+    """The settings as the stage's functions see them (with its stored settings, on a
+    deployed stage; an explicit variable still wins), and why not, if they could not be
+    read."""
+    s = container.settings
+    if not s.settings_path:
+        return s, None
+    explicit = set(os.environ) | set(stage_environment(s.stage))
+    try:
+        return with_stored(s, explicit).settings, None
+    except (BackendUnavailableError, SettingsError) as exc:
+        return s, f"stored settings unreadable: {exc}"
+
+
 def _stage_default(container: Container) -> tuple[tuple[str, ...], str]:
-    """The default route's providers as the stage's functions see them (with its stored
-    settings, on a deployed stage), and where they come from."""
-    s, note = container.settings, ""
-    if s.settings_path:
-        explicit = set(os.environ) | set(stage_environment(s.stage))
-        try:
-            s = with_stored(s, explicit).settings
-        except (BackendUnavailableError, SettingsError) as exc:
-            note = f"; stored settings unreadable: {exc}"
+    """The default route's providers as the stage's functions see them, and where they
+    come from."""
+    s, problem = _stage_settings(container)
+    note = f"; {problem}" if problem else ""
     setting = "PROVIDERS" if s.providers else "PROVIDER, as PROVIDERS is not set"
     return s.default_providers, f"stage {s.stage}'s {setting}{note}"
 
@@ -389,13 +398,9 @@ def _price_parsers(sub: argparse._SubParsersAction) -> None:
 def providers(container: Container, args: argparse.Namespace) -> int:
     """Each provider: whether this stage can send through it, its place in the default
     route, its circuit breaker (shared by every worker) and its pace (PROVIDER_MPS)."""
-    s, now = container.settings, time.time()
-    if s.settings_path:  # as the stage's functions see them: with its stored settings
-        explicit = set(os.environ) | set(stage_environment(s.stage))
-        try:
-            s = with_stored(s, explicit).settings
-        except (BackendUnavailableError, SettingsError) as exc:
-            print(f"(stored settings unreadable: {exc}; showing the environment's)")
+    (s, problem), now = _stage_settings(container), time.time()
+    if problem:
+        print(f"({problem}; showing the environment's)")
     breakers = container.health.read(PROVIDER_NAMES)
     for name in PROVIDER_NAMES:
         print(name)
