@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from types import EllipsisType
 
 import phonenumbers
 
@@ -147,10 +148,12 @@ def default_route(providers: Sequence[str]) -> Route:
 
 
 def match_route(routes: Iterable[Route], to: str, client_id: str, sender: str,
-                default: Route) -> Route:
+                default: Route, country: str | None | EllipsisType = ...) -> Route:
     """The most specific route that matches, else ``default``; ties go to the name that
-    sorts first (so the choice never depends on the order routes were read in)."""
-    country = country_of(to)
+    sorts first (so the choice never depends on the order routes were read in).
+    ``country`` is ``to``'s (``country_of``), when the caller has it already."""
+    if isinstance(country, EllipsisType):
+        country = country_of(to)
     kind = sender_type_of(sender)
     best: Route | None = None
     for route in routes:

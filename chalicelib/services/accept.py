@@ -162,7 +162,8 @@ class AcceptService:
             sender_owned=policy.owns_sender(request.sender),
             message_type=policy.message_type,
             test_mode=policy.test_mode,
-            route=(self._routes.route_for(request.to, client.client_id, request.sender).name
+            route=(self._routes.route_for(request.to, client.client_id, request.sender,
+                                          country).name
                    if self._routes is not None else None),
             country=country,
         )

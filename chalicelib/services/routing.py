@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from types import EllipsisType
 
 from chalicelib.domain.breaker import Breaker, BreakerConfig
 from chalicelib.domain.errors import BackendUnavailableError
@@ -78,10 +79,11 @@ class RouteTable:
                       extra={"route": route.name, "problems": problems})
         return not problems
 
-    def route_for(self, to: str, client_id: str, sender: str) -> Route:
-        """The route a new message takes."""
+    def route_for(self, to: str, client_id: str, sender: str,
+                  country: str | None | EllipsisType = ...) -> Route:
+        """The route a new message takes (``country``: ``to``'s, if known already)."""
         routes, _ = self._load()
-        return match_route(routes, to, client_id, sender, self.default)
+        return match_route(routes, to, client_id, sender, self.default, country)
 
     def named(self, name: str | None) -> Route:
         """The route of that name as it is now; the default route when it is gone."""

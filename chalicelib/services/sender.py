@@ -209,7 +209,8 @@ class SenderService:
             return table.named(msg.route)
         if job_route:
             return table.named(job_route)
-        return table.route_for(msg.to, msg.client_id, msg.sender)  # accepted before routing
+        return table.route_for(msg.to, msg.client_id, msg.sender,  # accepted before routing
+                               msg.country if msg.country else ...)
 
     def _reroute(self, msg: Message, first: Choice, first_route: str,
                  now: float) -> Choice | None:
