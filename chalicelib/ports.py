@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from chalicelib.domain.books import Settlement
 from chalicelib.domain.breaker import Breaker, BreakerConfig
+from chalicelib.domain.guards import SpendGuard
+from chalicelib.domain.inbound import InboundMessage, OptOut
 from chalicelib.domain.message import Balance, Client, Message
 from chalicelib.domain.provider_errors import SubmitResult
 from chalicelib.domain.ratelimit import Decision, RateLimit
@@ -108,9 +110,14 @@ class Books(Protocol):
     """Every write that moves money: atomic over the items it touches (the money and
     the record that explains it), and a no-op when repeated."""
 
-    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int) -> Decision | None:
+    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int,
+                       guard: SpendGuard | None = None) -> Decision | None:
         """Take ``tokens``, hold the message's cost and store it, all or nothing; None
-        when a message with its id exists (nothing taken); else raise the refusal."""
+        when a message with its id exists (nothing taken); else raise the refusal.
+
+        ``guard``: the client's daily cap (``DailyLimitReachedError``) and, in block
+        mode, its velocity counter (``DestinationVelocityError``), moved in the same
+        transaction."""
         ...
 
     def settle(self, message: Message, settlement: Settlement) -> Message | None:
@@ -288,4 +295,61 @@ class Pacer(Protocol):
 
     def lag(self, provider: str, limit: RateLimit, now: float) -> float:
         """How far ahead of ``now`` the bucket is booked, in seconds (0 when idle)."""
+        ...
+
+
+class ContactStore(Protocol):
+    """Per client and person: who opted out, and the velocity guard's counters."""
+
+    def opt_out_of(self, client_id: str, number: str) -> OptOut | None:
+        """The number's last opt-out or opt-in with this client, read consistently; None
+        when it never had one."""
+        ...
+
+    def set_opt_out(self, change: OptOut) -> bool:
+        """Store ``change`` unless a change at the same time or later is stored (a late or
+        repeated keyword cannot undo a newer one); True when it was stored."""
+        ...
+
+    def page_opt_outs(self, client_id: str, after: str | None,
+                      want: int) -> tuple[list[OptOut], str | None]:
+        """The client's opted-out numbers in number order, after ``after``; with the
+        number to continue after (None at the end)."""
+        ...
+
+    def count_velocity(self, client_id: str, key: str, expires_at: int) -> int:
+        """Count one message in a velocity counter (monitor mode); its new count."""
+        ...
+
+
+class InboundStore(Protocol):
+    """Inbound messages, stored once each."""
+
+    def put_new(self, message: InboundMessage) -> bool:
+        """False when one with its id is stored (a duplicate)."""
+        ...
+
+    def get(self, inbound_id: str) -> InboundMessage | None: ...
+
+    def mark_done(self, inbound_id: str, reply_id: str | None) -> None:
+        """Every effect of it is applied (a duplicate of it is dropped from then on)."""
+        ...
+
+    def page_for_client(self, client_id: str, since: float | None, until: float | None,
+                        after: tuple[float, str] | None, want: int,
+                        matches: Callable[[InboundMessage], bool],
+                        ) -> tuple[list[InboundMessage], tuple[float, str] | None]: ...
+
+
+class Conversations(Protocol):
+    """Who an inbound message is for, and which outbound message it answers."""
+
+    def owner_of(self, number: str) -> str | None:
+        """The client that owns ``number`` as a sender ID (``make client SENDER_IDS=``)."""
+        ...
+
+    def last_outbound(self, person: str, our_number: str,
+                      client_id: str | None = None) -> Message | None:
+        """The newest message to ``person`` that went out from ``our_number`` (of
+        ``client_id``, when given); None when there is none."""
         ...

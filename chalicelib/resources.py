@@ -23,6 +23,9 @@ DLR_MAX_RECEIVES = 5
 # A callback is tried this often over ~24 h (30 s, 1, 2, 4 ... minutes, capped
 # at 2 h), then dead-lettered.
 CALLBACK_MAX_RECEIVES = 20
+# An inbound message whose processing keeps failing (a store down) is tried this often
+# (backing off), then dead-lettered; `make redrive` brings it back.
+INBOUND_MAX_RECEIVES = 10
 # The sender function's timeout (.chalice/config.json says the same; a test checks).
 # It takes a record only with a provider call's timeout plus SEND_MARGIN_S left (the
 # SENT write and its retries), so Lambda never cuts a provider call short.
@@ -78,6 +81,32 @@ class ResourceNames:
         return self._name("routing")
 
     @property
+    def inbound_table(self) -> str:
+        """Inbound (mobile-originated) messages."""
+        return self._name("inbound")
+
+    @property
+    def contacts_table(self) -> str:
+        """Per client and person: opt-outs, and the velocity guard's counters."""
+        return self._name("contacts")
+
+    @property
+    def inbound_queue(self) -> str:
+        """Inbound messages to process: AWS End User Messaging's two-way topic (raw
+        delivery) and the mock's injected replies."""
+        return self._name("inbound")
+
+    @property
+    def inbound_dlq(self) -> str:
+        return self._name("inbound-dlq")
+
+    @property
+    def sms_inbound_topic(self) -> str:
+        """The SNS topic AWS End User Messaging SMS publishes two-way messages to (a
+        phone number's ``TwoWayChannelArn``); the inbound queue is subscribed to it."""
+        return self._name("sms-inbound")
+
+    @property
     def callbacks_queue(self) -> str:
         return self._name("callbacks")
 
@@ -130,7 +159,7 @@ class ResourceNames:
     def queues(self) -> dict[str, str]:
         """Each work queue and its dead-letter queue."""
         return {self.send_queue: self.send_dlq, self.dlr_queue: self.dlr_dlq,
-                self.callbacks_queue: self.callbacks_dlq}
+                self.callbacks_queue: self.callbacks_dlq, self.inbound_queue: self.inbound_dlq}
 
 
 def artifacts_bucket(account: str, region: str) -> str:

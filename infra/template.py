@@ -27,6 +27,8 @@ from pynamodb.attributes import TTLAttribute
 
 from chalicelib.adapters.models import (
     ClientModel,
+    ContactModel,
+    InboundModel,
     LedgerEntryModel,
     MessageModel,
     ProviderSendModel,
@@ -35,6 +37,7 @@ from chalicelib.adapters.models import (
 from chalicelib.resources import (
     CALLBACK_MAX_RECEIVES,
     DLR_MAX_RECEIVES,
+    INBOUND_MAX_RECEIVES,
     SEND_MAX_RECEIVES,
     SENDER_TIMEOUT_S,
     ResourceNames,
@@ -45,6 +48,7 @@ from chalicelib.resources import (
 DLR_TIMEOUT_S = 10
 RETENTION_S = 14 * 24 * 3600
 CALLBACK_TIMEOUT_S = 10
+INBOUND_TIMEOUT_S = 10
 
 # Delivery events: every text event of the stage's configuration set goes to one
 # SNS destination (the DLR function tells the final ones from the others).
@@ -195,6 +199,8 @@ def resources(names: ResourceNames) -> dict[str, Any]:
         "MockProviderSendsTable": table_resource(ProviderSendModel, names.provider_sends_table),
         "LedgerTable": table_resource(LedgerEntryModel, names.ledger_table),
         "RoutingTable": table_resource(RoutingModel, names.routing_table),
+        "InboundTable": table_resource(InboundModel, names.inbound_table),
+        "ContactsTable": table_resource(ContactModel, names.contacts_table),
     }
     out.update(queue_pair("Send", names.send_queue, names.send_dlq,
                           6 * SENDER_TIMEOUT_S, SEND_MAX_RECEIVES))
@@ -202,6 +208,8 @@ def resources(names: ResourceNames) -> dict[str, Any]:
                           6 * DLR_TIMEOUT_S, DLR_MAX_RECEIVES))
     out.update(queue_pair("Callbacks", names.callbacks_queue, names.callbacks_dlq,
                           6 * CALLBACK_TIMEOUT_S, CALLBACK_MAX_RECEIVES))
+    out.update(queue_pair("Inbound", names.inbound_queue, names.inbound_dlq,
+                          6 * INBOUND_TIMEOUT_S, INBOUND_MAX_RECEIVES))
     out.update(sms_events(names, "DlrQueue"))
     return out
 

@@ -18,10 +18,17 @@ from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.indexes import GlobalSecondaryIndex, Index, KeysOnlyProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    Index,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from chalicelib.domain.status import SweepLane
@@ -87,6 +94,17 @@ class ClientModel(Model):
     created_at = NumberAttribute(default=0)
     # Moves on with every money write: a repair applies only to the books it read.
     books_version = NumberAttribute(null=True)
+    # Two-way and compliance.
+    inbound_url = UnicodeAttribute(null=True)
+    help_text = UnicodeAttribute(null=True)
+    allowed_countries = UnicodeSetAttribute(null=True)  # ISO codes; empty: all
+    daily_limit_cents = NumberAttribute(null=True)
+    velocity_limit = NumberAttribute(null=True)  # messages per hour per destination range
+    velocity_mode = UnicodeAttribute(null=True)  # block | monitor
+    # The daily cap's counter: cents held on ``spend_day`` (UTC, 2026-12-02), moved in
+    # the hold transaction.
+    spend_day = UnicodeAttribute(null=True)
+    spend_day_cents = NumberAttribute(null=True)
 
     api_key_index = ApiKeyIndex()
 
@@ -110,6 +128,31 @@ class ApiKeyClaimModel(Model):
     client_id = UnicodeAttribute(hash_key=True)  # API_KEY_CLAIM_PREFIX + the key's SHA-256
     owner = UnicodeAttribute()
     created_at = NumberAttribute(default=0)
+
+
+# Items of the clients table whose key starts with this claim one sender ID (a phone
+# number) for its owner: inbound messages to that number are the owner's.
+SENDER_CLAIM_PREFIX = "sender#"
+
+
+class SenderClaimModel(Model):
+    """One phone-number sender ID owned by one client, in the clients table (as API key
+    claims are): written with ``attribute_not_exists`` when ``make client SENDER_IDS=``
+    gives the client the number, deleted when it is taken away."""
+
+    class Meta(_Meta):
+        table_name = "clients"
+
+    client_id = UnicodeAttribute(hash_key=True)  # SENDER_CLAIM_PREFIX + the number
+    owner = UnicodeAttribute()
+    created_at = NumberAttribute(default=0)
+
+
+@cache
+def sender_claims(clients: type[ClientModel]) -> type[SenderClaimModel]:
+    """The sender claim model on the same table, region and endpoint as ``clients``."""
+    meta: Any = clients.Meta
+    return _bound(SenderClaimModel, meta.table_name, meta.region, meta.host)
 
 
 @cache
@@ -148,6 +191,19 @@ class ClientIndex(GlobalSecondaryIndex["MessageModel"]):
         projection = KeysOnlyProjection()
 
     client_id = UnicodeAttribute(hash_key=True)
+    created_at = NumberAttribute(range_key=True)
+
+
+class RecipientIndex(GlobalSecondaryIndex["MessageModel"]):
+    """Messages by recipient, newest last: the conversation an inbound message answers
+    (who last wrote to that person, from which number). Written once per message (its
+    keys and projected attributes never change)."""
+
+    class Meta:
+        index_name = "recipient-index"
+        projection = IncludeProjection(["client_id", "sender", "sender_owned"])
+
+    to = UnicodeAttribute(hash_key=True)
     created_at = NumberAttribute(range_key=True)
 
 
@@ -205,9 +261,12 @@ class MessageModel(Model):
     # Reports that settled nothing, "<epoch s> <provider status>" each (a string, so a
     # redelivered report is found with ``contains`` and not added twice); capped.
     events = ListAttribute(of=UnicodeAttribute, null=True)
+    expires_at = NumberAttribute(null=True)  # its validity period's end (epoch s)
+    kind = UnicodeAttribute(null=True)  # keyword_reply; absent: a client's message
 
     client_index = ClientIndex()
     sweep_index = SweepIndex()
+    recipient_index = RecipientIndex()
 
 
 class ProviderSendModel(Model):
@@ -280,8 +339,65 @@ class RoutingModel(Model):
     writer = UnicodeAttribute(null=True)
 
 
+class InboundClientIndex(GlobalSecondaryIndex["InboundModel"]):
+    """A client's inbound messages by arrival (``GET /v1/inbound``). Sparse: an inbound
+    message no client could be found for has no ``client_id``."""
+
+    class Meta:
+        index_name = "client-index"
+        projection = AllProjection()
+
+    client_id = UnicodeAttribute(hash_key=True)
+    received_at = NumberAttribute(range_key=True)
+
+
+class InboundModel(Model):
+    """One inbound (mobile-originated) message, stored once per provider message."""
+
+    class Meta(_Meta):
+        table_name = "inbound"
+
+    inbound_id = UnicodeAttribute(hash_key=True)  # uuid5 of (provider, provider id)
+    provider = UnicodeAttribute()
+    provider_message_id = UnicodeAttribute()
+    client_id = UnicodeAttribute(null=True)
+    from_number = UnicodeAttribute()
+    to_number = UnicodeAttribute()
+    text = UnicodeAttribute()
+    received_at = NumberAttribute()
+    keyword = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)  # the last outbound message it answers
+    reply_id = UnicodeAttribute(null=True)  # the keyword's confirmation message
+    done = BooleanAttribute(null=True)  # every effect applied
+
+    client_index = InboundClientIndex()
+
+
+class ContactModel(Model):
+    """Per client and person: opt-out state (``optout#<number>``) and the velocity
+    guard's hourly counters (``velocity#<range>#<hour>``, deleted by TTL)."""
+
+    class Meta(_Meta):
+        table_name = "contacts"
+
+    client_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+    # optout
+    opted_out = BooleanAttribute(null=True)
+    changed_at = NumberAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    keyword = UnicodeAttribute(null=True)
+    # velocity
+    count = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+OPT_OUT_PREFIX, VELOCITY_PREFIX = "optout#", "velocity#"
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     ClientModel, MessageModel, ProviderSendModel, LedgerEntryModel, RoutingModel,
+    InboundModel, ContactModel,
 )
 
 
@@ -310,6 +426,8 @@ class Tables:
     provider_sends: type[ProviderSendModel]
     ledger: type[LedgerEntryModel]
     routing: type[RoutingModel]
+    inbound: type[InboundModel]
+    contacts: type[ContactModel]
 
 
 @cache
@@ -325,4 +443,6 @@ def bind_tables(names: ResourceNames, region: str, endpoint_url: str | None) -> 
         provider_sends=_bound(ProviderSendModel, names.provider_sends_table, region, endpoint_url),
         ledger=_bound(LedgerEntryModel, names.ledger_table, region, endpoint_url),
         routing=_bound(RoutingModel, names.routing_table, region, endpoint_url),
+        inbound=_bound(InboundModel, names.inbound_table, region, endpoint_url),
+        contacts=_bound(ContactModel, names.contacts_table, region, endpoint_url),
     )

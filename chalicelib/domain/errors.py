@@ -37,6 +37,14 @@ class MaxPriceExceededError(UnprocessableError):
         self.max_price_cents = max_price_cents
 
 
+class RecipientOptedOutError(UnprocessableError):
+    """The destination opted out of this client's messages (STOP); nothing is held."""
+
+
+class DestinationNotAllowedError(UnprocessableError):
+    """The destination's country is not on the client's allowed-countries list."""
+
+
 class MalformedJsonError(GatewayError):
     """A body is not JSON at all."""
 
@@ -84,6 +92,23 @@ class RateLimitedError(GatewayError):
     @property
     def retry_after_s(self) -> float:
         return self.decision.retry_after_s
+
+
+class DailyLimitReachedError(GatewayError):
+    """The client's daily spend cap would be passed; it opens again at ``resets_at``
+    (the next UTC midnight, epoch seconds)."""
+
+    def __init__(self, message: str, resets_at: float) -> None:
+        super().__init__(message)
+        self.resets_at = resets_at
+
+
+class DestinationVelocityError(GatewayError):
+    """Too many messages to one destination range this hour (the SMS-pumping guard)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message, "to")
+        self.retry_after_s = retry_after_s
 
 
 class BackendUnavailableError(GatewayError):

@@ -77,6 +77,11 @@ class Message:
     country: str | None = None  # the destination's ISO country code
     failed_provider: str | None = None  # the provider its last attempt failed at
     refused_by: frozenset[str] = frozenset()  # providers that cannot send it (their refusal)
+    # When it must have been handed to a provider (epoch s): later, it ends EXPIRED.
+    # ``send_at`` (or its acceptance) + its ``validity_period``; None: accepted before
+    # validity periods (no expiry).
+    expires_at: float | None = None
+    kind: str = "message"  # or KIND_REPLY: the gateway's confirmation of a keyword
 
     @property
     def taken_over(self) -> bool:
@@ -111,6 +116,9 @@ class Message:
         if self.error_code or self.error:
             body["error"] = {"code": self.error_code, "message": self.error}
         return body
+
+
+KIND_MESSAGE, KIND_REPLY = "message", "keyword_reply"
 
 
 @dataclass(frozen=True)
@@ -148,3 +156,10 @@ class Client:
     test_mode: bool = False  # its messages are checked by the provider, never sent or charged
     # Cents per part by destination country (ISO code); not hashed (a dict is not hashable).
     country_prices: Mapping[str, int] = field(default_factory=dict, hash=False)
+    # Two-way and compliance (README, "Two-way and compliance").
+    inbound_url: str | None = None  # where its inbound messages are posted (signed events)
+    help_text: str | None = None  # the reply to HELP / INFO; None: the standard wording
+    allowed_countries: frozenset[str] = frozenset()  # ISO codes; empty: every country
+    daily_limit_cents: int | None = None  # what it may hold per UTC day; None: no cap
+    velocity_limit: int | None = None  # messages per hour to one destination range
+    velocity_mode: str | None = None  # block (default) or monitor

@@ -12,6 +12,9 @@ from chalicelib.domain.cursors import InvalidCursorError
 from chalicelib.domain.errors import (
     BackendUnavailableError,
     ConflictError,
+    DailyLimitReachedError,
+    DestinationNotAllowedError,
+    DestinationVelocityError,
     ForbiddenError,
     GatewayError,
     IdempotencyKeyReusedError,
@@ -21,10 +24,12 @@ from chalicelib.domain.errors import (
     MessageStateConflictError,
     NotFoundError,
     RateLimitedError,
+    RecipientOptedOutError,
     UnauthorizedError,
     UnprocessableError,
     ValidationError,
 )
+from chalicelib.domain.message import rfc3339
 from chalicelib.http.presenters import json_response, rate_headers
 
 
@@ -48,6 +53,7 @@ ERROR_TABLE: dict[type[GatewayError], tuple[int, str]] = {
     MalformedJsonError: (400, "malformed_json"),
     UnauthorizedError: (401, "unauthorized"),
     InsufficientCreditError: (402, "insufficient_credit"),
+    DailyLimitReachedError: (402, "daily_limit_reached"),
     ForbiddenError: (403, "forbidden"),
     NotFoundError: (404, "not_found"),
     MethodNotAllowedError: (405, "method_not_allowed"),
@@ -57,7 +63,10 @@ ERROR_TABLE: dict[type[GatewayError], tuple[int, str]] = {
     IdempotencyKeyReusedError: (422, "idempotency_key_reused"),
     UnprocessableError: (422, "unprocessable"),
     MaxPriceExceededError: (422, "max_price_exceeded"),
+    RecipientOptedOutError: (422, "recipient_opted_out"),
+    DestinationNotAllowedError: (422, "destination_not_allowed"),
     RateLimitedError: (429, "rate_limited"),
+    DestinationVelocityError: (429, "destination_velocity"),
     BackendUnavailableError: (503, "service_unavailable"),
 }
 INTERNAL = (500, "internal_error")
@@ -85,6 +94,11 @@ def error_response(error: GatewayError) -> Response:
         wait = min(error.retry_after_s, MAX_RETRY_AFTER_S)
         headers = {"Retry-After": str(max(1, int(wait + 0.999))),
                    **rate_headers(error.decision, error.limit)}
+    if isinstance(error, DestinationVelocityError):
+        headers = {"Retry-After": str(max(1, int(min(error.retry_after_s, MAX_RETRY_AFTER_S)
+                                                     + 0.999)))}
+    if isinstance(error, DailyLimitReachedError):
+        body["resets_at"] = rfc3339(error.resets_at)
     return json_response({"error": body}, status, headers)
 
 

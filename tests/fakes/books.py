@@ -4,6 +4,7 @@ transactions."""
 from __future__ import annotations
 
 from chalicelib.domain.books import Settlement
+from chalicelib.domain.guards import SpendGuard
 from chalicelib.domain.errors import InsufficientCreditError, RateLimitedError
 from chalicelib.domain.message import Balance, Message
 from chalicelib.domain.ratelimit import Decision, RateLimit, decide, settled
@@ -16,7 +17,8 @@ class FakeBooks:
         self._accounts = accounts
         self._messages = messages
 
-    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int) -> Decision | None:
+    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int,
+                       guard: SpendGuard | None = None) -> Decision | None:
         if self._messages.get(message.message_id) is not None:
             return None
         a = self._accounts._get(message.client_id)

@@ -154,6 +154,7 @@ def test_a_deployed_stage_redrives_with_move_tasks_and_fails_when_one_does(
 
     assert sorted(moved) == [("sms-gateway-prod-callbacks-dlq", "sms-gateway-prod-callbacks"),
                              ("sms-gateway-prod-dlr-dlq", "sms-gateway-prod-dlr"),
+                             ("sms-gateway-prod-inbound-dlq", "sms-gateway-prod-inbound"),
                              ("sms-gateway-prod-send-dlq", "sms-gateway-prod-send")]
     out = capsys.readouterr().out
     assert "sms-gateway-prod-dlr-dlq -> sms-gateway-prod-dlr: 4 record(s) moved" in out
