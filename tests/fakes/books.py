@@ -4,8 +4,8 @@ transactions."""
 from __future__ import annotations
 
 from chalicelib.domain.books import Settlement
-from chalicelib.domain.guards import SpendGuard
 from chalicelib.domain.errors import InsufficientCreditError, RateLimitedError
+from chalicelib.domain.guards import SpendGuard
 from chalicelib.domain.message import Balance, Message
 from chalicelib.domain.ratelimit import Decision, RateLimit, decide, settled
 from tests.fakes.accounts import FakeAccounts
