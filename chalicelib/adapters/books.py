@@ -47,6 +47,7 @@ from chalicelib.domain.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from chalicelib.domain.guards import SpendGuard
 from chalicelib.domain.message import Balance, Message
 from chalicelib.domain.ratelimit import Decision, RateLimit, decide, max_tat_allowed
 from chalicelib.domain.ratelimit import settled as rate_after
@@ -113,7 +114,8 @@ class DynamoBooks:
 
     # -- holds ---------------------------------------------------------------
 
-    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int) -> Decision | None:
+    def hold_and_store(self, message: Message, limit: RateLimit, tokens: int,
+                       guard: SpendGuard | None = None) -> Decision | None:
         """Take ``tokens`` from the rate bucket, hold the message's cost and write the
         message, all or nothing.
 

@@ -388,7 +388,7 @@ class ContactModel(Model):
     source = UnicodeAttribute(null=True)
     keyword = UnicodeAttribute(null=True)
     # velocity
-    count = NumberAttribute(null=True)
+    hits = NumberAttribute(null=True)  # messages counted (``count`` is Model's)
     expires_at = TTLAttribute(null=True)
 
 
