@@ -49,6 +49,12 @@ def _client(item: ClientModel) -> Client:
         message_type=item.message_type,
         test_mode=bool(item.test_mode),
         country_prices=parse_country_prices(item.country_prices),
+        inbound_url=item.inbound_url,
+        help_text=item.help_text,
+        allowed_countries=frozenset(item.allowed_countries or ()),
+        daily_limit_cents=_int_or_none(item.daily_limit_cents),
+        velocity_limit=_int_or_none(item.velocity_limit),
+        velocity_mode=item.velocity_mode,
     )
 
 
@@ -250,6 +256,11 @@ class DynamoAccounts:
             "callback_on_sent": ClientModel.callback_on_sent,
             "allowed_senders": ClientModel.allowed_senders, "max_parts": ClientModel.max_parts,
             "message_type": ClientModel.message_type, "test_mode": ClientModel.test_mode,
+            "inbound_url": ClientModel.inbound_url, "help_text": ClientModel.help_text,
+            "allowed_countries": ClientModel.allowed_countries,
+            "daily_limit_cents": ClientModel.daily_limit_cents,
+            "velocity_limit": ClientModel.velocity_limit,
+            "velocity_mode": ClientModel.velocity_mode,
         }  # the API key only through set_api_key, which keeps it unique
         actions: list[Action] = []
         for key, value in settings.items():

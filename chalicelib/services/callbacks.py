@@ -53,6 +53,18 @@ class CallbackService:
         if message.status in FINAL_EVENTS:
             self._messages.mark_callback_queued(message.message_id)
 
+    def send_event(self, client_id: str, url: str | None, event: dict[str, object],
+                   request_id: str | None = None) -> bool:
+        """Queue one event that is not a message's status (an inbound message, an opt-out)
+        for ``url``, signed and retried as status events are; False when there is no URL.
+        ``BackendUnavailableError`` when it could not be queued (the caller tries again:
+        the event id is the same every time, so receivers drop a repeat)."""
+        if not url:
+            return False
+        self._queue.send(CallbackJob(client_id, url, dict(event)).body(),
+                         attributes=request_attributes(request_id))
+        return True
+
     def ensure_final_notified(self, message: Message) -> None:
         """Recover a final event lost to a crash between the status write and the queue."""
         if message.status in FINAL_EVENTS and message.callback_url \
