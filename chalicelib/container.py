@@ -194,7 +194,7 @@ class Container:
     def route_table(self) -> RouteTable:
         s = self.settings
         return RouteTable(self.route_book, default_route(s.default_providers),
-                          s.routes_cache_ttl_s)
+                          s.routes_cache_ttl_s, usable=s.usable_providers())
 
     @cached_property
     def router(self) -> Router:

@@ -162,6 +162,14 @@ class PriceStore(Protocol):
         ...
 
 
+class ClientReader(Protocol):
+    """One client by id (the inbound service: whose message it is, its settings)."""
+
+    def client(self, client_id: str) -> Client:
+        """The client, read consistently; ``NotFoundError`` when there is none."""
+        ...
+
+
 class WorkQueue(Protocol):
     """One work queue; its records come back until they are deleted."""
 

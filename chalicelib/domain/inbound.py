@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chalicelib.domain.message import rfc3339
+from chalicelib.domain.message import KIND_REPLY, Message, rfc3339
+from chalicelib.domain.routing import country_of
+from chalicelib.domain.segments import plan_segments
+from chalicelib.domain.status import HoldState, Status
+from chalicelib.domain.validation import E164
 
 INBOUND_NAMESPACE = uuid.UUID("3d0c2f4e-5b8a-4e61-9f0d-7a2b1c4e8f33")
 MAX_INBOUND_TEXT = 1600  # Twilio's cap on one message; longer bodies are cut
@@ -158,3 +163,35 @@ def opt_out_event(change: OptOut) -> dict[str, object]:
     key = f"{kind}:{change.client_id}:{change.number}:{change.changed_at:.3f}"
     return {"event_id": str(uuid.uuid5(INBOUND_NAMESPACE, key)), "type": kind,
             **change.public(), "occurred_at": rfc3339(change.changed_at)}
+
+
+# -- replies and sender claims (the inbound service and the admin CLI) -----------------
+
+def keyword_reply(inbound: InboundMessage, text: str, now: float, route: str,
+                  test_mode: bool = False) -> Message:
+    """The confirmation of ``inbound``'s keyword, as a message of its client: from the
+    number the person wrote to, to the person, at no cost to the client, through
+    ``route`` (the provider the inbound message came from). One per inbound message:
+    its id is ``reply_id_for`` the inbound id."""
+    assert inbound.client_id is not None, "only an attributed inbound message is answered"
+    plan = plan_segments(text)
+    return Message(
+        message_id=reply_id_for(inbound.inbound_id), client_id=inbound.client_id,
+        to=inbound.from_number, sender=inbound.to_number, text=text,
+        encoding=plan.encoding.value, parts=plan.count, cost_cents=0, status=Status.QUEUED,
+        hold_state=HoldState.HELD, created_at=now, updated_at=now, sender_owned=True,
+        route=route, country=country_of(inbound.from_number), test_mode=test_mode,
+        kind=KIND_REPLY)
+
+
+def phone_number_senders(sender_ids: Iterable[str]) -> tuple[frozenset[str], list[str]]:
+    """The sender IDs that are phone numbers (E.164), which people can reply to, and the
+    problems of those that look like one (a ``+``) but are not. Alphanumeric sender IDs
+    and short codes are not claimed: inbound messages are attributed by E.164 number."""
+    numbers, problems = set(), []
+    for sender in sender_ids:
+        if E164.fullmatch(sender):
+            numbers.add(sender)
+        elif sender.startswith("+"):
+            problems.append(f"sender ID {sender!r} is not an E.164 number (+ and digits)")
+    return frozenset(numbers), problems

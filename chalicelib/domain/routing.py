@@ -147,6 +147,30 @@ def default_route(providers: Sequence[str]) -> Route:
     return Route(DEFAULT_ROUTE, tuple(providers))
 
 
+# A pinned route sends through one provider only: the confirmation of a keyword goes
+# out through the provider the inbound message came from (its number is that
+# provider's). Its name has a ':', which ``ROUTE_NAME`` refuses, so no stored route
+# can take it.
+PINNED_PREFIX = "via:"
+
+
+def pinned_route_name(provider: str) -> str:
+    """``via:twilio``: the reserved name of the route through ``provider`` alone."""
+    return PINNED_PREFIX + provider
+
+
+def pinned_provider(name: str | None) -> str | None:
+    """The provider a pinned route's name names; None for any other name."""
+    if name and name.startswith(PINNED_PREFIX) and len(name) > len(PINNED_PREFIX):
+        return name[len(PINNED_PREFIX):]
+    return None
+
+
+def pinned_route(provider: str) -> Route:
+    """The one-provider route of ``pinned_route_name(provider)``."""
+    return Route(pinned_route_name(provider), (provider,))
+
+
 def match_route(routes: Iterable[Route], to: str, client_id: str, sender: str,
                 default: Route, country: str | None | EllipsisType = ...) -> Route:
     """The most specific route that matches, else ``default``; ties go to the name that

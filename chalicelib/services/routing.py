@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import EllipsisType
 
@@ -27,6 +27,8 @@ from chalicelib.domain.routing import (
     Route,
     default_route,
     match_route,
+    pinned_provider,
+    pinned_route,
     rank_providers,
 )
 from chalicelib.ports import Pacer, Provider, ProviderHealth, RouteBook, Telemetry
@@ -43,9 +45,13 @@ class RouteTable:
     """The stored routes and costs, cached; the default route is ``PROVIDERS``."""
 
     def __init__(self, book: RouteBook | None, default: Route, ttl_s: float,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 usable: Collection[str] | None = None) -> None:
         self._book = book
         self.default = default
+        # The providers this stage can send through (None: any): a pinned route through
+        # another one is the default route.
+        self._usable_providers = None if usable is None else frozenset(usable)
         self._ttl_s = ttl_s
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -86,7 +92,13 @@ class RouteTable:
         return match_route(routes, to, client_id, sender, self.default, country)
 
     def named(self, name: str | None) -> Route:
-        """The route of that name as it is now; the default route when it is gone."""
+        """The route of that name as it is now; the default route when it is gone. A
+        pinned name (``via:<provider>``) is that provider's route alone, or the default
+        route when the provider cannot send on this stage."""
+        pinned = pinned_provider(name)
+        if pinned is not None:
+            usable = self._usable_providers is None or pinned in self._usable_providers
+            return pinned_route(pinned) if usable else self.default
         if name and name != DEFAULT_ROUTE:
             routes, _ = self._load()
             for route in routes:
