@@ -14,12 +14,14 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from chalicelib.container import Container, with_stored
 from chalicelib.domain.breaker import Breaker, BreakerConfig, in_window
 from chalicelib.domain.callbacks import url_problem
 from chalicelib.domain.errors import BackendUnavailableError, GatewayError, NotFoundError
+from chalicelib.domain.inbound import phone_number_senders
 from chalicelib.domain.message import rfc3339
 from chalicelib.domain.pacing import pace_limit
 from chalicelib.domain.routing import DEFAULT_ROUTE, Availability, Mode, Route, SenderType
@@ -73,8 +75,41 @@ def _settings_from(args: argparse.Namespace) -> dict[str, object]:
 
 
 def client(container: Container, args: argparse.Namespace) -> int:
-    """Create a client, or update the one of that name. An API key another client holds
-    is refused (exit 2), and nothing is changed."""
+    """Create a client, or update the one of that name. An API key another client holds,
+    or a phone-number sender ID another client owns, is refused (exit 2), and nothing is
+    changed."""
+    client_id = _client_id(args.name)
+    with claimed_senders(container, client_id, _settings_from(args).get("allowed_senders")):
+        return _create_or_update(container, args)
+
+
+@contextmanager
+def claimed_senders(container: Container, client_id: str, wanted: object) -> Iterator[None]:
+    """Claim the phone numbers among the client's new sender IDs (``wanted``; None: they do
+    not change) before anything else is written, so inbound messages to them are its;
+    take the claims back if the change fails, and release those of numbers it no longer
+    has once it succeeded."""
+    if not isinstance(wanted, set | frozenset):
+        yield
+        return
+    numbers, problems = phone_number_senders(wanted)
+    if problems:
+        raise CliError("SENDER_IDS: " + "; ".join(problems))
+    try:
+        before, _ = phone_number_senders(container.accounts.client(client_id).allowed_senders)
+    except NotFoundError:
+        before = frozenset()
+    claims = container.sender_claims
+    fresh = claims.claim(client_id, numbers)  # ConflictError naming the owner: exit 2
+    try:
+        yield
+    except BaseException:
+        claims.release(client_id, fresh)
+        raise
+    claims.release(client_id, before - numbers)
+
+
+def _create_or_update(container: Container, args: argparse.Namespace) -> int:
     client_id, accounts = _client_id(args.name), container.accounts
     settings = _settings_from(args)
     key = container.api_keys.create(client_id, args.name, (args.credits or 0) * CENTS_PER_CREDIT,

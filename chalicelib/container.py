@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.books import DynamoBooks
+from chalicelib.adapters.contacts_minimal import MinimalContacts
 from chalicelib.adapters.health import DynamoHealth
+from chalicelib.adapters.inbound import DynamoConversations, DynamoInbound, SenderClaims
 from chalicelib.adapters.messages import DynamoMessages
 from chalicelib.adapters.models import Tables, bind_tables
 from chalicelib.adapters.pacer import DynamoPacer
@@ -32,15 +34,17 @@ from chalicelib.domain.ratelimit import RateLimit
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.domain.routing import default_route
 from chalicelib.observability import ObservabilityConfig, Telemetry
-from chalicelib.ports import Pacer, Provider, ProviderHealth, ReportSource
+from chalicelib.ports import ContactStore, Pacer, Provider, ProviderHealth, ReportSource
 from chalicelib.providers.mock import MockProvider
 from chalicelib.resources import SEND_MAX_RECEIVES
 from chalicelib.services.accept import AcceptService
 from chalicelib.services.auth import Authenticator, ReadThrottle, hash_api_key
 from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrIntake, DlrService
+from chalicelib.services.inbound import InboundList, InboundService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import ApiKeys, MessageManager
+from chalicelib.services.optouts import OptOutBook
 from chalicelib.services.prices import ClientPrices
 from chalicelib.services.routes_admin import RoutesAdmin
 from chalicelib.services.routing import Router, RouteTable
@@ -307,6 +311,41 @@ class Container:
     @cached_property
     def dlr(self) -> DlrService:
         return DlrService(self.messages, self.ledger, self.telemetry)
+
+    # -- two-way: inbound messages, conversations, opt-outs ------------------------
+    @cached_property
+    def inbound_store(self) -> DynamoInbound:
+        return DynamoInbound(self.tables.inbound)
+
+    @cached_property
+    def sender_claims(self) -> SenderClaims:
+        return SenderClaims(self.tables.clients)
+
+    @cached_property
+    def conversations(self) -> DynamoConversations:
+        s = self.settings
+        origins = {s.twilio.from_number, s.aws_sms.origination_identity} - {""}
+        return DynamoConversations(self.sender_claims, self.tables.messages, origins)
+
+    @cached_property
+    def contacts(self) -> ContactStore:
+        # A stand-in until the guards' DynamoContacts is wired here.
+        return MinimalContacts(self.tables.contacts)
+
+    @cached_property
+    def opt_outs(self) -> OptOutBook:
+        return OptOutBook(self.contacts, self.callbacks, self.telemetry)
+
+    @cached_property
+    def inbound(self) -> InboundService:
+        return InboundService(self.inbound_store, self.conversations, self.accounts,
+                              self.messages, self.send_queue, self.opt_outs, self.callbacks,
+                              self.telemetry)
+
+    @cached_property
+    def inbound_list(self) -> InboundList:
+        return InboundList(self.inbound_store,
+                           CursorCodec(cursor_key(self.settings.webhook_master_secret)))
 
     # -- routes and provider costs (operators) ------------------------------------
     @cached_property

@@ -18,6 +18,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import (
     API_KEY_CLAIM_PREFIX,
+    SENDER_CLAIM_PREFIX,
     ApiKeyClaimModel,
     ClientModel,
     LedgerEntryModel,
@@ -334,5 +335,5 @@ class DynamoAccounts:
         """Every client with its balance (admin and reconcile only)."""
         with dynamodb_errors("client scan"):
             for item in self._clients.scan(consistent_read=True):
-                if not item.client_id.startswith(API_KEY_CLAIM_PREFIX):
+                if not item.client_id.startswith((API_KEY_CLAIM_PREFIX, SENDER_CLAIM_PREFIX)):
                     yield _client(item), _balance(item)

@@ -195,6 +195,43 @@ def delivery_report(provider: str) -> Response:
     return json_response({"status": "accepted"}, 202)
 
 
+# -- two-way: inbound messages --------------------------------------------------------
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+@api.route("/v1/inbound/twilio", methods=["POST"],
+           content_types=["application/x-www-form-urlencoded"])
+@answers_errors
+def twilio_inbound() -> Response:
+    """Twilio's incoming message webhook: verified, processed now, answered with empty
+    TwiML (no reply from Twilio itself: keyword confirmations are the gateway's)."""
+    request = _request()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    query = {k: str(v) for k, v in (request.query_params or {}).items()}
+    container = get_container()
+    try:
+        sms = container.twilio_provider.parse_inbound(raw_body(), headers, query)
+    except ForbiddenError:
+        # Twilio may sign with a token rotated since we last read the stored settings.
+        again = recheck_stored_settings()
+        if again is container:
+            raise
+        container = again
+        sms = container.twilio_provider.parse_inbound(raw_body(), headers, query)
+    container.inbound.process(sms, request_id())
+    return Response(body=EMPTY_TWIML, status_code=200, headers={"Content-Type": "text/xml"})
+
+
+@api.route("/v1/inbound", methods=["GET"])
+@answers_errors
+def list_inbound() -> Response:
+    client, headers = authenticate_read()
+    inbound = get_container().inbound_list
+    found, cursor = inbound.list(client, inbound.query(client, _request().query_params or {}))
+    return json_response({"inbound": [m.public() for m in found], "next_cursor": cursor},
+                         headers=headers)
+
+
 @api.route("/v1/me", methods=["GET"])
 @answers_errors
 def me() -> Response:

@@ -6,7 +6,9 @@ key pair). Its ``StatusCallback`` is ``{PUBLIC_BASE_URL}/v1/dlr/twilio?ref=<the
 gateway's message id>``, so a callback names its message without an index.
 Twilio signs each callback with ``X-Twilio-Signature``: base64 HMAC-SHA1, keyed
 by the auth token, over that URL followed by the POST parameters sorted by
-name; ``parse_report`` recomputes it and refuses (403) what does not match.
+name; ``parse_report`` recomputes it and refuses (403) what does not match, and
+``parse_inbound`` checks incoming messages (``{PUBLIC_BASE_URL}/v1/inbound/twilio``)
+with the same code.
 
 Hand-written rather than the ``twilio`` package: the package (with aiohttp
 and requests) would add megabytes and cold-start time to every function for
@@ -24,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.domain.errors import ForbiddenError, ValidationError
+from chalicelib.domain.inbound import InboundSms
 from chalicelib.domain.provider_errors import Outcome, SubmitResult
 from chalicelib.domain.reports import DELIVERED, MAX_REFERENCE, PROGRESS, DeliveryReport, OutboundSms
 from chalicelib.settings import TwilioSettings
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 
 NAME = "twilio"
 CALLBACK_PATH = "/v1/dlr/twilio"
+INBOUND_PATH = "/v1/inbound/twilio"
+MAX_INBOUND_FIELD = 64  # MessageSid, From, To: a sid is 34 characters, a number at most 16
 REFERENCE_PARAMETER = "ref"
 # Twilio allows ValidityPeriod from 1 to 36,000 s (10 h, its default).
 MIN_VALIDITY_S, MAX_VALIDITY_S = 1, 36_000
@@ -156,15 +162,18 @@ class TwilioProvider:
             "error_code": result.error_code})
         return result
 
-    def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float,
-                     query: Mapping[str, str]) -> DeliveryReport:
-        """A status callback: signed by Twilio for the URL we gave it, then read leniently."""
+    def verified_params(self, raw: bytes, headers: Mapping[str, str], path: str,
+                        query: Mapping[str, str]) -> dict[str, str]:
+        """The parameters of a request Twilio signed for ``{PUBLIC_BASE_URL}{path}`` (and
+        ``query``), each with its first value; ``ForbiddenError`` unless
+        ``X-Twilio-Signature`` matches and it is for this account. Status callbacks and
+        inbound messages are signed alike."""
         try:
             params = urllib.parse.parse_qs(raw.decode("utf-8"), keep_blank_values=True,
                                            strict_parsing=False, max_num_fields=200)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ForbiddenError("not a Twilio callback") from exc
-        url = self._public_base_url + CALLBACK_PATH
+        url = self._public_base_url + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
         # Whatever the header holds (a lone surrogate too), compared as bytes: no exception.
@@ -177,6 +186,12 @@ class TwilioProvider:
         first = {name: values[0] for name, values in params.items()}
         if first.get("AccountSid") != self._s.account_sid:
             raise ForbiddenError("the callback is for another Twilio account")
+        return first
+
+    def parse_report(self, raw: bytes, headers: Mapping[str, str], now: float,
+                     query: Mapping[str, str]) -> DeliveryReport:
+        """A status callback: signed by Twilio for the URL we gave it, then read leniently."""
+        first = self.verified_params(raw, headers, CALLBACK_PATH, query)
         reference = query.get(REFERENCE_PARAMETER, "")
         sid = first.get("MessageSid") or first.get("SmsSid") or ""
         raw_status = (first.get("MessageStatus") or first.get("SmsStatus") or "").lower()
@@ -192,6 +207,23 @@ class TwilioProvider:
         return DeliveryReport(NAME, reference, sid, status, error_code=code or status,
                               error_message=_meaning(code) if code else f"Twilio: {raw_status}",
                               provider_status=raw_status, occurred_at=now)
+
+
+    def parse_inbound(self, raw: bytes, headers: Mapping[str, str], query: Mapping[str, str],
+                      now: float | None = None) -> InboundSms:
+        """An incoming message, posted to ``{PUBLIC_BASE_URL}/v1/inbound/twilio`` (the
+        number's or the Messaging Service's webhook): signed as status callbacks are;
+        ``MessageSid`` (else ``SmsSid``), ``From``, ``To`` and ``Body`` read, every other
+        parameter left (Twilio adds them without notice)."""
+        first = self.verified_params(raw, headers, INBOUND_PATH, query)
+        sid = first.get("MessageSid") or first.get("SmsSid") or ""
+        sender, recipient = first.get("From", ""), first.get("To", "")
+        for name, value in (("MessageSid", sid), ("From", sender), ("To", recipient)):
+            if not 0 < len(value) <= MAX_INBOUND_FIELD:
+                raise ValidationError(f"{name} is required (1-{MAX_INBOUND_FIELD} characters)",
+                                      name)
+        return InboundSms(NAME, sid, sender, recipient, first.get("Body", ""),
+                          time.time() if now is None else now)
 
 
 def port_variants(url: str) -> list[str]:

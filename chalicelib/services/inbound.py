@@ -23,9 +23,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from chalicelib.domain.errors import BackendUnavailableError, NotFoundError
+from chalicelib.domain.cursors import CursorCodec
+from chalicelib.domain.errors import (
+    BackendUnavailableError,
+    NotFoundError,
+    UnprocessableError,
+    ValidationError,
+)
 from chalicelib.domain.inbound import (
     MAX_INBOUND_TEXT,
     SOURCE_KEYWORD,
@@ -43,6 +50,7 @@ from chalicelib.domain.inbound import (
 from chalicelib.domain.message import Client, Message
 from chalicelib.domain.routing import pinned_route_name
 from chalicelib.domain.status import Status
+from chalicelib.domain.validation import parse_rfc3339, refuse_lone_surrogates
 from chalicelib.domain.work import SendJob, request_attributes
 from chalicelib.ports import (
     ClientReader,
@@ -54,6 +62,8 @@ from chalicelib.ports import (
     WorkQueue,
 )
 from chalicelib.services.callbacks import CallbackService
+from chalicelib.services.manage import DEFAULT_LIMIT
+from chalicelib.services.manage import _limit as parse_limit
 from chalicelib.services.optouts import OptOutBook
 
 log = logging.getLogger(__name__)
@@ -190,3 +200,55 @@ class InboundService:
             # Stored QUEUED: the sweeper enqueues it once it has waited STUCK_AFTER.
             log.warning("keyword confirmation not enqueued; left QUEUED for the sweeper",
                         extra={"message_id": reply.message_id})
+
+
+# -- GET /v1/inbound ---------------------------------------------------------------------
+INBOUND_LIST_PARAMS = frozenset({"since", "until", "limit", "cursor", "from"})
+# Cursors are signed for the client and this list: one of GET /v1/messages is refused here.
+CURSOR_SCOPE = "#inbound"
+
+
+@dataclass(frozen=True)
+class InboundQuery:
+    since: float | None = None
+    until: float | None = None
+    limit: int = DEFAULT_LIMIT
+    after: tuple[float, str] | None = None
+    from_number: str | None = None
+
+    def matches(self, message: InboundMessage) -> bool:
+        return self.from_number is None or message.from_number == self.from_number
+
+
+class InboundList:
+    """A client's inbound messages, newest first, in pages with signed cursors."""
+
+    def __init__(self, inbound: InboundStore, cursors: CursorCodec) -> None:
+        self._inbound = inbound
+        self._cursors = cursors
+
+    def query(self, client: Client, params: Mapping[str, str]) -> InboundQuery:
+        """The validated query string of ``GET /v1/inbound`` for ``client``."""
+        refuse_lone_surrogates(params)
+        unknown = sorted(set(params) - INBOUND_LIST_PARAMS)
+        if unknown:
+            raise ValidationError(f"unknown parameter '{unknown[0]}'", unknown[0])
+        since = parse_rfc3339(params["since"], "since") if "since" in params else None
+        until = parse_rfc3339(params["until"], "until") if "until" in params else None
+        if since is not None and until is not None and since > until:
+            raise UnprocessableError("'since' is after 'until'", "since")
+        cursor = params.get("cursor")
+        return InboundQuery(
+            since=since, until=until, limit=parse_limit(params.get("limit")),
+            after=self._cursors.decode(client.client_id + CURSOR_SCOPE, cursor) if cursor else None,
+            from_number=params.get("from"))
+
+    def list(self, client: Client, query: InboundQuery) -> tuple[list[InboundMessage], str | None]:
+        """Newest first; the cursor continues where this page stopped."""
+        if query.until is not None and query.until < (query.since or 0.0):
+            return [], None  # before 1970: nothing arrived (and the index refuses the range)
+        found, position = self._inbound.page_for_client(
+            client.client_id, query.since, query.until, query.after, query.limit, query.matches)
+        cursor = (self._cursors.encode(client.client_id + CURSOR_SCOPE, position)
+                  if position else None)
+        return found, cursor
