@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.adapters.models import ClientModel, MessageModel
+from chalicelib.adapters.models import ClientModel, InboundModel, MessageModel
 from chalicelib.resources import ResourceNames, resource_names
 from infra.functions import ROOT, LambdaFunction, functions, load_app
 
@@ -101,6 +101,12 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             queue(n.send_queue, "GetQueueUrl", "SendMessage"),
             queue(n.dlr_queue, "GetQueueUrl", "SendMessage"),  # the DLR webhook
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),  # cancel's callback
+            # two-way: Twilio's incoming message webhook (processed in the request) and
+            # GET /v1/inbound; the keyword's confirmation is a message put and enqueued
+            table(n.inbound_table, "GetItem", "PutItem", "UpdateItem"),
+            index(n.inbound_table, _index_name(InboundModel.client_index), "Query"),
+            index(n.messages_table, _index_name(MessageModel.recipient_index), "Query"),
+            table(n.contacts_table, "GetItem", "PutItem"),  # opt-outs by keyword
         ),
         "sender": (
             reads_settings,

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -341,7 +342,7 @@ ORIGINATION_ARNS = {arn("sms-voice", identity) for identity in ORIGINATION_IDENT
 
 def test_policies_name_actions_and_only_the_stages_resources(template: dict[str, Any]) -> None:
     tables = [NAMES.clients_table, NAMES.messages_table, NAMES.provider_sends_table,
-              NAMES.ledger_table, NAMES.routing_table]
+              NAMES.ledger_table, NAMES.routing_table, NAMES.inbound_table, NAMES.contacts_table]
     stage_arns = {arn("dynamodb", f"table/{t}") for t in tables}
     stage_arns |= {arn("sqs", q) for pair in NAMES.queues().items() for q in pair}
     stage_arns |= {SETTINGS_ARN, CONFIGURATION_SET_ARN}
@@ -393,7 +394,8 @@ def settings(settings: Settings) -> Settings:
 # What the stage keeps in SSM for the policy test: a String and a SecureString that
 # change nothing the scenarios depend on.
 STORED = {"PUBLIC_BASE_URL": ("String", "https://sms.example.com/api"),
-          "TWILIO_AUTH_TOKEN": ("SecureString", "stored-twilio-token")}
+          "TWILIO_AUTH_TOKEN": ("SecureString", "stored-twilio-token"),
+          "TWILIO_ACCOUNT_SID": ("String", "AC" + "5" * 32)}  # Twilio's inbound webhook
 # A number, a pool and a sender ID: the sender on AWS End User Messaging sends from each.
 ORIGINATION_IDENTITIES_USED = (
     "phone-0123456789abcdef0123456789abcdef",
@@ -458,6 +460,48 @@ def drive_api(api: Any, key: str) -> Iterator[tuple[str, str]]:
             "Content-Type": "application/json", "X-Signature-Timestamp": str(ts),
             "X-Signature": signature}).status_code == 202
     yield from calls
+
+
+def drive_inbound(api: Any, key: str) -> Iterator[tuple[str, str]]:
+    """Twilio's signed STOP to the client's number (stored, opted out, confirmed, told),
+    the re-run of one stored before a crash, and the list of inbound messages."""
+    from twilio.request_validator import RequestValidator
+
+    from chalicelib.domain.inbound import InboundMessage, Keyword, inbound_id_for, reply_id_for
+
+    number, person, sid = "+14155550000", "+14155550111", STORED["TWILIO_ACCOUNT_SID"][1]
+    aws = get_container()
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    aws.sender_claims.claim(client.client_id, [number])
+    url = f"{STORED['PUBLIC_BASE_URL'][1]}/v1/inbound/twilio"
+
+    def signed(message_sid: str) -> Any:
+        form = {"AccountSid": sid, "MessageSid": message_sid, "From": person, "To": number,
+                "Body": "STOP"}
+        signature = RequestValidator(STORED["TWILIO_AUTH_TOKEN"][1]).compute_signature(url, form)
+        return api.http.post("/v1/inbound/twilio", body=urllib.parse.urlencode(form).encode(),
+                             headers={"Content-Type": "application/x-www-form-urlencoded",
+                                      "X-Twilio-Signature": signature})
+
+    with recorded_calls() as calls:
+        cold_start()
+        assert signed("SM1").status_code == 200
+    yield from calls
+    # Stored by a run that crashed before it was done (its STOP older than the one stored).
+    aws = get_container()
+    aws.inbound_store.put_new(InboundMessage(
+        inbound_id_for("twilio", "SM0"), "twilio", "SM0", client.client_id, person, number,
+        "STOP", time.time() - 60, Keyword.OPT_OUT,
+        reply_id=reply_id_for(inbound_id_for("twilio", "SM0"))))
+    with recorded_calls() as calls:
+        cold_start()
+        assert signed("SM0").status_code == 200
+        assert api.http.get("/v1/inbound", headers={"X-API-Key": key}).status_code == 200
+    yield from calls
+    # The confirmations would go out through Twilio: cancelled, so no later scenario sends them.
+    for message_sid in ("SM0", "SM1"):
+        get_container().manager.cancel(client, reply_id_for(inbound_id_for("twilio", message_sid)))
 
 
 def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
@@ -564,7 +608,7 @@ def test_each_function_is_granted_exactly_what_its_code_calls(
     store_settings()
     key = make_client(aws, credit_cents=100_000, callback_url=closed_port_url())
     calls = {
-        "APIHandler": set(drive_api(api, key)),
+        "APIHandler": set(drive_api(api, key)) | set(drive_inbound(api, key)),
         "Sender": set(drive_sender(api, key)),
         "Dlr": set(drive_dlr(api)),
         "Sweeper": set(drive_sweeper(api, key)),
