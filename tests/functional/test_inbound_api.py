@@ -19,6 +19,7 @@ from chalicelib.container import Container
 from chalicelib.domain.inbound import inbound_id_for, reply_id_for
 from chalicelib.domain.signing import derive_secret
 from chalicelib.http import routes
+from chalicelib.services.reconcile import reconcile
 from chalicelib.settings import Settings, TwilioSettings
 from tests.support.clients import make_client
 from tests.support.http import as_json, assert_error, post
@@ -125,6 +126,8 @@ def test_a_signed_stop_opts_out_confirms_through_twilio_and_is_listed(
     run(api, "callbacks", receive(aws, aws.settings.names.callbacks_queue))
     assert receiver.rejected == 0
     assert [(e["type"], e["id"]) for e in receiver.events] == [("message.inbound", entry["id"])]
+    # The free confirmation leaves the books as they were.
+    assert reconcile(aws.accounts, aws.messages).problems == []
 
 
 def test_twilio_posting_the_message_again_changes_nothing(
