@@ -63,8 +63,12 @@ _VERBATIM = frozenset({
     "function_name", "function_request_id", *CORRELATION_KEYS, "provider_message_id", "event_id",
     "reference",
 })
-_TEXT_KEYS = frozenset({"text", "message_text", "sms_text"})
-_PHONE_KEYS = frozenset({"to", "phone", "phone_number", "msisdn", "recipient"})
+# Inbound text too: Twilio's Body and End User Messaging's messageBody.
+_TEXT_KEYS = frozenset({"text", "message_text", "sms_text", "body", "Body", "messageBody",
+                        "help_text"})
+_PHONE_KEYS = frozenset({"to", "from", "phone", "phone_number", "msisdn", "recipient", "number",
+                         "from_number", "to_number", "person", "originationNumber",
+                         "destinationNumber", "From", "To"})
 
 
 def mask_phone(value: str) -> str:

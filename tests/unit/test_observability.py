@@ -33,6 +33,15 @@ def test_scrub_masks_numbers_drops_text_and_keeps_ids() -> None:
         MESSAGE_ID, "1234567890123", record["when"])
 
 
+def test_scrub_masks_the_two_way_fields_and_drops_inbound_text() -> None:
+    """An inbound message's parties, however a provider names them, and never its text."""
+    record = {"from": "4155550111", "number": "14155550111", "originationNumber": "+14155550111",
+              "To": "4155550000", "Body": "STOP", "messageBody": "HELP", "body": "my code"}
+    out = scrub(record)
+    assert out == {"from": "******0111", "number": "*******0111",
+                   "originationNumber": "+*******0111", "To": "******0000"}
+
+
 @pytest.mark.parametrize("privacy", [True, False])
 def test_the_formatter_scrubs_unless_privacy_is_off(privacy: bool) -> None:
     formatter = PrivateFormatter()
