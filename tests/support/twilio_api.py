@@ -313,6 +313,33 @@ class TwilioApi:
         with self._changed:
             self._hangs.extend(seconds for _ in range(times))
 
+    def post_inbound(self, url: str, from_number: str, to_number: str, body: str,
+                     account: str | None = None, signature: str | None = None,
+                     sid: str | None = None) -> tuple[int | None, str]:
+        """Post an incoming message to a number's messaging webhook ``url``, as Twilio does
+        when ``from_number`` texts ``to_number``: form-encoded, signed with the account's
+        Auth Token over ``url``. Its HTTP status and body (the TwiML answer).
+
+        ``signature`` replaces the computed ``X-Twilio-Signature``; ``sid`` repeats one
+        (Twilio may post a webhook again).
+        """
+        account = account or next(iter(self.accounts))
+        params = {"MessageSid": sid or "SM" + secrets.token_hex(16), "AccountSid": account,
+                  "From": from_number, "To": to_number, "Body": body, "NumMedia": "0",
+                  "NumSegments": "1", "SmsStatus": "received", "ApiVersion": API_VERSION}
+        params["SmsSid"] = params["SmsMessageSid"] = params["MessageSid"]
+        signed = (RequestValidator(self.accounts[account]).compute_signature(url, params)
+                  if signature is None else signature)
+        request = urllib.request.Request(
+            url, data=urllib.parse.urlencode(params).encode(), method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "X-Twilio-Signature": signed})
+        try:
+            with self._opener.open(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode()
+
     def post_status(self, message_sid: str, status: str, error_code: int | None = None,
                     signature: str | None = None) -> int | None:
         """Post one status callback for ``message_sid`` now; the receiver's HTTP status.
