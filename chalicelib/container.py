@@ -300,7 +300,8 @@ class Container:
                              None, self.telemetry, notifier=self.callbacks, refusal=refusal,
                              router=None if refusal else self.router,
                              send_queue=self.send_queue,
-                             fresh_record_after=SEND_MAX_RECEIVES - 5)
+                             fresh_record_after=SEND_MAX_RECEIVES - 5,
+                             opt_outs=self.opt_outs)
 
     @cached_property
     def sweeper(self) -> Sweeper:

@@ -14,9 +14,10 @@ PROJECT = "sms-gateway"
 # takes it (the redrive policy's maxReceiveCount). The code relies on them:
 # settings refuse a MAX_ATTEMPTS that would not fit, and a unit test checks
 # that the callback schedule spans about 24 h over CALLBACK_MAX_RECEIVES.
-# Above MAX_ATTEMPTS (10) with room for early duplicates: the dead-letter
+# Well above MAX_ATTEMPTS (10 by default; up to 99 allowed, e.g. many fast retries
+# within a short validity period) with room for early duplicates: the dead-letter
 # queue only catches poison records, never a message still being retried.
-SEND_MAX_RECEIVES = 25
+SEND_MAX_RECEIVES = 100
 # A DLR for an unknown provider id is retried this often (1, 2, 4, 8 s), then
 # dead-lettered.
 DLR_MAX_RECEIVES = 5

@@ -121,6 +121,7 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             queue(n.send_queue, "GetQueueUrl", "ChangeMessageVisibility", "SendMessage"),
             queue(n.dlr_queue, "GetQueueUrl", "SendMessage"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
+            table(n.contacts_table, "GetItem"),  # the opt-out check right before the send
         ),
         "dlr": (
             reads_settings,

@@ -19,7 +19,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import LANE_NUMBER, SWEEP_SHARDS, MessageModel
 from chalicelib.domain.books import Settlement
-from chalicelib.domain.message import Message, ProviderEvent
+from chalicelib.domain.message import KIND_MESSAGE, Message, ProviderEvent
 from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
 
 MAX_EVENTS = 20
@@ -76,6 +76,8 @@ def to_message(item: MessageModel) -> Message:
         country=item.country,
         failed_provider=item.failed_provider,
         refused_by=frozenset(item.refused_by or ()),
+        expires_at=float(item.expires_at) if item.expires_at is not None else None,
+        kind=item.kind or KIND_MESSAGE,
     )
 
 
@@ -108,6 +110,8 @@ def new_item(model: type[MessageModel], msg: Message, stuck_after_s: float) -> M
         test_mode=msg.test_mode or None,
         route=msg.route,
         country=msg.country,
+        expires_at=msg.expires_at,
+        kind=msg.kind if msg.kind != KIND_MESSAGE else None,
         created_at=msg.created_at,
         updated_at=msg.updated_at,
         # A scheduled message is the sweeper's to enqueue, at its time.

@@ -89,6 +89,17 @@ class Message:
         may have begun): the one case where the provider can get it twice."""
         return self.claimed_from == Status.SENDING.value
 
+    @property
+    def validity_period(self) -> int | None:
+        """Seconds from its send time (``send_at``, else acceptance) to ``expires_at``."""
+        if self.expires_at is None:
+            return None
+        return round(self.expires_at - (self.send_at or self.created_at))
+
+    def expired(self, now: float) -> bool:
+        """Its validity period is over: it may no longer be handed to a provider."""
+        return self.expires_at is not None and now >= self.expires_at
+
     def public(self) -> dict[str, object]:
         """The JSON body of ``GET /v1/messages/{id}``."""
         body: dict[str, object] = {
@@ -112,6 +123,8 @@ class Message:
                               if self.provider_cost is not None else None),
             "provider_events": [event.public() for event in self.events],
             "send_at": rfc3339(self.send_at) if self.send_at else None,
+            "expires_at": rfc3339(self.expires_at) if self.expires_at else None,
+            "validity_period": self.validity_period,
         }
         if self.error_code or self.error:
             body["error"] = {"code": self.error_code, "message": self.error}

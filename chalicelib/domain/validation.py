@@ -49,9 +49,13 @@ SHORT_CODE = re.compile(SHORT_CODE_PATTERN)
 RFC3339 = re.compile(RFC3339_PATTERN)
 CALLBACK_URL = re.compile(CALLBACK_URL_PATTERN)
 FIELDS = frozenset({"to", "from", "text", "client_reference", "callback_url", "send_at",
-                    "max_price_cents"})
+                    "max_price_cents", "validity_period"})
 QUOTE_FIELDS = frozenset({"to", "from", "text"})  # POST /v1/quote: ``from`` optional
 MAX_SCHEDULE_AHEAD_S = 35 * 86400  # Twilio's bound for SendAt
+# How long a message may wait to be handed to a provider (seconds): AWS End User
+# Messaging's TimeToLive bounds, 5 s to 72 h; the default is the longest.
+MIN_VALIDITY_S, MAX_VALIDITY_S = 5, 259_200
+DEFAULT_VALIDITY_S = MAX_VALIDITY_S
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class SendRequest:
     callback_url: str | None = None
     send_at: float | None = None
     max_price_cents: int | None = None  # refuse the message if it would cost more
+    validity_period: int = DEFAULT_VALIDITY_S  # seconds from send_at (or acceptance)
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,21 @@ def _max_price_cents(value: object) -> int | None:
     return cents
 
 
+def _validity_period(value: object) -> int:
+    """Whole seconds, 5 s to 72 h (JSON's ``60.0`` is 60 too); the default when absent."""
+    if value is None:
+        return DEFAULT_VALIDITY_S
+    seconds: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, float) and value.is_integer():
+        seconds = int(value)
+    if seconds is None or not MIN_VALIDITY_S <= seconds <= MAX_VALIDITY_S:
+        raise ValidationError(f"'validity_period' must be a whole number of seconds from "
+                              f"{MIN_VALIDITY_S} to {MAX_VALIDITY_S} (72 h)", "validity_period")
+    return seconds
+
+
 def _object(body: object, fields: frozenset[str]) -> dict[str, object]:
     """``body`` if it is a JSON object of ``fields`` only, with no lone surrogate."""
     if not isinstance(body, dict):
@@ -274,4 +294,5 @@ def parse_send_request(
     send_at = _send_at(_string(body, "send_at", required=False),
                        time.time() if now is None else now)
     max_price = _max_price_cents(body.get("max_price_cents"))
-    return SendRequest(to, sender, text, reference, plan, callback_url, send_at, max_price)
+    return SendRequest(to, sender, text, reference, plan, callback_url, send_at, max_price,
+                       _validity_period(body.get("validity_period")))

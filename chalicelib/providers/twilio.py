@@ -123,8 +123,9 @@ class TwilioProvider:
             form["MessagingServiceSid"] = self._s.messaging_service_sid
         else:
             form["From"] = self._s.from_number
-        if sms.ttl_s is not None:
-            form["ValidityPeriod"] = str(max(MIN_VALIDITY_S, min(MAX_VALIDITY_S, int(sms.ttl_s))))
+        if sms.ttl_s is not None and sms.ttl_s <= MAX_VALIDITY_S:
+            # Above Twilio's maximum, its default (the maximum) applies: nothing to send.
+            form["ValidityPeriod"] = str(max(MIN_VALIDITY_S, int(sms.ttl_s)))
         if self._s.max_price:
             form["MaxPrice"] = self._s.max_price
         return form

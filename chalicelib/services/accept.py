@@ -159,6 +159,7 @@ class AcceptService:
             callback_url=request.callback_url or policy.callback_url,
             callback_on_sent=policy.callback_on_sent,
             send_at=request.send_at,
+            expires_at=(request.send_at or now) + request.validity_period,
             sender_owned=policy.owns_sender(request.sender),
             message_type=policy.message_type,
             test_mode=policy.test_mode,

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from chalicelib.domain.errors import BackendUnavailableError
-from chalicelib.domain.message import Message
+from chalicelib.domain.message import KIND_REPLY, Message
 from chalicelib.domain.provider_errors import TEST_MODE, Outcome, SubmitResult
 from chalicelib.domain.reports import OutboundSms
 from chalicelib.domain.retry import RetryPolicy
@@ -21,6 +21,7 @@ from chalicelib.domain.status import Status
 from chalicelib.domain.work import DONE, RetryAfter, SendJob, Step
 from chalicelib.ports import Clock, MessageStore, Notifier, Provider, Telemetry, WorkQueue
 from chalicelib.services.ledger import Ledger
+from chalicelib.services.optouts import OptOutBook
 from chalicelib.services.routing import Choice, Router
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ MARK_SENT_PAUSES_S = (0.1, 0.5, 1.5)
 # A sender with no provider to send through (a deployed stage without one) hands each
 # record back for this long, untouched: the message stays QUEUED with its hold. A provider
 # stored in SSM is in use within SETTINGS_MAX_AGE, so held messages leave within about 20
-# minutes of the fix; a record dead-letters only after the send queue's 25 receives (~6 h).
+# minutes of the fix; a record waiting that long is replaced by a fresh copy before it could dead-letter.
 NO_PROVIDER_RETRY_S = 900.0
 
 
@@ -45,6 +46,8 @@ LATE_S = 0.05  # a worker this late for its pace slot (its thread was held up) b
 FRESH_RECORD_AFTER = 20
 MAX_WAIT_S = 900.0  # SQS's longest delay of a new record
 UNCLAIM_TO = (Status.QUEUED.value, Status.FAILED_TEMP.value)  # a taken-over claim goes back due
+EXPIRED = "EXPIRED"  # error.code of a message not handed to a provider within its validity
+RECIPIENT_OPTED_OUT = "RECIPIENT_OPTED_OUT"  # error.code: the person opted out meanwhile
 
 
 class SenderService:
@@ -64,8 +67,10 @@ class SenderService:
         send_queue: WorkQueue | None = None,
         sleep: Callable[[float], None] = time.sleep,
         fresh_record_after: int = FRESH_RECORD_AFTER,
+        opt_outs: OptOutBook | None = None,
     ) -> None:
         self._fresh_after = fresh_record_after
+        self._opt_outs = opt_outs
         self.policy = policy
         self._send_timeout_s = send_timeout_s
         self._messages = messages
@@ -117,6 +122,8 @@ class SenderService:
             done = self._taken_over(msg)
             if done is not None:
                 return done
+        if msg.expired(now):
+            return self._expire(msg)
         return self._attempt(msg, job, first, first_route.name, slot, receives, time_enough, now)
 
     def _attempt(self, msg: Message, job: SendJob, first: Choice, first_route: str,
@@ -138,6 +145,10 @@ class SenderService:
             return self._hand_back(msg, job, receives, 1.0, "SendPaced")
         if time_enough is not None and not time_enough():  # after any wait for the slot
             return self._hand_back(msg, job, receives, 1.0, "SendDeferredForTime")
+        if msg.expired(self._clock()):  # the wait for the slot may have used it up
+            return self._expire(msg)
+        if self._opted_out(msg):
+            return self._refuse_opted_out(msg)
         result = self._submit(msg, choice)
         step = self._outcome(msg, choice, result, now)
         router.record(choice, result)  # best effort, after the outcome is written
@@ -193,6 +204,10 @@ class SenderService:
             )
             return DONE
         delay = self.policy.next_retry_delay(msg.attempts, self._rng)
+        if msg.expires_at is not None and now + delay >= msg.expires_at:
+            # The retry would come too late: no attempt is spent on it.
+            return self._expire(msg, f"its validity period ends before the next attempt; "
+                                     f"last error: {reason}")
         self._messages.mark_failed_temp(message_id, msg.attempts, code, reason, now + delay,
                                         self._clock(), provider=choice.name,
                                         refused=result.provider_refused)
@@ -201,6 +216,31 @@ class SenderService:
             "attempt": msg.attempts, "error_code": code, "provider": choice.name,
             "retry_in_s": round(delay, 1)})
         return RetryAfter(delay)
+
+    def _expire(self, msg: Message, reason: str | None = None) -> Step:
+        """FAILED_PERM ``EXPIRED``, the hold released (and the callback sent, as for any
+        final status): it was not handed to a provider within its validity period."""
+        self._telemetry.count("MessagesExpired")
+        log.info("validity period over; not sent", extra={"attempt": msg.attempts})
+        self._ledger.settle(msg.message_id, Status.FAILED_PERM, EXPIRED,
+                            reason or "not handed to a provider within its validity period",
+                            msg.attempts, known=msg)
+        return DONE
+
+    def _opted_out(self, msg: Message) -> bool:
+        """The person opted out of this client's messages since it was accepted. A keyword's
+        confirmation (STOP's included) goes out all the same."""
+        if self._opt_outs is None or msg.kind == KIND_REPLY:
+            return False
+        return self._opt_outs.is_opted_out(msg.client_id, msg.to)
+
+    def _refuse_opted_out(self, msg: Message) -> Step:
+        self._telemetry.count("RefusedOptedOutAtSend")
+        log.info("recipient opted out since acceptance; not sent", extra={"to": msg.to})
+        self._ledger.settle(msg.message_id, Status.FAILED_PERM, RECIPIENT_OPTED_OUT,
+                            "the recipient opted out of this client's messages before it was "
+                            "sent", msg.attempts, known=msg)
+        return DONE
 
     def _route_of(self, msg: Message, job_route: str | None) -> Route:
         assert self._router is not None
@@ -337,7 +377,8 @@ class SenderService:
     def _submit(self, msg: Message, choice: Choice) -> SubmitResult:
         sms = OutboundSms(msg.message_id, msg.attempts, msg.to, msg.sender, msg.text, msg.parts,
                           msg.request_id, cost_cents=msg.cost_cents, sender_owned=msg.sender_owned,
-                          message_type=msg.message_type, test_mode=msg.test_mode)
+                          message_type=msg.message_type, test_mode=msg.test_mode,
+                          ttl_s=self._time_left(msg))
         started = time.perf_counter()
         try:
             return choice.provider.submit(sms)
@@ -347,6 +388,12 @@ class SenderService:
             return SubmitResult.failed("TIMEOUT")
         finally:
             self._telemetry.record_ms("ProviderLatency", (time.perf_counter() - started) * 1000)
+
+    def _time_left(self, msg: Message) -> int | None:
+        """Whole seconds of its validity period left (at least 1), for the provider."""
+        if msg.expires_at is None:
+            return None
+        return max(1, int(msg.expires_at - self._clock()))
 
     def _not_claimed(self, message_id: str, now: float) -> Step:
         current = self._messages.get(message_id)

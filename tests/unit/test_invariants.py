@@ -16,7 +16,8 @@ DEFAULTS = PolicyDefaults(rate_limit_rps=100.0, rate_limit_burst=200, price_per_
 
 
 def test_max_attempts_must_fit_below_the_send_queues_receive_budget() -> None:
-    assert Settings.from_env({"MAX_ATTEMPTS": str(SEND_MAX_RECEIVES - 1)}).max_attempts == 24
+    assert Settings.from_env({"MAX_ATTEMPTS": str(SEND_MAX_RECEIVES - 1)}).max_attempts == (
+        SEND_MAX_RECEIVES - 1)
     with pytest.raises(SettingsError, match="maxReceiveCount"):
         Settings.from_env({"MAX_ATTEMPTS": str(SEND_MAX_RECEIVES)})
 

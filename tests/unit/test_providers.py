@@ -205,7 +205,9 @@ def test_twilio_sender_choice() -> None:
     service = tw(from_number="", messaging_service_sid="MG" + "2" * 32).form(SMS)
     assert "From" not in service and service["MessagingServiceSid"] == "MG" + "2" * 32
     limits = tw(max_price="0.05").form(OutboundSms(**{**SMS.__dict__, "ttl_s": 99_999}))
-    assert (limits["MaxPrice"], limits["ValidityPeriod"]) == ("0.05", str(twilio.MAX_VALIDITY_S))
+    # Above Twilio's maximum its default (the maximum) applies: no ValidityPeriod sent.
+    assert limits["MaxPrice"] == "0.05" and "ValidityPeriod" not in limits
+    assert tw().form(OutboundSms(**{**SMS.__dict__, "ttl_s": 120}))["ValidityPeriod"] == "120"
 
 
 def test_twilio_test_mode_hands_nothing_over() -> None:
