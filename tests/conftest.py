@@ -86,7 +86,8 @@ def api(aws: Container) -> Iterator[Any]:
 # session's stack (tests/e2e/conftest.py).
 OWN_STACKS = ("tests/e2e/test_bench_smoke.py",
               "tests/e2e/test_twilio.py", "tests/e2e/test_aws_sms.py",
-              "tests/e2e/test_routing.py", "tests/e2e/test_pacing.py")
+              "tests/e2e/test_routing.py", "tests/e2e/test_pacing.py",
+              "tests/e2e/test_validity.py")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
