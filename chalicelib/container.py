@@ -301,7 +301,7 @@ class Container:
                              router=None if refusal else self.router,
                              send_queue=self.send_queue,
                              fresh_record_after=SEND_MAX_RECEIVES - 5,
-                             opt_outs=self.opt_outs)
+                             opt_outs=self.opt_outs, clients=self.accounts)
 
     @cached_property
     def sweeper(self) -> Sweeper:

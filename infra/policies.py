@@ -112,7 +112,8 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             reads_settings,
             *send_texts(n.configuration_set),  # PROVIDER=aws-sms
             table(n.messages_table, "GetItem", "UpdateItem"),
-            table(n.clients_table, "UpdateItem"),
+            # UpdateItem: settlements; GetItem: the client of a provider's opt-out refusal
+            table(n.clients_table, "GetItem", "UpdateItem"),
             table(n.provider_sends_table, "GetItem", "PutItem", "UpdateItem"),
             # routes (cached), breakers and pacing buckets
             table(n.routing_table, "Query", "GetItem", "PutItem", "UpdateItem"),
@@ -121,7 +122,8 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             queue(n.send_queue, "GetQueueUrl", "ChangeMessageVisibility", "SendMessage"),
             queue(n.dlr_queue, "GetQueueUrl", "SendMessage"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
-            table(n.contacts_table, "GetItem"),  # the opt-out check right before the send
+            # the opt-out check right before the send; a provider's opt-out refusal recorded
+            table(n.contacts_table, "GetItem", "PutItem"),
         ),
         "dlr": (
             reads_settings,

@@ -11,7 +11,8 @@ import random
 import time
 from collections.abc import Callable
 
-from chalicelib.domain.errors import BackendUnavailableError
+from chalicelib.domain.errors import BackendUnavailableError, NotFoundError
+from chalicelib.domain.inbound import SOURCE_PROVIDER, OptOut
 from chalicelib.domain.message import KIND_REPLY, Message
 from chalicelib.domain.provider_errors import TEST_MODE, Outcome, SubmitResult
 from chalicelib.domain.reports import OutboundSms
@@ -19,7 +20,15 @@ from chalicelib.domain.retry import RetryPolicy
 from chalicelib.domain.routing import Route
 from chalicelib.domain.status import Status
 from chalicelib.domain.work import DONE, RetryAfter, SendJob, Step
-from chalicelib.ports import Clock, MessageStore, Notifier, Provider, Telemetry, WorkQueue
+from chalicelib.ports import (
+    ClientReader,
+    Clock,
+    MessageStore,
+    Notifier,
+    Provider,
+    Telemetry,
+    WorkQueue,
+)
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.optouts import OptOutBook
 from chalicelib.services.routing import Choice, Router
@@ -46,6 +55,9 @@ LATE_S = 0.05  # a worker this late for its pace slot (its thread was held up) b
 FRESH_RECORD_AFTER = 20
 MAX_WAIT_S = 900.0  # SQS's longest delay of a new record
 UNCLAIM_TO = (Status.QUEUED.value, Status.FAILED_TEMP.value)  # a taken-over claim goes back due
+# Providers' refusals of a recipient that opted out at the provider (Twilio's Advanced
+# Opt-Out, AWS End User Messaging's opt-out list): recorded as the client's opt-out.
+PROVIDER_OPT_OUT_CODES = frozenset({"21610", "DESTINATION_PHONE_NUMBER_OPTED_OUT"})
 EXPIRED = "EXPIRED"  # error.code of a message not handed to a provider within its validity
 RECIPIENT_OPTED_OUT = "RECIPIENT_OPTED_OUT"  # error.code: the person opted out meanwhile
 
@@ -68,7 +80,9 @@ class SenderService:
         sleep: Callable[[float], None] = time.sleep,
         fresh_record_after: int = FRESH_RECORD_AFTER,
         opt_outs: OptOutBook | None = None,
+        clients: ClientReader | None = None,
     ) -> None:
+        self._clients = clients
         self._fresh_after = fresh_record_after
         self._opt_outs = opt_outs
         self.policy = policy
@@ -195,6 +209,8 @@ class SenderService:
                 "attempt": msg.attempts, "error_code": code, "provider": choice.name})
             self._ledger.settle(message_id, Status.FAILED_PERM, code, reason, msg.attempts,
                                 known=msg)
+            if code in PROVIDER_OPT_OUT_CODES:
+                self._record_provider_opt_out(msg)
             return DONE
         if self.policy.exhausted(msg.attempts):
             self._ledger.settle(
@@ -233,6 +249,19 @@ class SenderService:
         if self._opt_outs is None or msg.kind == KIND_REPLY:
             return False
         return self._opt_outs.is_opted_out(msg.client_id, msg.to)
+
+    def _record_provider_opt_out(self, msg: Message) -> None:
+        """The provider refused the recipient as opted out there: the client's opt-out
+        too (source ``provider``), so the next send is refused at acceptance. Best effort:
+        the message is settled already."""
+        if self._opt_outs is None or self._clients is None:
+            return
+        try:
+            client = self._clients.client(msg.client_id)
+            self._opt_outs.change(client, OptOut(msg.client_id, msg.to, True, self._clock(),
+                                                 SOURCE_PROVIDER), msg.request_id)
+        except (NotFoundError, BackendUnavailableError):
+            log.warning("could not record the provider's opt-out", exc_info=True)
 
     def _refuse_opted_out(self, msg: Message) -> Step:
         self._telemetry.count("RefusedOptedOutAtSend")

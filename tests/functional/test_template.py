@@ -31,6 +31,7 @@ from pynamodb.models import Model
 from chalicelib.adapters.models import ALL_MODELS
 from chalicelib.container import Container, forget_stored_settings, get_container, reset_container
 from chalicelib.domain.dlr_signature import sign
+from chalicelib.domain.provider_errors import Outcome, SubmitResult
 from chalicelib.domain.reports import OutboundSms
 from chalicelib.resources import PROJECT, resource_names
 from chalicelib.settings import Settings
@@ -514,6 +515,17 @@ def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
             cold_start()
             run(api, "sender", records + records)
         yield from calls
+    # The provider refuses the recipient as opted out there: recorded as the client's
+    # opt-out (the client read, its opt-out written, its event queued).
+    aws = with_rates(ACCEPTS_ALL)
+    post(api, key, {**SEED_BODY, "to": "+14155550177"})
+    records = receive(aws, aws.settings.names.send_queue)
+    refusal = SubmitResult(Outcome.PERMANENT, error_code="21610", reason="unsubscribed")
+    with recorded_calls() as calls, mock.patch.object(type(aws.provider), "submit",
+                                                      autospec=True, return_value=refusal):
+        cold_start()
+        run(api, "sender", records)
+    yield from calls
     # The worker died after the provider accepted: the next claim asks the provider
     # (its record answers), and when the provider cannot be asked, it re-submits.
     for can_ask in (True, False):

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.inbound import SOURCE_KEYWORD, OptOut
 from chalicelib.domain.message import KIND_REPLY, rfc3339
-from chalicelib.domain.provider_errors import Outcome
+from chalicelib.domain.provider_errors import Outcome, SubmitResult
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.validation import DEFAULT_VALIDITY_S, parse_send_request
@@ -163,3 +163,19 @@ def test_a_keyword_confirmation_goes_out_to_a_number_that_opted_out() -> None:
 
     assert _final(world, message_id)[0] is Status.SENT
     assert len(world.provider.submissions) == 1
+
+
+@pytest.mark.parametrize("code", ["21610", "DESTINATION_PHONE_NUMBER_OPTED_OUT"])
+def test_a_providers_opted_out_refusal_is_recorded_as_the_clients_opt_out(code: str) -> None:
+    refusal = SubmitResult(Outcome.PERMANENT, error_code=code, reason="opted out there")
+    world, book = _world([refusal])  # type: ignore[list-item]
+    world.sender._clients = world.accounts  # the ClientReader the container passes
+    message_id = _queued(world)
+    msg = world.messages.rows[message_id].message
+
+    assert world.sender.handle(message_id) is DONE
+
+    assert _final(world, message_id) == (Status.FAILED_PERM, code, HoldState.RELEASED)
+    stored = book._contacts.opt_out_of(msg.client_id, msg.to)
+    assert stored is not None and (stored.opted_out, stored.source) == (True, "provider")
+    assert book.is_opted_out(msg.client_id, msg.to)
