@@ -19,6 +19,7 @@ else the exception's name; ``error.message`` keeps its message.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
@@ -26,6 +27,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.domain.inbound import InboundSms
 from chalicelib.domain.provider_errors import Outcome, SubmitResult
 from chalicelib.domain.reports import (
     DELIVERED,
@@ -192,3 +194,47 @@ def _cost(body: Mapping[str, Any]) -> str | None:
         return None
     fee = price_text(body.get("totalCarrierFee")) or "0"
     return price_text(str(Decimal(price) + Decimal(fee)))
+
+
+MAX_INBOUND_FIELD = 128  # inboundMessageId is a UUID; numbers are at most 16 characters
+
+
+def parse_inbound(body: Any, now: float) -> InboundSms:
+    """A two-way message as AWS End User Messaging publishes it to the number's SNS topic
+    (``originationNumber``: the person, ``destinationNumber``: our number,
+    ``messageBody``, ``inboundMessageId``), given raw (the subscription's raw delivery)
+    or inside SNS's envelope (``Type: Notification``, the payload as ``Message``, its
+    ``Timestamp`` the time received). ``JobError`` when it is not one. The payload
+    carries no time of its own: without the envelope, it was received ``now``."""
+    received = now
+    if isinstance(body, dict) and body.get("Type") == "Notification" and isinstance(
+            body.get("Message"), str):
+        received = _sns_time(body.get("Timestamp")) or now
+        try:
+            body = json.loads(body["Message"])
+        except ValueError as exc:
+            raise JobError("an SNS notification whose Message is not JSON") from exc
+    if not isinstance(body, dict):
+        raise JobError("a two-way SMS message is a JSON object")
+    fields = {}
+    for name in ("inboundMessageId", "originationNumber", "destinationNumber"):
+        value = body.get(name)
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_INBOUND_FIELD:
+            raise JobError(f"a two-way SMS message names its {name}")
+        fields[name] = value
+    text = body.get("messageBody")
+    return InboundSms(NAME, fields["inboundMessageId"], fields["originationNumber"],
+                      fields["destinationNumber"], text if isinstance(text, str) else "",
+                      received)
+
+
+def _sns_time(value: Any) -> float | None:
+    """SNS's ``Timestamp`` (ISO 8601, ``2026-12-02T10:00:00.000Z``) as epoch seconds."""
+    from datetime import datetime
+
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -179,3 +179,44 @@ def test_a_providers_opted_out_refusal_is_recorded_as_the_clients_opt_out(code: 
     stored = book._contacts.opt_out_of(msg.client_id, msg.to)
     assert stored is not None and (stored.opted_out, stored.source) == (True, "provider")
     assert book.is_opted_out(msg.client_id, msg.to)
+
+
+# -- AWS End User Messaging two-way messages ------------------------------------------
+TWO_WAY = {"originationNumber": "+14255550182", "destinationNumber": "+12125550101",
+           "messageKeyword": "JOIN", "messageBody": "STOP",
+           "inboundMessageId": "cae173d2-66b9-564c-8309-21f858e9fb84",
+           "previousPublishedMessageId": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+
+
+def test_a_raw_two_way_message_is_read_as_the_documented_payload() -> None:
+    from chalicelib.providers.aws_sms import parse_inbound
+
+    sms = parse_inbound(dict(TWO_WAY), NOW)
+
+    assert (sms.provider, sms.provider_message_id, sms.from_number, sms.to_number,
+            sms.text, sms.received_at) == ("aws-sms", TWO_WAY["inboundMessageId"],
+                                           "+14255550182", "+12125550101", "STOP", NOW)
+
+
+def test_a_two_way_message_in_snss_envelope_takes_its_timestamp() -> None:
+    import json
+
+    from chalicelib.providers.aws_sms import parse_inbound
+
+    envelope = {"Type": "Notification", "Message": json.dumps(TWO_WAY),
+                "Timestamp": "2026-12-02T10:00:00.000Z"}
+
+    sms = parse_inbound(envelope, NOW)
+
+    assert sms.text == "STOP" and sms.received_at == 1_796_205_600.0
+
+
+@pytest.mark.parametrize("body", [[], {"messageBody": "hi"},
+                                  {**TWO_WAY, "originationNumber": 7},
+                                  {"Type": "Notification", "Message": "not json"}])
+def test_what_is_no_two_way_message_is_a_job_error(body: object) -> None:
+    from chalicelib.domain.work import JobError
+    from chalicelib.providers.aws_sms import parse_inbound
+
+    with pytest.raises(JobError):
+        parse_inbound(body, NOW)
