@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.accounts import DynamoAccounts
 from chalicelib.adapters.books import DynamoBooks
-from chalicelib.adapters.contacts_minimal import MinimalContacts
+from chalicelib.adapters.contacts import DynamoContacts
 from chalicelib.adapters.health import DynamoHealth
 from chalicelib.adapters.inbound import DynamoConversations, DynamoInbound, SenderClaims
 from chalicelib.adapters.messages import DynamoMessages
@@ -290,7 +290,7 @@ class Container:
         s = self.settings
         return AcceptService(s.policy_defaults(), s.strict_phone_numbers, self.books,
                              self.messages, self.send_queue, self.telemetry,
-                             routes=self.route_table)
+                             routes=self.route_table, opt_outs=self.opt_outs)
 
     @cached_property
     def sender(self) -> SenderService:
@@ -330,8 +330,7 @@ class Container:
 
     @cached_property
     def contacts(self) -> ContactStore:
-        # A stand-in until the guards' DynamoContacts is wired here.
-        return MinimalContacts(self.tables.contacts)
+        return DynamoContacts(self.tables.contacts)
 
     @cached_property
     def opt_outs(self) -> OptOutBook:

@@ -26,13 +26,16 @@ from dataclasses import dataclass
 from chalicelib.domain.errors import (
     BackendUnavailableError,
     ConflictError,
+    DestinationNotAllowedError,
     IdempotencyKeyReusedError,
     InsufficientCreditError,
     MaxPriceExceededError,
     RateLimitedError,
+    RecipientOptedOutError,
     UnprocessableError,
     ValidationError,
 )
+from chalicelib.domain.guards import allows_country
 from chalicelib.domain.message import Client, Message
 from chalicelib.domain.policy import ClientPolicy, PolicyDefaults
 from chalicelib.domain.pricing import Quote
@@ -43,6 +46,7 @@ from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.validation import parse_quote_request, parse_send_request
 from chalicelib.domain.work import SendJob, request_attributes
 from chalicelib.ports import Books, Clock, MessageStore, Telemetry, WorkQueue
+from chalicelib.services.optouts import OptOutBook
 from chalicelib.services.routing import RouteTable
 
 log = logging.getLogger(__name__)
@@ -94,8 +98,10 @@ class AcceptService:
         telemetry: Telemetry,
         clock: Clock = time.time,
         routes: RouteTable | None = None,
+        opt_outs: OptOutBook | None = None,
     ) -> None:
         self._routes = routes
+        self._opt_outs = opt_outs
         self._defaults = defaults
         self._strict = strict_phone_numbers
         self._books = books
@@ -131,6 +137,7 @@ class AcceptService:
 
         _fits_burst(request.plan, policy)
         country = country_of(request.to)
+        self._check_destination(client, request.to, country)
         cost = policy.price_of(request.plan.count, country)
         if request.max_price_cents is not None and cost > request.max_price_cents:
             self._telemetry.count("RefusedForPrice")
@@ -196,6 +203,18 @@ class AcceptService:
         return Quote(country=country, parts=request.plan.count,
                      encoding=request.plan.encoding.value, price_per_part_cents=price,
                      cost_cents=policy.price_of(request.plan.count, country))
+
+    def _check_destination(self, client: Client, to: str, country: str | None) -> None:
+        """Refuse, before anything is held, a destination the client does not allow
+        (422 destination_not_allowed), then one that opted out (422 recipient_opted_out)."""
+        if not allows_country(client.allowed_countries, country):
+            self._telemetry.count("RefusedForCountry")
+            raise DestinationNotAllowedError(
+                f"this account does not send to {country or 'numbers of no known country'}",
+                "to")
+        if self._opt_outs is not None and self._opt_outs.is_opted_out(client.client_id, to):
+            self._telemetry.count("RefusedForOptOut")
+            raise RecipientOptedOutError("the recipient has opted out of your messages", "to")
 
     def _admit(self, message: Message, policy: ClientPolicy) -> Decision | None:
         """Take the rate-limit tokens and the hold, and store the message, together;

@@ -13,11 +13,13 @@ from chalicelib.services.accept import AcceptService
 from chalicelib.services.callbacks import CallbackService
 from chalicelib.services.dlr import DlrService
 from chalicelib.services.ledger import Ledger
+from chalicelib.services.optouts import OptOutBook
 from chalicelib.services.sender import SenderService
 from chalicelib.services.sweeper import Sweeper
 from tests.fakes.accounts import FakeAccounts
 from tests.fakes.books import FakeBooks
 from tests.fakes.clock import FakeClock
+from tests.fakes.contacts import FakeContacts
 from tests.fakes.messages import FakeMessages
 from tests.fakes.providers import ScriptedProvider
 from tests.fakes.queues import FakeQueue
@@ -51,8 +53,11 @@ class World:
                                          self.accounts, self.poster, self.telemetry, self.clock)
         self.ledger = Ledger(self.books, self.messages, self.telemetry, self.callbacks,
                              self.clock)
+        self.contacts = FakeContacts()
+        self.opt_outs = OptOutBook(self.contacts, self.callbacks, self.telemetry)
         self.accept = AcceptService(self.defaults, True, self.books, self.messages,
-                                    self.send_queue, self.telemetry, self.clock)
+                                    self.send_queue, self.telemetry, self.clock,
+                                    opt_outs=self.opt_outs)
         self.sender = SenderService(self.retry, 60.0, self.messages, self.ledger, self.provider,
                                     self.telemetry, self.callbacks, random.Random(7), self.clock)
         self.sweeper = Sweeper(300.0, 72 * 3600.0, self.messages, self.ledger, self.send_queue,

@@ -171,7 +171,7 @@ def test_database_outage_is_503_json_never_500(api: Any, aws: Container) -> None
         reset_container(aws.settings)
 
 
-def test_warm_send_makes_two_sequential_aws_calls(
+def test_warm_send_makes_three_sequential_aws_calls(
     api: Any, aws: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from botocore.endpoint import Endpoint
@@ -187,11 +187,12 @@ def test_warm_send_makes_two_sequential_aws_calls(
 
     monkeypatch.setattr(Endpoint, "make_request", counting)
     assert post(api, key, SEED_BODY).status_code == 202
-    # The hold and the message in one transaction, then the queue.
-    assert calls == ["TransactWriteItems", "SendMessage"]
+    # The recipient's opt-out, then the hold and the message in one transaction, then the
+    # queue.
+    assert calls == ["GetItem", "TransactWriteItems", "SendMessage"]
     calls.clear()
     assert post(api, key, SEED_BODY, {"Idempotency-Key": "warm-1"}).status_code == 202
-    assert calls == ["GetItem", "TransactWriteItems", "SendMessage"]
+    assert calls == ["GetItem", "GetItem", "TransactWriteItems", "SendMessage"]
 
 
 def test_deeply_nested_json_is_400_not_500(api: Any, aws: Container) -> None:

@@ -9,8 +9,6 @@ from typing import Any
 
 from chalicelib.domain.inbound import InboundSms
 from chalicelib.services.inbound import InboundService
-from chalicelib.services.optouts import OptOutBook
-from tests.fakes.contacts import FakeContacts
 from tests.fakes.inbound import FakeConversations, FakeInbound
 from tests.fakes.world import World
 
@@ -36,8 +34,8 @@ class TwoWay:
         w = self.world
         self.inbound = FakeInbound()
         self.conversations = FakeConversations(w.messages, self.default_origins)
-        self.contacts = FakeContacts()
-        self.opt_outs = OptOutBook(self.contacts, w.callbacks, w.telemetry)
+        self.contacts = w.contacts
+        self.opt_outs = w.opt_outs
         self.service = InboundService(self.inbound, self.conversations, w.accounts, w.messages,
                                       w.send_queue, self.opt_outs, w.callbacks, w.telemetry,
                                       w.clock)

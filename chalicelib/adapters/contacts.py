@@ -1,8 +1,7 @@
-"""A stand-in for the contacts table's adapter, enough for the inbound service's keywords.
+"""The contacts table: opt-outs per (client, number) and the velocity guard's counters.
 
-The opt-out storage of the guards work (``DynamoContacts``) replaces it; until then
-this keeps the same rules: one ``optout#<number>`` item per (client, number), a
-change stored only if newer than the stored one.
+One ``optout#<number>`` item per (client, number), a change stored only if newer
+than the stored one.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ def _opt_out(item: ContactModel) -> OptOut:
                   float(item.changed_at or 0), item.source or "", item.keyword)
 
 
-class MinimalContacts:
+class DynamoContacts:
     """``ContactStore`` over the contacts table (opt-outs; velocity counters counted)."""
 
     def __init__(self, model: type[ContactModel]) -> None:
