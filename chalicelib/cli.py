@@ -58,6 +58,10 @@ def _secret(container: Container, client_id: str) -> str:
 def _settings_from(args: argparse.Namespace) -> dict[str, object]:
     if args.callback_url and url_problem(args.callback_url):
         raise CliError(f"--callback-url {url_problem(args.callback_url)}")
+    if args.inbound_url and url_problem(args.inbound_url):
+        raise CliError(f"--inbound-url {url_problem(args.inbound_url)}")
+    if args.help_text is not None and not 0 < len(args.help_text) <= 1600:
+        raise CliError("--help-text must be 1 to 1600 characters")
     for option, value, low in (("--rate-limit-rps", args.rate_limit_rps, 0.0),
                                ("--rate-limit-burst", args.rate_limit_burst, 0),
                                ("--max-parts", args.max_parts, 0)):
@@ -70,6 +74,7 @@ def _settings_from(args: argparse.Namespace) -> dict[str, object]:
               "rate_limit_rps": args.rate_limit_rps, "rate_limit_burst": args.rate_limit_burst,
               "price_per_part_cents": args.price_per_part_cents,
               "callback_url": args.callback_url, "max_parts": args.max_parts,
+              "inbound_url": args.inbound_url, "help_text": args.help_text,
               "allowed_senders": set(args.sender_ids.split(",")) if args.sender_ids else None}
     return {k: v for k, v in chosen.items() if v is not None}
 
@@ -499,6 +504,10 @@ def _client_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--price-per-part-cents", type=int)
     p.add_argument("--callback-url")
     p.add_argument("--max-parts", type=int)
+    p.add_argument("--inbound-url", help="where its inbound messages are posted (signed "
+                   "message.inbound events)")
+    p.add_argument("--help-text", help="the reply to HELP and INFO (default: a standard one "
+                   "naming the client)")
     p.add_argument("--sender-ids", help="comma-separated sender IDs the client owns: it may "
                    "send only from these, and providers send from them (default: any sender, "
                    "sent from the provider's own number)")

@@ -229,3 +229,20 @@ def test_a_stop_over_dynamodb_opts_out_confirms_once_and_tells_the_client(
     assert sorted((e["url"], e["event"]["type"]) for e in events) == [
         ("https://acme.example/events", "recipient.opted_out"),
         ("https://acme.example/inbound", "message.inbound")]
+
+
+def test_make_client_sets_the_inbound_url_and_help_text_and_refuses_bad_ones(
+        aws: Container, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = admin(capsys, "client", "--name", "acme", "--credits", "1",
+                         "--inbound-url", "https://acme.example/inbound",
+                         "--help-text", "Acme: help at acme.example. Reply STOP to stop.")
+    assert code == 0, err
+    client = aws.accounts.client("acme")
+    assert client.inbound_url == "https://acme.example/inbound"
+    assert client.help_text == "Acme: help at acme.example. Reply STOP to stop."
+
+    bad_url = admin(capsys, "client", "--name", "acme", "--inbound-url", "ftp://acme.example")
+    bad_text = admin(capsys, "client", "--name", "acme", "--help-text", "")
+    assert bad_url[0] == 2 and "--inbound-url" in bad_url[2]
+    assert bad_text[0] == 2 and "--help-text" in bad_text[2]
+    assert aws.accounts.client("acme").inbound_url == "https://acme.example/inbound"
