@@ -124,10 +124,14 @@ def send_all(api: Api, keys: list[str], all_texts: list[str]) -> Load:
 
     def client(index: int, key: str) -> None:
         mine = all_texts[index::len(keys)]
-        for text in mine:
+        for n, text in enumerate(mine):
+            # A number per message: a provider's opted-out refusal (the emulator's
+            # permanent outcome) is the client's opt-out of that number, which would
+            # refuse the later messages to it.
+            to = f"+1415{index:02d}{n:05d}"
             while True:
                 t0 = time.perf_counter()
-                status, headers, body = api.post(key, {"to": "+1234567890", "from": "BENCH",
+                status, headers, body = api.post(key, {"to": to, "from": "BENCH",
                                                        "text": text})
                 elapsed = time.perf_counter() - t0
                 with lock:
