@@ -138,6 +138,8 @@ class SenderService:
                 return done
         if msg.expired(now):
             return self._expire(msg)
+        if self._opted_out(msg):  # read before the pace slot's time, not between it and the call
+            return self._refuse_opted_out(msg)
         return self._attempt(msg, job, first, first_route.name, slot, receives, time_enough, now)
 
     def _attempt(self, msg: Message, job: SendJob, first: Choice, first_route: str,
@@ -161,8 +163,6 @@ class SenderService:
             return self._hand_back(msg, job, receives, 1.0, "SendDeferredForTime")
         if msg.expired(self._clock()):  # the wait for the slot may have used it up
             return self._expire(msg)
-        if self._opted_out(msg):
-            return self._refuse_opted_out(msg)
         result = self._submit(msg, choice)
         step = self._outcome(msg, choice, result, now)
         router.record(choice, result)  # best effort, after the outcome is written

@@ -368,6 +368,7 @@ def test_post_status_sends_one_callback_and_a_wrong_signature_is_refused(
     api.outcome = "sent"
     sid = create(api, sms(StatusCallback=receiver.url))[1]["sid"]
     receiver.wait_for(1)
+    api.wait_for_callbacks(1)  # recorded by its thread after the receiver answered
 
     assert api.post_status(sid, "undelivered", error_code=30005, signature="d3Jvbmc=") == 403
     assert receiver.rejected[0]["ErrorCode"] == "30005"
