@@ -23,7 +23,7 @@ def send(gateway: Gateway, outcomes: list[Outcome], credit: int = 1000) -> tuple
 
 def test_two_temporary_failures_then_delivered_after_three_attempts(gateway: Gateway) -> None:
     client_id, key, message_id = send(gateway, [T, T, A])
-    final = gateway.wait_final(key, message_id)
+    final = gateway.wait_final(key, message_id, timeout_s=90)
     assert (final["status"], final["attempts"]) == ("DELIVERED", 3)
     balance = gateway.wait_settled(client_id)
     assert (balance.available, balance.spent) == (995, 5)
@@ -31,7 +31,7 @@ def test_two_temporary_failures_then_delivered_after_three_attempts(gateway: Gat
 
 def test_always_temporary_ends_failed_perm_after_max_attempts(gateway: Gateway) -> None:
     client_id, key, message_id = send(gateway, [T, T, T, T])
-    final = gateway.wait_final(key, message_id)
+    final = gateway.wait_final(key, message_id, timeout_s=90)
     assert final["status"] == "FAILED_PERM" and final["attempts"] == 4
     assert final["error"]["code"] == "MAX_ATTEMPTS"
     balance = gateway.wait_settled(client_id)
@@ -40,6 +40,6 @@ def test_always_temporary_ends_failed_perm_after_max_attempts(gateway: Gateway) 
 
 def test_permanent_failure_releases_at_once(gateway: Gateway) -> None:
     client_id, key, message_id = send(gateway, [P])
-    final = gateway.wait_final(key, message_id)
+    final = gateway.wait_final(key, message_id, timeout_s=90)
     assert (final["status"], final["attempts"]) == ("FAILED_PERM", 1)
     assert gateway.wait_settled(client_id).available == 1000
