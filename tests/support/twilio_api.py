@@ -330,15 +330,10 @@ class TwilioApi:
         params["SmsSid"] = params["SmsMessageSid"] = params["MessageSid"]
         signed = (RequestValidator(self.accounts[account]).compute_signature(url, params)
                   if signature is None else signature)
-        request = urllib.request.Request(
-            url, data=urllib.parse.urlencode(params).encode(), method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "X-Twilio-Signature": signed})
-        try:
-            with self._opener.open(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as refused:
-            return refused.code, refused.read().decode()
+        status, body, error = self._post_form(url, params, signed, timeout=10)
+        if status is None:
+            raise ConnectionError(error)
+        return status, body
 
     def post_status(self, message_sid: str, status: str, error_code: int | None = None,
                     signature: str | None = None) -> int | None:
@@ -525,17 +520,23 @@ class TwilioApi:
 
     def _send(self, url: str, params: dict[str, str], signature: str) -> tuple[int | None, str | None]:
         """POST the form to ``url``; (HTTP status, error). Twilio does not retry these."""
+        status, _, error = self._post_form(url, params, signature, timeout=5)
+        return status, error
+
+    def _post_form(self, url: str, params: dict[str, str], signature: str,
+                   timeout: float) -> tuple[int | None, str, str | None]:
+        """POST a signed form to ``url``; (HTTP status, body, error), following no redirect."""
         request = urllib.request.Request(
             url, data=urllib.parse.urlencode(params).encode(), method="POST",
             headers={"Content-Type": "application/x-www-form-urlencoded",
                      "X-Twilio-Signature": signature})
         try:
-            with self._opener.open(request, timeout=5) as response:
-                return response.status, None
+            with self._opener.open(request, timeout=timeout) as response:
+                return response.status, response.read().decode(), None
         except urllib.error.HTTPError as refused:
-            return refused.code, None
+            return refused.code, refused.read().decode(), None
         except (urllib.error.URLError, OSError) as failed:
-            return None, str(failed)
+            return None, "", str(failed)
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str | None, str | None]:
