@@ -71,7 +71,7 @@ seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
 
 ADMIN := $(LOCAL_ENV) $(BIN)/python -m chalicelib.cli
 
-client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_LIMIT_RPS RATE_LIMIT_BURST PRICE_PER_PART_CENTS CALLBACK_URL MAX_PARTS SENDER_IDS INBOUND_URL HELP_TEXT MESSAGE_TYPE TEST_MODE=on|off]
+client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_LIMIT_RPS RATE_LIMIT_BURST PRICE_PER_PART_CENTS CALLBACK_URL MAX_PARTS SENDER_IDS INBOUND_URL HELP_TEXT ALLOWED_COUNTRIES DAILY_LIMIT_CENTS VELOCITY_LIMIT VELOCITY_MODE=block|monitor MESSAGE_TYPE TEST_MODE=on|off; none clears a guard]
 	$(ADMIN) client --name "$(NAME)" $(if $(CREDITS),--credits $(CREDITS)) \
 		$(if $(API_KEY),--api-key "$(API_KEY)") \
 		$(if $(filter command line,$(origin RATE_LIMIT_RPS)),--rate-limit-rps $(RATE_LIMIT_RPS)) \
@@ -80,6 +80,9 @@ client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_
 		$(if $(CALLBACK_URL),--callback-url "$(CALLBACK_URL)") $(if $(filter command line,$(origin MAX_PARTS)),--max-parts $(MAX_PARTS)) \
 		$(if $(SENDER_IDS),--sender-ids "$(SENDER_IDS)") \
 		$(if $(INBOUND_URL),--inbound-url "$(INBOUND_URL)") $(if $(HELP_TEXT),--help-text "$(HELP_TEXT)") \
+		$(if $(ALLOWED_COUNTRIES),--allowed-countries "$(ALLOWED_COUNTRIES)") \
+		$(if $(DAILY_LIMIT_CENTS),--daily-limit-cents "$(DAILY_LIMIT_CENTS)") \
+		$(if $(VELOCITY_LIMIT),--velocity-limit "$(VELOCITY_LIMIT)") $(if $(VELOCITY_MODE),--velocity-mode "$(VELOCITY_MODE)") \
 		$(if $(MESSAGE_TYPE),--message-type "$(MESSAGE_TYPE)") $(if $(TEST_MODE),--test-mode "$(TEST_MODE)")
 
 topup: $(STAMP) ## Add credits to a client: NAME=acme CREDITS=100 [REF=invoice-42: a second run credits nothing more]

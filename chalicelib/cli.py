@@ -70,13 +70,51 @@ def _settings_from(args: argparse.Namespace) -> dict[str, object]:
     if args.price_per_part_cents is not None and args.price_per_part_cents < 0:
         raise CliError("--price-per-part-cents must be 0 or more")
     test_mode = None if args.test_mode is None else args.test_mode == "on"
+    guards = _guard_settings(args)
     chosen = {"message_type": args.message_type, "test_mode": test_mode,
               "rate_limit_rps": args.rate_limit_rps, "rate_limit_burst": args.rate_limit_burst,
               "price_per_part_cents": args.price_per_part_cents,
               "callback_url": args.callback_url, "max_parts": args.max_parts,
               "inbound_url": args.inbound_url, "help_text": args.help_text,
               "allowed_senders": set(args.sender_ids.split(",")) if args.sender_ids else None}
-    return {k: v for k, v in chosen.items() if v is not None}
+    return {**{k: v for k, v in chosen.items() if v is not None}, **guards}
+
+
+CLEAR = "none"  # the value that removes a guard setting
+
+
+def _count(option: str, value: str | None, low: int) -> int | None | str:
+    """A whole number >= ``low``, CLEAR (returned as None: remove it), or not given ("")."""
+    if value is None:
+        return ""
+    if value.lower() == CLEAR:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) < low:
+        raise CliError(f"{option} must be a whole number of {low} or more, or '{CLEAR}'")
+    return int(value)
+
+
+def _guard_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The fraud and spend guards given (a None value removes that setting)."""
+    out: dict[str, object] = {}
+    if args.allowed_countries is not None:
+        wanted = args.allowed_countries.strip()
+        try:
+            codes = set() if wanted.lower() == CLEAR else {
+                checked_country(c) for c in wanted.split(",") if c.strip()}
+        except GatewayError as exc:
+            raise CliError(f"--allowed-countries: {exc.message}") from None
+        if not codes and wanted.lower() != CLEAR:
+            raise CliError(f"--allowed-countries: give ISO codes (US,GB) or '{CLEAR}'")
+        out["allowed_countries"] = codes or None
+    for name, option, low in (("daily_limit_cents", "--daily-limit-cents", 0),
+                              ("velocity_limit", "--velocity-limit", 1)):
+        value = _count(option, getattr(args, name), low)
+        if value != "":
+            out[name] = value
+    if args.velocity_mode is not None:
+        out["velocity_mode"] = args.velocity_mode
+    return out
 
 
 def client(container: Container, args: argparse.Namespace) -> int:
@@ -508,6 +546,14 @@ def _client_parser(sub: argparse._SubParsersAction) -> None:
                    "message.inbound events)")
     p.add_argument("--help-text", help="the reply to HELP and INFO (default: a standard one "
                    "naming the client)")
+    p.add_argument("--allowed-countries", help="comma-separated ISO codes a send may go to "
+                   f"(else 422 destination_not_allowed); '{CLEAR}': every country")
+    p.add_argument("--daily-limit-cents", help="cents that may be held per UTC day (else 402 "
+                   f"daily_limit_reached); '{CLEAR}': no cap")
+    p.add_argument("--velocity-limit", help="messages per hour to one destination range "
+                   f"(else 429 destination_velocity); '{CLEAR}': no guard")
+    p.add_argument("--velocity-mode", choices=("block", "monitor"),
+                   help="monitor: count and log only, refuse nothing")
     p.add_argument("--sender-ids", help="comma-separated sender IDs the client owns: it may "
                    "send only from these, and providers send from them (default: any sender, "
                    "sent from the provider's own number)")

@@ -75,6 +75,8 @@ def _balance(item: ClientModel) -> Balance:
         initial=int(item.initial_cents),
         topups=int(item.topup_cents),
         version=int(item.books_version or 0),
+        spend_day=item.spend_day,
+        spend_day_cents=int(item.spend_day_cents or 0),
     )
 
 

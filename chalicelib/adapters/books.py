@@ -28,6 +28,7 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -39,15 +40,23 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.adapters.accounts import read_client
 from chalicelib.adapters.dynamo import dynamodb_errors
 from chalicelib.adapters.messages import new_item, settle_update, settled, to_message
-from chalicelib.adapters.models import ClientModel, LedgerEntryModel, MessageModel
+from chalicelib.adapters.models import (
+    VELOCITY_PREFIX,
+    ClientModel,
+    ContactModel,
+    LedgerEntryModel,
+    MessageModel,
+)
 from chalicelib.domain.books import Settlement
 from chalicelib.domain.errors import (
     BackendUnavailableError,
+    DailyLimitReachedError,
+    DestinationVelocityError,
     InsufficientCreditError,
     NotFoundError,
     RateLimitedError,
 )
-from chalicelib.domain.guards import SpendGuard
+from chalicelib.domain.guards import SpendGuard, daily_refusal, next_utc_day
 from chalicelib.domain.message import Balance, Message
 from chalicelib.domain.ratelimit import Decision, RateLimit, decide, max_tat_allowed
 from chalicelib.domain.ratelimit import settled as rate_after
@@ -82,19 +91,24 @@ class DynamoBooks:
     """Holds, settlements, top-ups and adjustments."""
 
     def __init__(self, clients: type[ClientModel], messages: type[MessageModel],
-                 ledger: type[LedgerEntryModel], stuck_after_s: float) -> None:
+                 ledger: type[LedgerEntryModel], stuck_after_s: float,
+                 contacts: type[ContactModel] | None = None) -> None:
         self._clients = clients
         self._messages = messages
         self._ledger = ledger
+        self._contacts = contacts
         self._stuck_after_s = stuck_after_s
         # Last TAT seen per client; only a hint for which write to try first.
         self._tat_hint: dict[str, float | None] = {}
+        # Last ``spend_day`` seen per client (the daily cap's counter): the same kind of
+        # hint, for whether the hold adds to today's counter or starts it.
+        self._day_hint: dict[str, str | None] = {}
 
     def _connection(self) -> Connection:
         return self._clients._get_connection().connection
 
     def _transact(self, what: str, saves: Sequence[tuple[Model, Condition]],
-                  updates: Sequence[tuple[Model, list[Action], Condition]]) -> None:
+                  updates: Sequence[tuple[Model, list[Action], Condition | None]]) -> None:
         """Run one transaction; raise ``_Cancelled`` with its reasons (saves first, then
         updates, in order) if it was cancelled."""
         with dynamodb_errors(what):
@@ -104,8 +118,8 @@ class DynamoBooks:
                                    client_request_token=str(uuid.uuid4())) as tx:
                     for item, condition in saves:
                         tx.save(item, condition=condition)
-                    for item, actions, condition in updates:
-                        tx.update(item, actions=actions, condition=condition)
+                    for item, actions, when in updates:
+                        tx.update(item, actions=actions, condition=when)
             except TransactWriteError as exc:
                 if exc.cause_response_code != "TransactionCanceledException":
                     raise
@@ -117,16 +131,23 @@ class DynamoBooks:
     def hold_and_store(self, message: Message, limit: RateLimit, tokens: int,
                        guard: SpendGuard | None = None) -> Decision | None:
         """Take ``tokens`` from the rate bucket, hold the message's cost and write the
-        message, all or nothing.
+        message, all or nothing; with a ``guard``, add the cost to the client's daily
+        counter within its cap and count the message in its velocity counter within the
+        limit (block mode), in the same transaction.
 
         Returns the rate decision, or None when a message with this id exists
         already (nothing taken: an idempotent retry, or this call's own earlier
-        success whose answer was lost). Raises ``RateLimitedError`` or
-        ``InsufficientCreditError``, having taken nothing.
+        success whose answer was lost). Raises ``RateLimitedError``,
+        ``InsufficientCreditError``, ``DailyLimitReachedError`` or
+        ``DestinationVelocityError``, having taken nothing.
         """
         client_id, cost = message.client_id, message.cost_cents
-        tat = self._tat_hint.get(client_id)
+        guard = guard or SpendGuard()
         now = message.created_at
+        refused = daily_refusal(guard, cost, 0)
+        if refused is not None:
+            raise DailyLimitReachedError(refused, next_utc_day(now))
+        tat = self._tat_hint.get(client_id)
         for attempt in range(TRIES):
             if attempt:
                 time.sleep(random.uniform(0, 0.002 * attempt))
@@ -135,19 +156,60 @@ class DynamoBooks:
                 now = time.time()
             idle = tat is None or tat <= now
             actions, condition, new_tat = self._admission(limit, tokens, cost, now, idle, tat)
+            day_actions, day_condition = self._daily(guard, cost,
+                                                     self._day_hint.get(client_id) == guard.day)
             item = new_item(self._messages, message, self._stuck_after_s)
+            updates: list[tuple[Model, list[Action], Condition | None]] = [
+                (self._clients(client_id), actions + day_actions,
+                 condition if day_condition is None else condition & day_condition)]
+            updates += self._velocity(client_id, guard)
             try:
                 self._transact("hold", [(item, MessageModel.message_id.does_not_exist())],
-                               [(self._clients(client_id), actions, condition)])
+                               updates)
             except _Cancelled as cancelled:
                 if cancelled.failed(0):
                     return None
                 if cancelled.failed(1):
-                    tat = self._refusal_or_tat(client_id, cost, limit, tokens, time.time())
+                    tat = self._refusal_or_tat(client_id, cost, limit, tokens, time.time(), guard)
+                if cancelled.failed(2):
+                    raise DestinationVelocityError(
+                        f"more than {guard.velocity.limit_per_hour if guard.velocity else 0} "
+                        "messages this hour to numbers starting "
+                        f"{(guard.velocity_key or '').split('#')[0]}; sends there are blocked "
+                        "until the hour ends", guard.retry_after_s(time.time())) from None
                 continue
             self._tat_hint[client_id] = new_tat
+            if guard.daily_limit_cents is not None:
+                self._day_hint[client_id] = guard.day
             return rate_after(limit, new_tat, now)
         raise BackendUnavailableError("the account is too busy; retry")
+
+    @staticmethod
+    def _daily(guard: SpendGuard, cost: int,
+               same_day: bool) -> tuple[list[Action], Condition | None]:
+        """The daily cap's part of the client-item write: add to today's counter within
+        the cap, or start today's counter (the stored one is of an earlier day)."""
+        cap = guard.daily_limit_cents
+        if cap is None:
+            return [], None
+        day, cents = ClientModel.spend_day, ClientModel.spend_day_cents
+        if same_day:
+            return [cents.add(cost)], (day == guard.day) & (cents <= cap - cost)
+        return ([day.set(guard.day), cents.set(cost)],
+                day.does_not_exist() | (day != guard.day))
+
+    def _velocity(self, client_id: str,
+                  guard: SpendGuard) -> list[tuple[Model, list[Action], Condition | None]]:
+        """The velocity counter's write in block mode: one more message to the
+        destination range this hour, on condition it stays within the limit."""
+        v, key = guard.velocity, guard.velocity_key
+        if v is None or key is None or self._contacts is None or not guard.blocks:
+            return []
+        m = self._contacts
+        expires = datetime.fromtimestamp(guard.velocity_expires_at or 0, UTC)
+        return [(m(client_id, VELOCITY_PREFIX + key),
+                 [m.hits.add(1), m.expires_at.set(expires)],
+                 m.hits.does_not_exist() | (m.hits < v.limit_per_hour))]
 
     @staticmethod
     def _admission(limit: RateLimit, tokens: int, cost: int, now: float, idle: bool,
@@ -173,17 +235,23 @@ class DynamoBooks:
                 max(tat or now, now) + step)
 
     def _refusal_or_tat(self, client_id: str, cost: int, limit: RateLimit, tokens: int,
-                        now: float) -> float | None:
-        """After a lost condition: raise the refusal it stands for, or return the real TAT."""
+                        now: float, guard: SpendGuard) -> float | None:
+        """After a lost condition: raise the refusal it stands for, or return the real TAT
+        (and note the real ``spend_day``)."""
         item = self._client(client_id)
         tat = float(item.tat) if item.tat is not None else None
         self._tat_hint[client_id] = tat
+        self._day_hint[client_id] = item.spend_day
         decision = decide(limit, tat, now, tokens)
         if not decision.allowed:
             raise RateLimitedError(decision, limit.burst)
         if item.available_cents < cost:
             raise InsufficientCreditError(
                 f"this message costs {cost} cents; {int(item.available_cents)} available")
+        today = int(item.spend_day_cents or 0) if item.spend_day == guard.day else 0
+        refused = daily_refusal(guard, cost, today)
+        if refused is not None:
+            raise DailyLimitReachedError(refused, next_utc_day(now))
         return tat
 
     def _client(self, client_id: str) -> ClientModel:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
-from chalicelib.adapters.models import OPT_OUT_PREFIX, ContactModel
+from chalicelib.adapters.models import OPT_OUT_PREFIX, VELOCITY_PREFIX, ContactModel
 from chalicelib.domain.inbound import OptOut
 
 
@@ -65,7 +65,7 @@ class DynamoContacts:
     def count_velocity(self, client_id: str, key: str, expires_at: int) -> int:
         m = self._model
         with dynamodb_errors("velocity count"):
-            item = m(client_id, key)
+            item = m(client_id, VELOCITY_PREFIX + key)
             item.update(actions=[m.hits.add(1),
                                  m.expires_at.set(datetime.fromtimestamp(expires_at, UTC))])
             return int(item.hits or 0)

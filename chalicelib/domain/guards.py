@@ -36,6 +36,40 @@ class SpendGuard:
     velocity_key: str | None = None  # the destination range and hour it counts in
     velocity_expires_at: int | None = None  # when its counter may be deleted (epoch s)
 
+    @property
+    def blocks(self) -> bool:
+        """The velocity counter is checked in the hold (block mode), not only counted."""
+        return self.velocity is not None and self.velocity.mode is VelocityMode.BLOCK
+
+    def retry_after_s(self, now: float) -> float:
+        """Seconds until the velocity counter's hour ends."""
+        key = self.velocity_key or ""
+        start = int(key.rsplit("#", 1)[1]) if "#" in key else hour_window(now)
+        return max(1.0, start + VELOCITY_WINDOW_S - now)
+
+
+def guard_for(daily_limit_cents: int | None, velocity_limit: int | None,
+              velocity_mode: str | None, to: str, now: float) -> SpendGuard:
+    """What a hold to ``to`` at ``now`` must respect, from a client's settings."""
+    velocity = (Velocity(velocity_limit, VelocityMode(velocity_mode or VelocityMode.BLOCK))
+                if velocity_limit is not None else None)
+    start = hour_window(now)
+    return SpendGuard(
+        daily_limit_cents=daily_limit_cents, day=utc_day(now), velocity=velocity,
+        velocity_key=velocity_key(to, now) if velocity is not None else None,
+        # Kept an hour past its own so a late reader of the last hour still finds it.
+        velocity_expires_at=start + 2 * VELOCITY_WINDOW_S if velocity is not None else None)
+
+
+def daily_refusal(guard: SpendGuard, cost: int, held_today: int) -> str | None:
+    """Why a hold of ``cost`` cents would pass the daily cap, having held ``held_today``
+    cents today; None when it fits (or there is no cap)."""
+    cap = guard.daily_limit_cents
+    if cap is None or held_today + cost <= cap:
+        return None
+    return (f"this message costs {cost} cents; {max(0, cap - held_today)} of the daily "
+            f"limit of {cap} cents are left today (UTC)")
+
 
 def utc_day(now: float) -> str:
     return datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")

@@ -144,6 +144,14 @@ class Balance:
     initial: int
     topups: int
     version: int = 0  # moves on with every money write; a repair is conditional on it
+    # The daily cap's counter: cents held on ``spend_day`` (a UTC day); not money, so
+    # not compared.
+    spend_day: str | None = field(default=None, compare=False)
+    spend_day_cents: int = field(default=0, compare=False)
+
+    def held_on(self, day: str) -> int:
+        """Cents held on the UTC day ``day`` (what the daily cap counts)."""
+        return self.spend_day_cents if self.spend_day == day else 0
 
     @property
     def drift(self) -> int:

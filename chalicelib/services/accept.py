@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from chalicelib.domain.errors import (
     BackendUnavailableError,
     ConflictError,
+    DailyLimitReachedError,
     DestinationNotAllowedError,
+    DestinationVelocityError,
     IdempotencyKeyReusedError,
     InsufficientCreditError,
     MaxPriceExceededError,
@@ -35,7 +37,7 @@ from chalicelib.domain.errors import (
     UnprocessableError,
     ValidationError,
 )
-from chalicelib.domain.guards import allows_country
+from chalicelib.domain.guards import SpendGuard, allows_country, guard_for
 from chalicelib.domain.message import Client, Message
 from chalicelib.domain.policy import ClientPolicy, PolicyDefaults
 from chalicelib.domain.pricing import Quote
@@ -45,7 +47,7 @@ from chalicelib.domain.segments import SegmentPlan
 from chalicelib.domain.status import HoldState, Status
 from chalicelib.domain.validation import parse_quote_request, parse_send_request
 from chalicelib.domain.work import SendJob, request_attributes
-from chalicelib.ports import Books, Clock, MessageStore, Telemetry, WorkQueue
+from chalicelib.ports import Books, Clock, ContactStore, MessageStore, Telemetry, WorkQueue
 from chalicelib.services.optouts import OptOutBook
 from chalicelib.services.routing import RouteTable
 
@@ -99,8 +101,10 @@ class AcceptService:
         clock: Clock = time.time,
         routes: RouteTable | None = None,
         opt_outs: OptOutBook | None = None,
+        contacts: ContactStore | None = None,
     ) -> None:
         self._routes = routes
+        self._contacts = contacts
         self._opt_outs = opt_outs
         self._defaults = defaults
         self._strict = strict_phone_numbers
@@ -175,7 +179,9 @@ class AcceptService:
                    if self._routes is not None else None),
             country=country,
         )
-        decision = self._admit(message, policy)
+        decision = self._admit(message, policy, guard_for(
+            client.daily_limit_cents, client.velocity_limit, client.velocity_mode,
+            message.to, now))
         if decision is None:
             existing = self._messages.get(message_id)
             if existing is not None and existing.request_id == request_id:
@@ -216,17 +222,28 @@ class AcceptService:
             self._telemetry.count("RefusedForOptOut")
             raise RecipientOptedOutError("the recipient has opted out of your messages", "to")
 
-    def _admit(self, message: Message, policy: ClientPolicy) -> Decision | None:
-        """Take the rate-limit tokens and the hold, and store the message, together;
-        count a refusal where it is decided. None when the message exists already."""
+    def _admit(self, message: Message, policy: ClientPolicy,
+               guard: SpendGuard) -> Decision | None:
+        """Take the rate-limit tokens and the hold, and store the message, together
+        (within the daily cap and, in block mode, the velocity limit); count a refusal
+        where it is decided. None when the message exists already."""
         try:
             # Carriers throttle parts, not requests: the bucket counts parts.
-            return self._books.hold_and_store(message, policy.rate_limit, message.parts)
+            decision = self._books.hold_and_store(message, policy.rate_limit, message.parts,
+                                                  guard)
         except InsufficientCreditError:
             self._telemetry.count("RefusedForCredit")
             raise
         except RateLimitedError:
             self._telemetry.count("RateLimited")
+            raise
+        except DailyLimitReachedError:
+            self._telemetry.count("RefusedForDailyLimit")
+            raise
+        except DestinationVelocityError:
+            self._telemetry.count("RefusedForVelocity")
+            log.warning("velocity guard refused a send",
+                        extra={"to": message.to, "range": guard.velocity_key})
             raise
         except BackendUnavailableError:
             # If the transaction applied and only its answer was lost, the message is
@@ -235,6 +252,29 @@ class AcceptService:
                 if self._messages.get(message.message_id) is not None:
                     return None
             raise
+        if decision is not None:
+            self._monitor_velocity(message, guard)
+        return decision
+
+    def _monitor_velocity(self, message: Message, guard: SpendGuard) -> None:
+        """Monitor mode: count the accepted message in its destination range's hour and
+        log (and count) when the range is past the limit; never refuse. A lost count is
+        only a monitoring gap, so it is not retried."""
+        v, key = guard.velocity, guard.velocity_key
+        if v is None or key is None or guard.blocks or self._contacts is None:
+            return
+        try:
+            seen = self._contacts.count_velocity(message.client_id, key,
+                                                 guard.velocity_expires_at or 0)
+        except BackendUnavailableError:
+            log.warning("velocity count failed (monitor mode)",
+                        extra={"message_id": message.message_id})
+            return
+        if seen > v.limit_per_hour:
+            self._telemetry.count("VelocityExceededMonitored")
+            log.warning("velocity limit passed (monitor mode: sent anyway)",
+                        extra={"to": message.to, "range": key, "count": seen,
+                               "limit": v.limit_per_hour, "message_id": message.message_id})
 
     def _accepted(self, message: Message, decision: Decision | None, limit: int) -> Accepted:
         self._telemetry.count("MessagesAccepted")

@@ -4,18 +4,27 @@ transactions."""
 from __future__ import annotations
 
 from chalicelib.domain.books import Settlement
-from chalicelib.domain.errors import InsufficientCreditError, RateLimitedError
-from chalicelib.domain.guards import SpendGuard
+from chalicelib.domain.errors import (
+    DailyLimitReachedError,
+    DestinationVelocityError,
+    InsufficientCreditError,
+    RateLimitedError,
+)
+from chalicelib.domain.guards import SpendGuard, daily_refusal, next_utc_day
 from chalicelib.domain.message import Balance, Message
 from chalicelib.domain.ratelimit import Decision, RateLimit, decide, settled
 from tests.fakes.accounts import FakeAccounts
+from tests.fakes.contacts import FakeContacts
 from tests.fakes.messages import FakeMessages
 
 
 class FakeBooks:
-    def __init__(self, accounts: FakeAccounts, messages: FakeMessages) -> None:
+    def __init__(self, accounts: FakeAccounts, messages: FakeMessages,
+                 contacts: FakeContacts | None = None) -> None:
         self._accounts = accounts
         self._messages = messages
+        self._contacts = contacts or FakeContacts()
+        self.spend_by_day: dict[tuple[str, str], int] = {}  # (client, UTC day) -> cents held
 
     def hold_and_store(self, message: Message, limit: RateLimit, tokens: int,
                        guard: SpendGuard | None = None) -> Decision | None:
@@ -29,7 +38,20 @@ class FakeBooks:
         if a.available < cost:
             raise InsufficientCreditError(
                 f"this message costs {cost} cents; {a.available} available")
+        guard = guard or SpendGuard()
+        day = (message.client_id, guard.day)
+        refused = daily_refusal(guard, cost, self.spend_by_day.get(day, 0))
+        if refused is not None:
+            raise DailyLimitReachedError(refused, next_utc_day(now))
+        counter = (message.client_id, guard.velocity_key or "")
+        if guard.blocks and guard.velocity is not None and \
+                self._contacts.counters.get(counter, 0) >= guard.velocity.limit_per_hour:
+            raise DestinationVelocityError("velocity", guard.retry_after_s(now))
         self._messages.put_new(message)
+        if guard.daily_limit_cents is not None:
+            self.spend_by_day[day] = self.spend_by_day.get(day, 0) + cost
+        if guard.blocks:
+            self._contacts.counters[counter] = self._contacts.counters.get(counter, 0) + 1
         a.tat, a.available, a.held = decision.new_tat, a.available - cost, a.held + cost
         a.version += 1
         return settled(limit, decision.new_tat, now)

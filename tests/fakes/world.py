@@ -48,16 +48,16 @@ class World:
 
     def __post_init__(self) -> None:
         self.provider = ScriptedProvider(self.script)
-        self.books = FakeBooks(self.accounts, self.messages)
+        self.contacts = FakeContacts()
+        self.books = FakeBooks(self.accounts, self.messages, self.contacts)
         self.callbacks = CallbackService("master-secret", self.callbacks_queue, self.messages,
                                          self.accounts, self.poster, self.telemetry, self.clock)
         self.ledger = Ledger(self.books, self.messages, self.telemetry, self.callbacks,
                              self.clock)
-        self.contacts = FakeContacts()
         self.opt_outs = OptOutBook(self.contacts, self.callbacks, self.telemetry)
         self.accept = AcceptService(self.defaults, True, self.books, self.messages,
                                     self.send_queue, self.telemetry, self.clock,
-                                    opt_outs=self.opt_outs)
+                                    opt_outs=self.opt_outs, contacts=self.contacts)
         self.sender = SenderService(self.retry, 60.0, self.messages, self.ledger, self.provider,
                                     self.telemetry, self.callbacks, random.Random(7), self.clock)
         self.sweeper = Sweeper(300.0, 72 * 3600.0, self.messages, self.ledger, self.send_queue,

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.errors import DestinationNotAllowedError, RecipientOptedOutError
+from chalicelib.domain.errors import (
+    DailyLimitReachedError,
+    DestinationNotAllowedError,
+    DestinationVelocityError,
+    InsufficientCreditError,
+    RecipientOptedOutError,
+)
 from chalicelib.domain.guards import (
     allows_country,
+    guard_for,
     hour_window,
     next_utc_day,
     utc_day,
@@ -114,3 +121,97 @@ def test_the_daily_window_is_the_utc_day() -> None:
     assert utc_day(now) == "2025-12-01"
     assert next_utc_day(now) == now + 1
     assert utc_day(next_utc_day(now)) == "2025-12-02"
+
+
+# -- the daily cap --------------------------------------------------------------------
+
+
+def _balance(world: World, client_id: str) -> tuple[int, int]:
+    b = world.accounts.balance(client_id)
+    return b.available, b.held
+
+
+def test_the_daily_cap_refuses_the_send_that_would_pass_it_and_moves_nothing() -> None:
+    world = World()
+    client = world.client(credit_cents=1000, daily_limit_cents=10)  # a part costs 5 cents
+    world.accept.accept(client, dict(SEED_BODY))
+    world.accept.accept(client, dict(SEED_BODY))
+    before = _balance(world, client.client_id)
+
+    with pytest.raises(DailyLimitReachedError) as refused:
+        world.accept.accept(client, dict(SEED_BODY))
+
+    assert refused.value.resets_at == next_utc_day(world.clock())
+    assert _balance(world, client.client_id) == before
+    assert len(world.send_queue.sent) == 2
+    assert world.telemetry.counts["RefusedForDailyLimit"] == 1
+
+
+def test_the_daily_cap_opens_again_on_the_next_utc_day() -> None:
+    world = World()
+    client = world.client(credit_cents=1000, daily_limit_cents=5)
+    world.accept.accept(client, dict(SEED_BODY))
+    with pytest.raises(DailyLimitReachedError):
+        world.accept.accept(client, dict(SEED_BODY))
+
+    world.clock.now = next_utc_day(world.clock())
+    world.accept.accept(client, dict(SEED_BODY))
+
+    assert len(world.send_queue.sent) == 2
+
+
+def test_a_message_dearer_than_the_whole_cap_is_refused() -> None:
+    world = World()
+    client = world.client(credit_cents=1000, daily_limit_cents=4)
+
+    with pytest.raises(DailyLimitReachedError):
+        world.accept.accept(client, dict(SEED_BODY))
+    assert _balance(world, client.client_id) == (1000, 0)
+
+
+# -- the velocity guard -----------------------------------------------------------------
+
+
+def test_the_velocity_guard_blocks_a_destination_range_past_its_hourly_limit() -> None:
+    world = World()
+    client = world.client(credit_cents=1000, velocity_limit=2)
+    for n in ("+14155550101", "+14155550102"):
+        world.accept.accept(client, {**SEED_BODY, "to": n})
+    before = _balance(world, client.client_id)
+
+    with pytest.raises(DestinationVelocityError) as refused:
+        world.accept.accept(client, {**SEED_BODY, "to": "+14155550103"})
+
+    assert _balance(world, client.client_id) == before
+    end_of_hour = hour_window(world.clock()) + 3600
+    assert refused.value.retry_after_s == pytest.approx(end_of_hour - world.clock())
+    assert world.telemetry.counts["RefusedForVelocity"] == 1
+    # Another range is not blocked, nor the same range the next hour.
+    world.accept.accept(client, {**SEED_BODY, "to": "+12125550101"})
+    world.clock.now = end_of_hour
+    world.accept.accept(client, {**SEED_BODY, "to": "+14155550104"})
+    assert len(world.send_queue.sent) == 4
+
+
+def test_in_monitor_mode_the_velocity_guard_refuses_nothing_and_counts() -> None:
+    world = World()
+    client = world.client(credit_cents=1000, velocity_limit=2, velocity_mode="monitor")
+    for n in range(4):
+        world.accept.accept(client, {**SEED_BODY, "to": f"+1415555010{n}"})
+
+    assert len(world.send_queue.sent) == 4
+    assert world.telemetry.counts["VelocityExceededMonitored"] == 2
+    assert "RefusedForVelocity" not in world.telemetry.counts
+    key = guard_for(None, 2, "monitor", SEED_BODY["to"], world.clock()).velocity_key
+    assert world.contacts.counters[(client.client_id, key)] == 4
+
+
+def test_guards_do_not_count_a_refused_send() -> None:
+    world = World()
+    client = world.client(credit_cents=4, daily_limit_cents=100, velocity_limit=1)
+
+    with pytest.raises(InsufficientCreditError):
+        world.accept.accept(client, dict(SEED_BODY))
+    world.accounts._get(client.client_id).available = 1000
+    world.accept.accept(client, dict(SEED_BODY))  # not blocked: the refusal counted nothing
+    assert world.books.spend_by_day == {(client.client_id, utc_day(world.clock())): 5}
