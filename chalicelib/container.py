@@ -44,7 +44,7 @@ from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.inbound import InboundList, InboundService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import ApiKeys, MessageManager
-from chalicelib.services.optouts import OptOutBook
+from chalicelib.services.optouts import OptOutApi, OptOutBook
 from chalicelib.services.prices import ClientPrices
 from chalicelib.services.routes_admin import RoutesAdmin
 from chalicelib.services.routing import Router, RouteTable
@@ -115,7 +115,8 @@ class Container:
     @cached_property
     def books(self) -> DynamoBooks:
         t = self.tables
-        return DynamoBooks(t.clients, t.messages, t.ledger, self.settings.stuck_after_s)
+        return DynamoBooks(t.clients, t.messages, t.ledger, self.settings.stuck_after_s,
+                           t.contacts)
 
     @cached_property
     def messages(self) -> DynamoMessages:
@@ -290,7 +291,8 @@ class Container:
         s = self.settings
         return AcceptService(s.policy_defaults(), s.strict_phone_numbers, self.books,
                              self.messages, self.send_queue, self.telemetry,
-                             routes=self.route_table, opt_outs=self.opt_outs)
+                             routes=self.route_table, opt_outs=self.opt_outs,
+                             contacts=self.contacts)
 
     @cached_property
     def sender(self) -> SenderService:
@@ -341,6 +343,12 @@ class Container:
         return InboundService(self.inbound_store, self.conversations, self.accounts,
                               self.messages, self.send_queue, self.opt_outs, self.callbacks,
                               self.telemetry)
+
+    @cached_property
+    def opt_out_api(self) -> OptOutApi:
+        return OptOutApi(self.opt_outs, self.contacts,
+                         CursorCodec(cursor_key(self.settings.webhook_master_secret)),
+                         self.settings.strict_phone_numbers)
 
     @cached_property
     def inbound_list(self) -> InboundList:

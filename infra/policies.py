@@ -106,7 +106,8 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             table(n.inbound_table, "GetItem", "PutItem", "UpdateItem"),
             index(n.inbound_table, _index_name(InboundModel.client_index), "Query"),
             index(n.messages_table, _index_name(MessageModel.recipient_index), "Query"),
-            table(n.contacts_table, "GetItem", "PutItem"),  # opt-outs by keyword
+            # opt-outs (keywords, /v1/opt-outs) and the velocity counters (UpdateItem)
+            table(n.contacts_table, "GetItem", "PutItem", "UpdateItem", "Query"),
         ),
         "sender": (
             reads_settings,

@@ -112,6 +112,23 @@ def _phone_number(value: str, field: str, strict: bool) -> str:
     return value
 
 
+def parse_phone_number(value: object, field: str, strict: bool) -> str:
+    """``value`` if it is an E.164 number (400 for a wrong shape or type, 422 outside the
+    numbering plan when ``strict``)."""
+    if not isinstance(value, str):
+        raise ValidationError(f"'{field}' must be an E.164 phone number, e.g. +14155550123",
+                              field)
+    return _phone_number(value, field, strict)
+
+
+def parse_opt_out_request(body: object, strict: bool) -> str:
+    """The number of ``POST /v1/opt-outs``."""
+    fields = _object(body, frozenset({"number"}))
+    if "number" not in fields:
+        raise ValidationError("'number' is required", "number")
+    return parse_phone_number(fields["number"], "number", strict)
+
+
 def has_lone_surrogate(value: object) -> bool:
     """True if ``value`` (a decoded JSON value) holds a lone UTF-16 surrogate anywhere.
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 from chalice.app import Request
@@ -24,7 +26,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.message import Client
 from chalicelib.http.errors import PayloadTooLargeError, error_response
-from chalicelib.http.presenters import json_response, rate_headers
+from chalicelib.http.presenters import guards_of, json_response, rate_headers
 
 MAX_BODY_BYTES = 64 * 1024
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -232,6 +234,31 @@ def list_inbound() -> Response:
                          headers=headers)
 
 
+@api.route("/v1/opt-outs", methods=["GET"])
+@answers_errors
+def list_opt_outs() -> Response:
+    client, headers = authenticate_read()
+    found, cursor = get_container().opt_out_api.list(client, _request().query_params or {})
+    return json_response({"opt_outs": [o.public() for o in found], "next_cursor": cursor},
+                         headers=headers)
+
+
+@api.route("/v1/opt-outs", methods=["POST"])
+@answers_errors
+def add_opt_out() -> Response:
+    client = authenticate()
+    change, new = get_container().opt_out_api.add(client, json_body(), request_id())
+    return json_response(change.public(), 201 if new else 200)
+
+
+@api.route("/v1/opt-outs/{number}", methods=["DELETE"])
+@answers_errors
+def remove_opt_out(number: str) -> Response:
+    client = authenticate()
+    return json_response(get_container().opt_out_api.remove(client, unquote(number),
+                                                            request_id()).public())
+
+
 @api.route("/v1/me", methods=["GET"])
 @answers_errors
 def me() -> Response:
@@ -244,6 +271,7 @@ def me() -> Response:
         "held_cents": balance.held,
         "spent_cents": balance.spent,
         "country_prices": dict(sorted(client.country_prices.items())),
+        **guards_of(client, balance, time.time()),
     }, headers=headers)
 
 

@@ -505,6 +505,25 @@ def drive_inbound(api: Any, key: str) -> Iterator[tuple[str, str]]:
         get_container().manager.cancel(client, reply_id_for(inbound_id_for("twilio", message_sid)))
 
 
+def drive_guards(api: Any, key: str) -> Iterator[tuple[str, str]]:
+    """A send counted by the velocity guard (block mode: in the hold's transaction; then
+    monitor mode: counted after it), and the opt-out list and an opt-out by the API."""
+    aws = get_container()
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    with recorded_calls() as calls:
+        for mode in ("block", "monitor"):
+            aws.accounts.configure(client.client_id, velocity_limit=100, velocity_mode=mode)
+            cold_start()
+            assert post(api, key, SEED_BODY).status_code == 202
+        assert api.http.get("/v1/opt-outs", headers=headers).status_code == 200
+        assert api.http.post("/v1/opt-outs", headers=headers,
+                             body=b'{"number": "+14155550199"}').status_code == 201
+    aws.accounts.configure(client.client_id, velocity_limit=None, velocity_mode=None)
+    yield from calls
+
+
 def drive_sender(api: Any, key: str) -> Iterator[tuple[str, str]]:
     """Accepted, temporary and permanent failures (each with a duplicate), a re-submission."""
     for rates in (ACCEPTS_ALL, FAILS_ALL_TEMPORARILY, FAILS_ALL_PERMANENTLY):
@@ -623,7 +642,8 @@ def test_each_function_is_granted_exactly_what_its_code_calls(
     store_settings()
     key = make_client(aws, credit_cents=100_000, callback_url=closed_port_url())
     calls = {
-        "APIHandler": set(drive_api(api, key)) | set(drive_inbound(api, key)),
+        "APIHandler": set(drive_api(api, key)) | set(drive_inbound(api, key))
+        | set(drive_guards(api, key)),
         "Sender": set(drive_sender(api, key)),
         "Dlr": set(drive_dlr(api)),
         "Sweeper": set(drive_sweeper(api, key)),
