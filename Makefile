@@ -15,7 +15,7 @@ export EMULATOR ?= moto
 LOCAL_ENV := AWS_ENDPOINT_URL=$(or $(AWS_ENDPOINT_URL),http://127.0.0.1:$(EMULATOR_PORT)) AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
-.PHONY: help venv lock up down status seed client topup rotate-key clients redrive reconcile webhook-secret health logs logs-api logs-worker test test-unit \
+.PHONY: help venv lock up down status seed client topup rotate-key clients redrive reconcile webhook-secret inbound health logs logs-api logs-worker test test-unit \
         test-functional test-e2e lint typecheck clean package deploy
 
 help: ## List the targets
@@ -71,6 +71,10 @@ seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
 
 ADMIN := $(LOCAL_ENV) $(BIN)/python -m chalicelib.cli
 
+inbound: $(STAMP) ## Inject a person's reply into the local stack: FROM=+14155550111 TO=+14155550000 TEXT=STOP [PROVIDER=mock|aws-sms]
+	env -u PROVIDER $(LOCAL_ENV) $(BIN)/python -m localstack.inbound --from "$(FROM)" --to "$(TO)" \
+		--text "$(TEXT)" --provider "$(or $(PROVIDER),mock)"
+
 client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_LIMIT_RPS RATE_LIMIT_BURST PRICE_PER_PART_CENTS CALLBACK_URL MAX_PARTS SENDER_IDS INBOUND_URL HELP_TEXT ALLOWED_COUNTRIES DAILY_LIMIT_CENTS VELOCITY_LIMIT VELOCITY_MODE=block|monitor MESSAGE_TYPE TEST_MODE=on|off; none clears a guard]
 	$(ADMIN) client --name "$(NAME)" $(if $(CREDITS),--credits $(CREDITS)) \
 		$(if $(API_KEY),--api-key "$(API_KEY)") \
@@ -94,7 +98,7 @@ rotate-key: $(STAMP) ## Give a client a new API key: NAME=acme
 clients: $(STAMP) ## List the clients with their balances
 	$(ADMIN) clients
 
-redrive: $(STAMP) ## Move dead letters back onto their queues (QUEUE=send|dlr to pick one)
+redrive: $(STAMP) ## Move dead letters back onto their queues (QUEUE=send|dlr|callbacks|inbound to pick one)
 	$(ADMIN) redrive $(if $(QUEUE),--queue $(QUEUE))
 
 reconcile: $(STAMP) ## Audit the books: balances vs message holds vs ledger, by kind of drift (REPAIR=1: fix what is safe, as ledger entries)
@@ -150,7 +154,7 @@ logs: $(STAMP) ## Follow every function's log group (.local/logs/aws/lambda/*)
 logs-api: $(STAMP) ## Follow the API function's log group
 	@$(BIN)/python -m localstack.observe logs --group api
 
-logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks and sweeper log groups
+logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks, inbound and sweeper log groups
 	@$(BIN)/python -m localstack.observe logs --group worker
 
 # Three pytest workers (pytest-xdist; the e2e tests wait on their stacks more than they

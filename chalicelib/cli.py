@@ -579,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=rotate_key)
     sub.add_parser("clients", help="list clients and balances").set_defaults(run=clients)
     p = sub.add_parser("redrive", help="move dead letters back onto their work queues")
-    p.add_argument("--queue", help="only queues whose name contains this (send, dlr, callbacks)")
+    p.add_argument("--queue", help="only queues whose name contains this (send, dlr, callbacks, inbound)")
     p.add_argument("--wait", type=float, default=300.0,
                    help="on AWS: seconds to wait for each move task to end (default 300)")
     p.set_defaults(run=redrive)

@@ -30,11 +30,13 @@ from chalicelib.adapters.routes import DynamoRouteBook
 from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.domain.cursors import CursorCodec, cursor_key
 from chalicelib.domain.errors import BackendUnavailableError
+from chalicelib.domain.inbound import InboundSms
 from chalicelib.domain.ratelimit import RateLimit
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.domain.routing import default_route
 from chalicelib.observability import ObservabilityConfig, Telemetry
 from chalicelib.ports import ContactStore, Pacer, Provider, ProviderHealth, ReportSource
+from chalicelib.providers import mock as mock_inbound
 from chalicelib.providers.mock import MockProvider
 from chalicelib.resources import SEND_MAX_RECEIVES
 from chalicelib.services.accept import AcceptService
@@ -101,9 +103,13 @@ class Container:
     def callbacks_queue(self) -> SqsQueue:
         return SqsQueue(self.sqs, self.settings.names.callbacks_queue)
 
+    @cached_property
+    def inbound_queue(self) -> SqsQueue:
+        return SqsQueue(self.sqs, self.settings.names.inbound_queue)
+
     def queue(self, name: str) -> SqsQueue:
         """Any of the stage's queues by name (dead-letter queues included: the CLI)."""
-        for q in (self.send_queue, self.dlr_queue, self.callbacks_queue):
+        for q in (self.send_queue, self.dlr_queue, self.callbacks_queue, self.inbound_queue):
             if q.name == name:
                 return q
         return SqsQueue(self.sqs, name)
@@ -238,6 +244,16 @@ class Container:
         if aws_sms.is_event(body):
             return aws_sms.parse_event(body)
         return DeliveryReport.parse(body)
+
+    @staticmethod
+    def queued_inbound(body: Any) -> InboundSms:
+        """An inbound-queue record: a two-way message of AWS End User Messaging (from
+        SNS), or a reply of the mock (``make inbound``)."""
+        from chalicelib.providers import aws_sms
+
+        if mock_inbound.is_inbound(body):
+            return mock_inbound.parse_inbound(body)
+        return aws_sms.parse_inbound(body, time.time())
 
     # -- services ----------------------------------------------------------------
     @cached_property

@@ -146,6 +146,19 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             table(n.clients_table, "GetItem"),
             queue(n.callbacks_queue, "GetQueueUrl", "ChangeMessageVisibility"),
         ),
+        "inbound": (  # AWS End User Messaging's two-way messages, the mock's replies
+            reads_settings,
+            table(n.inbound_table, "GetItem", "PutItem", "UpdateItem"),
+            # the number's sender claim and the client (GetItem)
+            table(n.clients_table, "GetItem"),
+            # the conversation's last message; the keyword's confirmation put
+            index(n.messages_table, _index_name(MessageModel.recipient_index), "Query"),
+            table(n.messages_table, "GetItem", "PutItem"),
+            table(n.contacts_table, "GetItem", "PutItem"),  # the opt-out or opt-in
+            queue(n.send_queue, "GetQueueUrl", "SendMessage"),  # the confirmation
+            queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),  # the client's events
+            queue(n.inbound_queue, "GetQueueUrl", "ChangeMessageVisibility"),
+        ),
     }
 
 

@@ -11,7 +11,11 @@ configuration set of this account, the queue takes SNS messages only from
 that topic. moto's CloudFormation cannot create the policies, the
 subscription nor the configuration set (it skips them with a warning):
 ``build(stage, emulator=True)`` leaves them out, and the emulator's
-provisioning creates the subscription and the configuration set itself.
+provisioning creates the subscriptions and the configuration set itself.
+
+Two-way messages take the same path to the inbound queue: a phone number's
+``TwoWayChannelArn`` is the stage's ``sms-inbound`` topic (output
+``SmsInboundTopic``), which any number or pool of the account may publish to.
 
     python -m infra.template --stage prod [--emulator] > resources.json
 """
@@ -61,6 +65,7 @@ EMULATOR_UNSUPPORTED = frozenset({
     "AWS::SMSVOICE::ConfigurationSet",
 })
 TOPIC, CONFIGURATION_SET = "SmsEventsTopic", "SmsConfigurationSet"
+INBOUND_TOPIC = "SmsInboundTopic"  # two-way messages
 
 
 def _key_schema(keys: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -137,36 +142,38 @@ def _sub_arn(service: str, resource: str) -> dict[str, str]:
                        f"{resource}"}
 
 
-def sms_events(names: ResourceNames, dlr_queue: str) -> dict[str, Any]:
-    """The configuration set, its SNS topic, and the DLR queue's subscription to it."""
-    topic = {"Ref": TOPIC}
-    queue_arn = {"Fn::GetAtt": [dlr_queue, "Arn"]}
+def sms_topic(logical: str, topic_name: str, queue: str, sid: str, source_resource: str,
+              queue_sid: str) -> dict[str, Any]:
+    """An SNS topic AWS End User Messaging SMS publishes to (only from ``source_resource``
+    of this account), and ``queue``'s raw subscription to it (the queue takes SNS's
+    messages from that topic only)."""
+    topic = {"Ref": logical}
+    queue_arn = {"Fn::GetAtt": [queue, "Arn"]}
     return {
-        TOPIC: {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": names.sms_events_topic}},
-        f"{TOPIC}Policy": {"Type": "AWS::SNS::TopicPolicy", "Properties": {
+        logical: {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": topic_name}},
+        f"{logical}Policy": {"Type": "AWS::SNS::TopicPolicy", "Properties": {
             "Topics": [topic],
             "PolicyDocument": _policy({
-                "Sid": "SmsEventsOfTheStagesConfigurationSet",
+                "Sid": sid,
                 "Effect": "Allow",
                 "Principal": {"Service": SMS_SERVICE},
                 "Action": "sns:Publish",
                 "Resource": topic,
-                # As AWS documents for End User Messaging SNS event destinations.
+                # As AWS documents for End User Messaging SNS destinations.
                 "Condition": {
                     "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                    "ArnLike": {"aws:SourceArn": _sub_arn(
-                        "sms-voice", f"configuration-set/{names.configuration_set}")},
+                    "ArnLike": {"aws:SourceArn": _sub_arn("sms-voice", source_resource)},
                 },
             }),
         }},
-        f"{TOPIC}Subscription": {"Type": "AWS::SNS::Subscription", "Properties": {
+        f"{logical}Subscription": {"Type": "AWS::SNS::Subscription", "Properties": {
             "TopicArn": topic, "Protocol": "sqs", "Endpoint": queue_arn,
-            "RawMessageDelivery": True,  # the event itself is the SQS body
+            "RawMessageDelivery": True,  # the payload itself is the SQS body
         }},
-        f"{dlr_queue}Policy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
-            "Queues": [{"Ref": dlr_queue}],
+        f"{queue}Policy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "Queues": [{"Ref": queue}],
             "PolicyDocument": _policy({
-                "Sid": "DeliveriesOfTheSmsEventsTopic",
+                "Sid": queue_sid,
                 "Effect": "Allow",
                 "Principal": {"Service": "sns.amazonaws.com"},
                 "Action": "sqs:SendMessage",
@@ -174,6 +181,26 @@ def sms_events(names: ResourceNames, dlr_queue: str) -> dict[str, Any]:
                 "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
             }),
         }},
+    }
+
+
+def two_way(names: ResourceNames, inbound_queue: str) -> dict[str, Any]:
+    """The topic of two-way messages: a phone number's ``TwoWayChannelArn`` (set with
+    ``UpdatePhoneNumber``, outside this template: the numbers are bought, not built),
+    subscribed by the inbound queue. Any phone number or pool of the account may publish."""
+    return sms_topic(INBOUND_TOPIC, names.sms_inbound_topic, inbound_queue,
+                     "TwoWayMessagesOfTheAccountsNumbers", "*",
+                     "MessagesOfTheTwoWayTopic")
+
+
+def sms_events(names: ResourceNames, dlr_queue: str) -> dict[str, Any]:
+    """The configuration set, its SNS topic, and the DLR queue's subscription to it."""
+    topic = {"Ref": TOPIC}
+    return {
+        **sms_topic(TOPIC, names.sms_events_topic, dlr_queue,
+                    "SmsEventsOfTheStagesConfigurationSet",
+                    f"configuration-set/{names.configuration_set}",
+                    "DeliveriesOfTheSmsEventsTopic"),
         CONFIGURATION_SET: {
             "Type": "AWS::SMSVOICE::ConfigurationSet",
             # The service may publish as soon as the destination exists.
@@ -211,6 +238,7 @@ def resources(names: ResourceNames) -> dict[str, Any]:
     out.update(queue_pair("Inbound", names.inbound_queue, names.inbound_dlq,
                           6 * INBOUND_TIMEOUT_S, INBOUND_MAX_RECEIVES))
     out.update(sms_events(names, "DlrQueue"))
+    out.update(two_way(names, "InboundQueue"))
     return out
 
 
@@ -223,7 +251,8 @@ def build(stage: str, emulator: bool = False) -> dict[str, Any]:
         res = {k: v for k, v in res.items() if v["Type"] not in EMULATOR_UNSUPPORTED}
     outputs = {
         logical: {"Value": {"Ref": logical}}
-        for logical in res if logical.endswith("Queue") or logical in (TOPIC, CONFIGURATION_SET)
+        for logical in res
+        if logical.endswith("Queue") or logical in (TOPIC, INBOUND_TOPIC, CONFIGURATION_SET)
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",

@@ -3,12 +3,13 @@
 The resources come from ``infra/template.py`` and are created through the
 emulator's CloudFormation, the same template ``make package`` ships to AWS,
 less what moto's CloudFormation cannot create: the DLR queue's subscription to
-the SMS events topic is made here through SNS (raw delivery, as in the
-template), and the configuration set through the emulator's SMS API when it
-has one. The topic and queue policies are left out: moto enforces no resource
-policy. Every step is idempotent. With ``EMULATOR=localstack`` the clients come from
-``localstack-client``, LocalStack's own client factory (its endpoint, dummy
-credentials); with moto, from boto3 at ``AWS_ENDPOINT_URL``.
+the SMS events topic and the inbound queue's to the two-way topic are made here
+through SNS (raw delivery, as in the template), and the configuration set
+through the emulator's SMS API when it has one. The topic and queue policies are
+left out: moto enforces no resource policy. Every step is idempotent. With
+``EMULATOR=localstack`` the clients come from ``localstack-client``, LocalStack's
+own client factory (its endpoint, dummy credentials); with moto, from boto3 at
+``AWS_ENDPOINT_URL``.
 
     python -m localstack.provision [--seed-only]
 """
@@ -32,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.container import hash_api_key
 from chalicelib.settings import Settings
-from infra.template import SMS_EVENT_DESTINATION, SMS_EVENT_TYPES, TOPIC, build
+from infra.template import INBOUND_TOPIC, SMS_EVENT_DESTINATION, SMS_EVENT_TYPES, TOPIC, build
 
 LOG = logging.getLogger(__name__)
 
@@ -83,8 +84,10 @@ def provision(settings: Settings, timeout_s: float = 60.0) -> str:
     """Create (or leave as it is) the stage's resources; return the stack's status."""
     emulator = Emulator(settings)
     status = provision_stack(emulator, timeout_s)
-    topic_arn = stack_outputs(emulator)[TOPIC]
-    subscribe_dlr_queue(emulator, topic_arn)
+    outputs = stack_outputs(emulator)
+    topic_arn = outputs[TOPIC]
+    subscribe_queue(emulator, topic_arn, emulator.settings.names.dlr_queue)
+    subscribe_queue(emulator, outputs[INBOUND_TOPIC], emulator.settings.names.inbound_queue)
     create_configuration_set(emulator, topic_arn)
     return status
 
@@ -119,10 +122,11 @@ def stack_outputs(emulator: Emulator) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def subscribe_dlr_queue(emulator: Emulator, topic_arn: str) -> str:
-    """The template's ``AWS::SNS::Subscription``: the DLR queue, raw delivery; its ARN."""
+def subscribe_queue(emulator: Emulator, topic_arn: str, queue: str) -> str:
+    """An ``AWS::SNS::Subscription`` of the template: ``queue``, raw delivery; its ARN
+    (subscribing again returns the same one)."""
     sqs = emulator.client("sqs")
-    url = sqs.get_queue_url(QueueName=emulator.settings.names.dlr_queue)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
     arn: str = emulator.client("sns").subscribe(

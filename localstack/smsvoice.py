@@ -50,6 +50,15 @@ What it emulates:
   "largest": bytes}}``. Those publishes, and the SQS sends moto's SNS makes for
   them, happen inside the emulator, where no client hook counts them; ``make
   bench`` reads them here to price the events path (``bench/run.py``).
+- ``POST /_aws/sms-voice/inbound`` (the emulator's own): a person's reply. The JSON
+  body names ``TwoWayChannelArn`` (the SNS topic a real number's two-way channel
+  names), ``OriginationNumber`` (the person), ``DestinationNumber`` (our number) and
+  ``MessageBody``; the emulator publishes AWS's documented two-way message
+  (``originationNumber``, ``destinationNumber``, ``messageBody``,
+  ``inboundMessageId``, ``previousPublishedMessageId``; ``messageKeyword`` when the
+  body is one of AWS's default keywords) to that topic and answers its
+  ``InboundMessageId``. Phone numbers are not emulated, so the topic is given here
+  rather than read off the number.
 
 What it does not emulate: phone numbers, pools, sender IDs, registrations, opt-out
 lists, keywords, spend limits and MPS quotas (any ``OriginationIdentity`` is
@@ -97,6 +106,7 @@ SERVICE = "pinpoint-sms-voice-v2"
 TARGET_PREFIX = "PinpointSMSVoiceV2."
 INTERNAL_PATH = "/_aws/sms-voice/"  # the emulator's own endpoints (not AWS's API)
 PUBLISHES_PATH = INTERNAL_PATH + "publishes"
+INBOUND_PATH = INTERNAL_PATH + "inbound"
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 OPERATIONS = frozenset({
     "CreateConfigurationSet", "DescribeConfigurationSets", "DeleteConfigurationSet",
@@ -778,13 +788,64 @@ def publishes() -> dict[str, dict[str, int]]:
     return out
 
 
+# AWS's default keywords, which every number answers on its own; the two-way payload
+# names the one a message matched in ``messageKeyword``.
+DEFAULT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                              "OPTOUT", "REVOKE", "START", "UNSTOP", "YES", "HELP", "INFO"})
+INBOUND_FIELDS = ("TwoWayChannelArn", "OriginationNumber", "DestinationNumber", "MessageBody")
+
+
+def two_way_message(origination: str, destination: str, body: str) -> dict[str, Any]:
+    """A two-way message as AWS End User Messaging SMS publishes it to a number's
+    ``TwoWayChannelArn`` ("Two-way SMS message format")."""
+    message: dict[str, Any] = {
+        "originationNumber": origination, "destinationNumber": destination,
+        "messageBody": body, "inboundMessageId": str(uuid.uuid4()),
+        "previousPublishedMessageId": uuid.uuid4().hex,
+    }
+    keyword = " ".join(body.split()).upper()
+    if keyword in DEFAULT_KEYWORDS:
+        message["messageKeyword"] = keyword
+    return message
+
+
+def receive_inbound(environ: dict[str, Any]) -> Response:
+    """``POST /_aws/sms-voice/inbound``: a person's reply, published as AWS would."""
+    try:
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        params = json.loads(environ["wsgi.input"].read(size) or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        params = None
+    if not isinstance(params, dict) or not all(
+            isinstance(params.get(name), str) and params[name] for name in INBOUND_FIELDS):
+        return Response(json.dumps({"message": "a JSON object with the strings "
+                                               + ", ".join(INBOUND_FIELDS)}),
+                        status=400, content_type="application/json")
+    topic = params["TwoWayChannelArn"]
+    message = two_way_message(params["OriginationNumber"], params["DestinationNumber"],
+                              params["MessageBody"])
+    try:
+        publish(topic, message)
+    except Exception as exc:  # noqa: BLE001 - no such topic: the caller's mistake, said
+        return Response(json.dumps({"message": f"could not publish to {topic}: {exc}"}),
+                        status=404, content_type="application/json")
+    return Response(json.dumps({"InboundMessageId": message["inboundMessageId"]}),
+                    content_type="application/json")
+
+
 def internal_application(environ: dict[str, Any],
                          start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """WSGI: the emulator's own endpoints under ``INTERNAL_PATH``; read-only."""
-    if environ.get("PATH_INFO") != PUBLISHES_PATH:
+    """WSGI: the emulator's own endpoints under ``INTERNAL_PATH``."""
+    path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+    if path == INBOUND_PATH and method == "POST":
+        return receive_inbound(environ)(environ, start_response)
+    if path not in (PUBLISHES_PATH, INBOUND_PATH):
         response = Response(json.dumps({"message": "not found"}), status=404,
                             content_type="application/json")
-    elif environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+    elif path == INBOUND_PATH:
+        response = Response(json.dumps({"message": "POST only"}), status=405,
+                            headers={"Allow": "POST"}, content_type="application/json")
+    elif method not in ("GET", "HEAD"):
         response = Response(json.dumps({"message": "read-only: GET"}), status=405,
                             headers={"Allow": "GET, HEAD"}, content_type="application/json")
     else:

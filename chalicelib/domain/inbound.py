@@ -86,6 +86,12 @@ class InboundSms:
         """The same for every copy of one provider message: duplicates are dropped by it."""
         return inbound_id_for(self.provider, self.provider_message_id)
 
+    def log_keys(self) -> dict[str, str]:
+        """What the inbound queue's worker logs it under (no phone number: they stay
+        masked, and the ids find it)."""
+        return {"provider": self.provider, "provider_message_id": self.provider_message_id,
+                "inbound_id": self.inbound_id}
+
 
 def inbound_id_for(provider: str, provider_message_id: str) -> str:
     return str(uuid.uuid5(INBOUND_NAMESPACE, f"{provider}:{provider_message_id}"))

@@ -22,9 +22,10 @@ from chalicelib.adapters.dynamo import is_condition_failure
 from chalicelib.adapters.models import ProviderSendModel
 from chalicelib.domain.dlr_signature import verify
 from chalicelib.domain.errors import MalformedJsonError, UnauthorizedError, ValidationError
+from chalicelib.domain.inbound import InboundSms
 from chalicelib.domain.provider_errors import Outcome, SubmitResult, mock_outcome, unit_draw
 from chalicelib.domain.reports import DeliveryReport, OutboundSms, report_problem
-from chalicelib.domain.work import request_attributes
+from chalicelib.domain.work import JobError, request_attributes
 from chalicelib.ports import WorkQueue
 from chalicelib.settings import MockProviderSettings
 
@@ -130,3 +131,35 @@ class MockProvider:
         }
         self._dlr_queue.send(report, delay_s=self._s.dlr_delay_s,
                              attributes=request_attributes(request_id))
+
+
+# -- replies: inbound messages from the mock's "phones" ------------------------------
+MAX_INBOUND_FIELD = 128
+
+
+def inbound_body(from_number: str, to_number: str, text: str, received_at: float,
+                 provider_message_id: str | None = None) -> dict[str, Any]:
+    """A reply as the mock puts it on the inbound queue (``make inbound``): a person
+    at ``from_number`` writing ``text`` to the gateway's number ``to_number``."""
+    return {"provider": NAME, "provider_message_id": provider_message_id or f"mock-in-{uuid.uuid4().hex}",
+            "from": from_number, "to": to_number, "text": text, "received_at": received_at}
+
+
+def is_inbound(body: Any) -> bool:
+    """Whether an inbound-queue record is the mock's (not AWS End User Messaging's)."""
+    return isinstance(body, dict) and body.get("provider") == NAME
+
+
+def parse_inbound(body: Mapping[str, Any]) -> InboundSms:
+    """The mock's reply as an inbound message; ``JobError`` when it is not one."""
+    fields = {}
+    for name in ("provider_message_id", "from", "to"):
+        value = body.get(name)
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_INBOUND_FIELD:
+            raise JobError(f"a mock inbound message names its {name}")
+        fields[name] = value
+    text, received = body.get("text"), body.get("received_at")
+    if not isinstance(received, int | float) or isinstance(received, bool):
+        raise JobError("a mock inbound message has its received_at (epoch seconds)")
+    return InboundSms(NAME, fields["provider_message_id"], fields["from"], fields["to"],
+                      text if isinstance(text, str) else "", float(received))

@@ -1,8 +1,8 @@
 """Inbound messages: attribute, link, store once, apply the keyword, tell the client.
 
-One service for every provider: the Twilio webhook calls it synchronously, the
-``inbound`` queue worker (AWS End User Messaging, the mock) once per record. Every
-step is idempotent, so processing the same message again (the provider's duplicate,
+One service for every provider: the Twilio webhook calls ``process`` in the request,
+the ``inbound`` queue's worker (AWS End User Messaging, the mock) ``take`` once per
+record. Every step is idempotent, so processing the same message again (the provider's duplicate,
 a record redelivered after a crash at any step) finishes the work without doubling
 any of it:
 
@@ -51,7 +51,7 @@ from chalicelib.domain.message import Client, Message
 from chalicelib.domain.routing import pinned_route_name
 from chalicelib.domain.status import Status
 from chalicelib.domain.validation import parse_rfc3339, refuse_lone_surrogates
-from chalicelib.domain.work import SendJob, request_attributes
+from chalicelib.domain.work import DONE, RetryAfter, SendJob, Step, report_backoff, request_attributes
 from chalicelib.ports import (
     ClientReader,
     Clock,
@@ -83,6 +83,19 @@ class InboundService:
         self._callbacks = callbacks
         self._telemetry = telemetry
         self._clock = clock
+
+    def take(self, sms: InboundSms, receives: int = 1, request_id: str | None = None) -> Step:
+        """One record of the inbound queue: ``process`` it; when a step could not be
+        taken, it comes back after 1, 2, 4, 8 s... (the steps taken are not repeated),
+        until the queue's maxReceiveCount moves it to the dead-letter queue."""
+        try:
+            self.process(sms, request_id)
+        except BackendUnavailableError as exc:
+            self._telemetry.count("InboundRetried")
+            log.warning("inbound message not processed; it comes back",
+                        extra={"receives": receives, "error": str(exc)})
+            return RetryAfter(report_backoff(receives))
+        return DONE
 
     def process(self, sms: InboundSms, request_id: str | None = None) -> InboundMessage:
         """Take in one inbound message (verified by its provider already); the message as

@@ -33,6 +33,7 @@ from chalice import Blueprint, Rate
 
 from chalicelib import observability
 from chalicelib.container import Container, get_container
+from chalicelib.domain.inbound import InboundSms
 from chalicelib.domain.reports import DeliveryReport
 from chalicelib.domain.work import (
     CallbackJob,
@@ -194,9 +195,17 @@ def deliver_callback(job: CallbackJob, record: Any) -> None:
     settle_record(step, container.callbacks_queue, record)
 
 
+def take_inbound(sms: InboundSms, record: Any) -> None:
+    """One inbound message (AWS End User Messaging's two-way topic, the mock's replies)."""
+    container = get_container()
+    step = container.inbound.take(sms, receives(record), observability.request_id_of(record))
+    settle_record(step, container.inbound_queue, record)
+
+
 send_record = consumer(SendJob.parse, send)
 dlr_record = consumer(Container.queued_report, apply_report)
 callback_record = consumer(CallbackJob.parse, deliver_callback)
+inbound_record = consumer(Container.queued_inbound, take_inbound)
 
 
 def _time_left() -> float | None:
@@ -230,6 +239,11 @@ def dlr(event: Any) -> dict[str, Any]:
 def callbacks(event: Any) -> dict[str, Any]:
     return _within_invocation(
         event, lambda: _run_batch(event, callback_record, _side_by_side_processor))
+
+
+@workers.on_sqs_message(queue=NAMES.inbound_queue, batch_size=10, name="inbound")
+def inbound(event: Any) -> dict[str, Any]:
+    return _run_batch(event, inbound_record)
 
 
 @workers.schedule(Rate(1, unit=Rate.MINUTES), name="sweeper")

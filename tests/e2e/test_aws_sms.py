@@ -119,3 +119,63 @@ def test_a_test_mode_client_gets_a_dry_run(gateway: Gateway) -> None:
     final = gateway.wait_final(key, answer.body["message_id"])
     assert (final["status"], final["error"]["code"]) == ("FAILED_PERM", "TEST_MODE"), final
     assert gateway.wait_settled(client_id).spent == 0
+
+
+# -- two-way: the number's topic -> SNS -> the inbound queue -> the inbound worker ----------
+
+def inbound_of(gateway: Gateway, key: str, person: str, count: int,
+               timeout_s: float = 30) -> list[dict[str, Any]]:
+    """The client's inbound messages from ``person``, once ``count`` have arrived."""
+    deadline, found = time.monotonic() + timeout_s, []
+    while time.monotonic() < deadline:
+        found = gateway.request("GET", f"/v1/inbound?from=%2B{person[1:]}", key).body["inbound"]
+        if len(found) >= count:
+            return list(found)
+        time.sleep(0.2)
+    raise AssertionError(f"{count} inbound messages from {person} expected: {found}")
+
+
+def test_a_two_way_stop_published_by_the_emulator_opts_out_and_start_opts_back_in(
+        gateway: Gateway) -> None:
+    from localstack.inbound import inject
+
+    ours, person = "+14155552600", "+14155552601"
+    client_id, key = gateway.new_client(credit_cents=1000)
+    container = gateway.container()
+    container.sender_claims.claim(client_id, [ours])
+    container.accounts.configure(client_id, allowed_senders={ours})
+    body = {"to": person, "from": ours, "text": "Your code is 1234"}
+    try:
+        # GIVEN a message the client sent to the person from its number
+        first = gateway.request("POST", "/v1/messages", key, body, headers={
+            "Idempotency-Key": key_with_outcomes(gateway, client_id, [Outcome.ACCEPTED], True)})
+        assert first.status == 202, first.body
+        gateway.wait_final(key, first.body["message_id"])
+        before = gateway.wait_settled(client_id)
+
+        # WHEN the person answers STOP, published by the emulator as AWS publishes it
+        provider_id = inject(container.settings, "aws-sms", person, ours, "Stop")
+
+        # THEN GET /v1/inbound lists it, linked to the message it answers
+        [stop] = inbound_of(gateway, key, person, 1)
+        assert (stop["provider"], stop["provider_message_id"], stop["keyword"]) == (
+            "aws-sms", provider_id, "OPT_OUT")
+        assert (stop["from"], stop["to"], stop["message_id"]) == (
+            person, ours, first.body["message_id"])
+        # AND the next send there is refused, nothing held or spent
+        refused = gateway.request("POST", "/v1/messages", key, body)
+        assert refused.status == 422 and refused.body["error"]["code"] == "recipient_opted_out"
+        after = gateway.wait_settled(client_id)
+        assert (after.available, after.held, after.spent) == (
+            before.available, before.held, before.spent)
+        # AND the confirmation goes back through AWS End User Messaging, unbilled
+        reply = gateway.wait_final(key, stop["reply_id"])
+        assert reply["route"] == "via:aws-sms" and reply["to"] == person, reply
+        assert gateway.wait_settled(client_id).spent == before.spent
+
+        # WHEN the person answers START, a send there is accepted again
+        inject(container.settings, "aws-sms", person, ours, "START")
+        inbound_of(gateway, key, person, 2)
+        assert gateway.request("POST", "/v1/messages", key, body).status == 202
+    finally:
+        container.sender_claims.release(client_id, [ours])

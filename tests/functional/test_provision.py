@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 
 from chalicelib.container import Container
 from chalicelib.settings import Settings
-from infra.template import TOPIC
+from infra.template import INBOUND_TOPIC, TOPIC
 from localstack import provision
 
 pytestmark = pytest.mark.functional
@@ -22,9 +22,9 @@ EVENT = {"eventType": "TEXT_DELIVERED", "messageId": "m-1", "isFinal": True,
          "context": {"message_id": "local-1"}}
 
 
-def subscriptions(settings: Settings) -> list[dict[str, Any]]:
+def subscriptions(settings: Settings, output: str = TOPIC) -> list[dict[str, Any]]:
     sns = boto3.client("sns", region_name=settings.region)
-    topic = provision.stack_outputs(provision.Emulator(settings))[TOPIC]
+    topic = provision.stack_outputs(provision.Emulator(settings))[output]
     found: list[dict[str, Any]] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     return found
 
@@ -43,9 +43,21 @@ def test_the_dlr_queue_gets_the_topics_events_as_they_were_published(aws: Contai
     assert [json.loads(m["Body"]) for m in got] == [EVENT]  # the event itself, no envelope
 
 
+def test_the_inbound_queue_gets_the_two_way_topics_messages_raw(aws: Container) -> None:
+    [subscription] = subscriptions(aws.settings, INBOUND_TOPIC)
+    assert subscription["Endpoint"].endswith(f":{aws.settings.names.inbound_queue}")
+    message = {"originationNumber": "+14155550111", "destinationNumber": "+14155550000",
+               "messageBody": "STOP", "inboundMessageId": "in-1"}
+    sns = boto3.client("sns", region_name=aws.settings.region)
+    sns.publish(TopicArn=subscription["TopicArn"], Message=json.dumps(message))
+    got = aws.sqs.receive_message(QueueUrl=aws.inbound_queue.url())["Messages"]
+    assert [json.loads(m["Body"]) for m in got] == [message]
+
+
 def test_provisioning_again_changes_nothing(aws: Container) -> None:
     assert provision.provision(aws.settings) == "CREATE_COMPLETE"
     assert len(subscriptions(aws.settings)) == 1
+    assert len(subscriptions(aws.settings, INBOUND_TOPIC)) == 1
 
 
 def test_without_an_sms_api_provisioning_logs_one_line_and_goes_on(

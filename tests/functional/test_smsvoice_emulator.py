@@ -457,6 +457,60 @@ def test_the_count_is_read_only(url: str) -> None:
     assert published(url, "DELETE")[0] == 405
 
 
+# --- two-way messages -----------------------------------------------------------------
+
+def post_inbound(url: str, body: Any) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(f"{url}/_aws/sms-voice/inbound", method="POST",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_reply_is_published_to_the_two_way_topic_in_aws_s_shape(url: str) -> None:
+    topic, queue = queue_on_topic(url)
+    status, answer = post_inbound(url, {
+        "TwoWayChannelArn": topic, "OriginationNumber": "+14155550111",
+        "DestinationNumber": "+14155550000", "MessageBody": " stop "})
+
+    assert status == 200
+    [message] = received(url, queue, 1)
+    assert message["inboundMessageId"] == answer["InboundMessageId"]
+    assert {k: message[k] for k in ("originationNumber", "destinationNumber", "messageBody",
+                                    "messageKeyword")} == {
+        "originationNumber": "+14155550111", "destinationNumber": "+14155550000",
+        "messageBody": " stop ", "messageKeyword": "STOP"}
+    assert set(message) == {"originationNumber", "destinationNumber", "messageBody",
+                            "messageKeyword", "inboundMessageId", "previousPublishedMessageId"}
+
+
+def test_a_reply_that_is_no_keyword_names_none(url: str) -> None:
+    topic, queue = queue_on_topic(url)
+    post_inbound(url, {"TwoWayChannelArn": topic, "OriginationNumber": "+14155550111",
+                       "DestinationNumber": "+14155550000", "MessageBody": "stop it"})
+    [message] = received(url, queue, 1)
+    assert "messageKeyword" not in message
+
+
+@pytest.mark.parametrize("body", [{}, [], {"TwoWayChannelArn": "arn:aws:sns:us-east-1:1:t"},
+                                  {"TwoWayChannelArn": 1, "OriginationNumber": "+1",
+                                   "DestinationNumber": "+1", "MessageBody": "x"}])
+def test_a_reply_without_its_fields_is_refused(url: str, body: Any) -> None:
+    status, answer = post_inbound(url, body)
+    assert status == 400 and "TwoWayChannelArn" in answer["message"]
+
+
+def test_a_reply_to_a_topic_that_does_not_exist_is_not_found(url: str) -> None:
+    status, _ = post_inbound(url, {
+        "TwoWayChannelArn": "arn:aws:sns:us-east-1:123456789012:no-such-topic",
+        "OriginationNumber": "+14155550111", "DestinationNumber": "+14155550000",
+        "MessageBody": "hi"})
+    assert status == 404
+
+
 # --- the rest of the emulator -------------------------------------------------------
 
 def test_an_unknown_operation_is_an_unknown_operation_exception(url: str) -> None:

@@ -40,6 +40,7 @@ from infra.policies import CONSUME, ORIGINATION_IDENTITIES
 from infra.template import (
     CONFIGURATION_SET,
     EMULATOR_UNSUPPORTED,
+    INBOUND_TOPIC,
     SMS_EVENT_TYPES,
     TOPIC,
     build,
@@ -239,38 +240,54 @@ def _only_statement(resource: dict[str, Any]) -> dict[str, Any]:
     return statement
 
 
-def test_only_the_stages_configuration_set_may_publish_to_the_events_topic(
-    template: dict[str, Any]
+# Each topic AWS End User Messaging publishes to: who may publish, the queue it feeds.
+SMS_TOPICS = [
+    # delivery events: only the stage's configuration set
+    (TOPIC, NAMES.sms_events_topic, f"configuration-set/{NAMES.configuration_set}", "DlrQueue",
+     NAMES.dlr_queue),
+    # two-way messages: any number or pool of the account (a number's TwoWayChannelArn)
+    (INBOUND_TOPIC, NAMES.sms_inbound_topic, "*", "InboundQueue", NAMES.inbound_queue),
+]
+
+
+@pytest.mark.parametrize(("topic", "topic_name", "source", "queue", "queue_name"), SMS_TOPICS)
+def test_only_end_user_messaging_of_this_account_may_publish_to_each_sms_topic(
+    template: dict[str, Any], topic: str, topic_name: str, source: str, queue: str,
+    queue_name: str,
 ) -> None:
     res = template["Resources"]
-    assert res[TOPIC]["Properties"] == {"TopicName": NAMES.sms_events_topic}
-    [policy] = of_type(template, "AWS::SNS::TopicPolicy").values()
-    assert policy["Properties"]["Topics"] == [{"Ref": TOPIC}]
+    assert res[topic]["Properties"] == {"TopicName": topic_name}
+    [policy] = [p for p in of_type(template, "AWS::SNS::TopicPolicy").values()
+                if p["Properties"]["Topics"] == [{"Ref": topic}]]
     statement = _only_statement(policy)
     assert statement["Principal"] == {"Service": "sms-voice.amazonaws.com"}
-    assert (statement["Action"], statement["Resource"]) == ("sns:Publish", {"Ref": TOPIC})
+    assert (statement["Action"], statement["Resource"]) == ("sns:Publish", {"Ref": topic})
     assert statement["Condition"] == {
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-        "ArnLike": {"aws:SourceArn": _stage_arn(
-            "sms-voice", f"configuration-set/{NAMES.configuration_set}")},
+        "ArnLike": {"aws:SourceArn": _stage_arn("sms-voice", source)},
     }
+    assert template["Outputs"][topic] == {"Value": {"Ref": topic}}
 
 
-def test_the_dlr_queue_takes_the_topics_events_raw_and_nothing_else_from_sns(
-    template: dict[str, Any]
+@pytest.mark.parametrize(("topic", "topic_name", "source", "queue", "queue_name"), SMS_TOPICS)
+def test_each_queue_takes_its_topics_messages_raw_and_nothing_else_from_sns(
+    template: dict[str, Any], topic: str, topic_name: str, source: str, queue: str,
+    queue_name: str,
 ) -> None:
-    [subscription] = of_type(template, "AWS::SNS::Subscription").values()
+    subscriptions = of_type(template, "AWS::SNS::Subscription").values()
+    assert len(subscriptions) == len(SMS_TOPICS)
+    [subscription] = [s for s in subscriptions if s["Properties"]["TopicArn"] == {"Ref": topic}]
     assert subscription["Properties"] == {
-        "TopicArn": {"Ref": TOPIC}, "Protocol": "sqs",
-        "Endpoint": {"Fn::GetAtt": ["DlrQueue", "Arn"]}, "RawMessageDelivery": True}
-    assert template["Resources"]["DlrQueue"]["Properties"]["QueueName"] == NAMES.dlr_queue
-    [policy] = of_type(template, "AWS::SQS::QueuePolicy").values()
-    assert policy["Properties"]["Queues"] == [{"Ref": "DlrQueue"}]
+        "TopicArn": {"Ref": topic}, "Protocol": "sqs",
+        "Endpoint": {"Fn::GetAtt": [queue, "Arn"]}, "RawMessageDelivery": True}
+    assert template["Resources"][queue]["Properties"]["QueueName"] == queue_name
+    [policy] = [p for p in of_type(template, "AWS::SQS::QueuePolicy").values()
+                if p["Properties"]["Queues"] == [{"Ref": queue}]]
     statement = _only_statement(policy)
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
     assert (statement["Action"], statement["Resource"]) == (
-        "sqs:SendMessage", {"Fn::GetAtt": ["DlrQueue", "Arn"]})
-    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": TOPIC}}}
+        "sqs:SendMessage", {"Fn::GetAtt": [queue, "Arn"]})
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": topic}}}
 
 
 def test_the_configuration_set_sends_every_text_event_to_the_topic(
@@ -299,7 +316,8 @@ def test_the_emulators_template_leaves_out_only_what_motos_cloudformation_skips(
     full, local = build(STAGE), build(STAGE, emulator=True)
     left_out = {k for k, v in full["Resources"].items() if v["Type"] in EMULATOR_UNSUPPORTED}
     assert left_out == {f"{TOPIC}Policy", f"{TOPIC}Subscription", "DlrQueuePolicy",
-                        CONFIGURATION_SET}
+                        f"{INBOUND_TOPIC}Policy", f"{INBOUND_TOPIC}Subscription",
+                        "InboundQueuePolicy", CONFIGURATION_SET}
     assert local["Resources"] == {k: v for k, v in full["Resources"].items() if k not in left_out}
     assert set(local["Outputs"]) == set(full["Outputs"]) - left_out
     assert not set(references(local)) & left_out
@@ -505,6 +523,46 @@ def drive_inbound(api: Any, key: str) -> Iterator[tuple[str, str]]:
         get_container().manager.cancel(client, reply_id_for(inbound_id_for("twilio", message_sid)))
 
 
+def drive_inbound_worker(api: Any, key: str) -> Iterator[tuple[str, str]]:
+    """The inbound queue's worker: a mock STOP and an AWS End User Messaging HELP (raw,
+    as the two-way topic delivers it) to the client's number, each twice; then a STOP
+    whose last step failed (it comes back, and is finished)."""
+    from chalicelib.adapters.inbound import DynamoInbound
+    from chalicelib.domain.errors import BackendUnavailableError
+    from chalicelib.domain.inbound import inbound_id_for, reply_id_for
+    from chalicelib.providers import mock as mock_provider
+
+    number, person = "+14155550000", "+14155550122"  # claimed by drive_inbound
+    aws = get_container()
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+    aws.inbound_queue.send(mock_provider.inbound_body(person, number, "STOP", time.time(),
+                                                      "mock-in-1"))
+    aws.inbound_queue.send({"originationNumber": person, "destinationNumber": number,
+                            "messageBody": "HELP", "inboundMessageId": "aws-in-1"})
+    records = receive(aws, aws.settings.names.inbound_queue)
+    assert len(records) == 2
+    with recorded_calls() as calls:
+        cold_start()
+        assert run(api, "inbound", records + records)["batchItemFailures"] == []
+    yield from calls
+    aws.inbound_queue.send(mock_provider.inbound_body("+14155550123", number, "STOP",
+                                                      time.time(), "mock-in-2"))
+    records = receive(aws, aws.settings.names.inbound_queue)
+    with recorded_calls() as calls:
+        with mock.patch.object(DynamoInbound, "mark_done",
+                               side_effect=BackendUnavailableError("down")):
+            cold_start()
+            assert len(run(api, "inbound", records)["batchItemFailures"]) == 1
+        cold_start()  # it comes back: the steps taken are not taken again
+        assert run(api, "inbound", records)["batchItemFailures"] == []
+    yield from calls
+    for provider, provider_id in (("mock", "mock-in-1"), ("aws-sms", "aws-in-1"),
+                                  ("mock", "mock-in-2")):
+        get_container().manager.cancel(client, reply_id_for(inbound_id_for(provider,
+                                                                           provider_id)))
+
+
 def drive_guards(api: Any, key: str) -> Iterator[tuple[str, str]]:
     """A send counted by the velocity guard (block mode: in the hold's transaction; then
     monitor mode: counted after it), and the opt-out list and an opt-out by the API."""
@@ -648,6 +706,7 @@ def test_each_function_is_granted_exactly_what_its_code_calls(
         "Dlr": set(drive_dlr(api)),
         "Sweeper": set(drive_sweeper(api, key)),
         "Callbacks": set(drive_callbacks(api)),
+        "Inbound": set(drive_inbound_worker(api, key)),
     }
     # Last: its messages wait for retries, which would hold the sweeper's scenario back.
     calls["Sender"] |= set(drive_sender_on_aws_sms(api, key))

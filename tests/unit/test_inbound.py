@@ -412,3 +412,26 @@ def test_the_reply_goes_out_through_the_provider_the_inbound_message_came_from()
     assert providers["mock"].submissions == []
     sms = providers["twilio"].submissions[0]
     assert (sms.sender, sms.to, sms.sender_owned, sms.cost_cents) == (OUR_NUMBER, PERSON, True, 0)
+
+
+def test_a_record_whose_store_is_down_comes_back_later_and_is_then_finished() -> None:
+    from chalicelib.domain.errors import BackendUnavailableError
+    from chalicelib.domain.work import RetryAfter
+
+    two_way = TwoWay()
+    acme(two_way)
+    sms = inbound_sms("STOP")
+    original = two_way.inbound.mark_done
+
+    def down(*args: object) -> None:
+        raise BackendUnavailableError("inbound table down")
+
+    two_way.inbound.mark_done = down  # type: ignore[method-assign]
+    assert two_way.service.take(sms, receives=3) == RetryAfter(4.0)
+    assert two_way.world.telemetry.counts["InboundRetried"] == 1
+    two_way.inbound.mark_done = original  # type: ignore[method-assign]
+    assert two_way.service.take(sms, receives=4) is DONE
+    # At least once, under one event id: the client drops the copy by it.
+    told = [e for e in two_way.events() if e["type"] == EVENT_INBOUND]
+    assert len({e["id"] for e in told}) == 1
+    assert two_way.inbound.get(sms.inbound_id).done  # type: ignore[union-attr]

@@ -154,3 +154,42 @@ def test_the_twilio_webhook_is_documented_with_its_limits_and_answer() -> None:
     assert form["properties"]["To"]["maxLength"] == MAX_INBOUND_FIELD
     assert operation["responses"]["200"]["content"]["text/xml"]["schema"]["const"] == EMPTY_TWIML
     assert {"200", "400", "403", "415", "503"} <= set(operation["responses"])
+
+
+# -- the inbound queue's records: the mock's replies and AWS's two-way messages ---------
+
+def test_a_mock_reply_is_read_back_as_it_was_queued() -> None:
+    from chalicelib.container import Container
+    from chalicelib.providers import mock
+
+    body = json.loads(json.dumps(mock.inbound_body("+14155550111", "+14155550000", "STOP",
+                                                   12.5, "mock-in-1")))
+    assert Container.queued_inbound(body) == InboundSms(
+        "mock", "mock-in-1", "+14155550111", "+14155550000", "STOP", 12.5)
+
+
+def test_each_mock_reply_gets_an_id_of_its_own() -> None:
+    from chalicelib.providers import mock
+
+    ids = {mock.inbound_body("+1", "+2", "hi", 1.0)["provider_message_id"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_a_record_that_is_not_the_mock_s_is_read_as_aws_s_two_way_message() -> None:
+    from chalicelib.container import Container
+
+    sms = Container.queued_inbound({"originationNumber": "+14155550111",
+                                    "destinationNumber": "+14155550000",
+                                    "messageBody": "HELP", "inboundMessageId": "in-1"})
+    assert (sms.provider, sms.provider_message_id, sms.text) == ("aws-sms", "in-1", "HELP")
+
+
+@pytest.mark.parametrize("change", [{"from": None}, {"to": 5}, {"provider_message_id": ""},
+                                    {"received_at": "soon"}, {"received_at": True}])
+def test_a_mock_reply_without_its_fields_is_not_a_job(change: dict[str, Any]) -> None:
+    from chalicelib.domain.work import JobError
+    from chalicelib.providers import mock
+
+    body = {**mock.inbound_body("+14155550111", "+14155550000", "hi", 1.0), **change}
+    with pytest.raises(JobError):
+        mock.parse_inbound(body)
