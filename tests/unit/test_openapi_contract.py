@@ -40,6 +40,12 @@ def test_to_carries_the_validators_e164_pattern() -> None:
     assert FIELDS["to"]["pattern"] == v.e164_pattern() == v.E164.pattern
 
 
+def test_every_opt_out_number_carries_the_validators_e164_pattern() -> None:
+    [number] = DOC["paths"]["/v1/opt-outs/{number}"]["delete"]["parameters"]
+    body = DOC["components"]["schemas"]["OptOutRequest"]["properties"]["number"]
+    assert number["schema"]["pattern"] == body["pattern"] == v.e164_pattern()
+
+
 def test_from_is_a_sender_id_a_number_or_a_short_code_as_the_validator_says() -> None:
     sender, number, short = FIELDS["from"]["anyOf"]
     assert (sender["pattern"], sender["maxLength"]) == (v.SENDER_ID_PATTERN,
