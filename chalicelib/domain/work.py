@@ -9,6 +9,7 @@ parsed once by the edge.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -39,6 +40,19 @@ Step = Done | RetryAfter
 
 class JobError(ValueError):
     """A queue record whose body is not the job it should be."""
+
+
+def required_strings(body: Mapping[str, Any], names: Iterable[str], max_chars: int,
+                     what: str) -> dict[str, str]:
+    """``body``'s ``names``, each a string of 1 to ``max_chars`` characters; ``JobError``
+    naming the first that is not (``what``: the kind of record, for the message)."""
+    found = {}
+    for name in names:
+        value = body.get(name)
+        if not isinstance(value, str) or not 0 < len(value) <= max_chars:
+            raise JobError(f"{what} names its {name}")
+        found[name] = value
+    return found
 
 
 @dataclass(frozen=True)

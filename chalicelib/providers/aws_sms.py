@@ -38,7 +38,7 @@ from chalicelib.domain.reports import (
     epoch_seconds,
     price_text,
 )
-from chalicelib.domain.work import JobError
+from chalicelib.domain.work import JobError, required_strings
 from chalicelib.settings import AwsSmsSettings
 
 log = logging.getLogger(__name__)
@@ -216,12 +216,9 @@ def parse_inbound(body: Any, now: float) -> InboundSms:
             raise JobError("an SNS notification whose Message is not JSON") from exc
     if not isinstance(body, dict):
         raise JobError("a two-way SMS message is a JSON object")
-    fields = {}
-    for name in ("inboundMessageId", "originationNumber", "destinationNumber"):
-        value = body.get(name)
-        if not isinstance(value, str) or not 0 < len(value) <= MAX_INBOUND_FIELD:
-            raise JobError(f"a two-way SMS message names its {name}")
-        fields[name] = value
+    fields = required_strings(body, ("inboundMessageId", "originationNumber",
+                                     "destinationNumber"), MAX_INBOUND_FIELD,
+                              "a two-way SMS message")
     text = body.get("messageBody")
     return InboundSms(NAME, fields["inboundMessageId"], fields["originationNumber"],
                       fields["destinationNumber"], text if isinstance(text, str) else "",

@@ -25,7 +25,7 @@ from chalicelib.domain.errors import MalformedJsonError, UnauthorizedError, Vali
 from chalicelib.domain.inbound import InboundSms
 from chalicelib.domain.provider_errors import Outcome, SubmitResult, mock_outcome, unit_draw
 from chalicelib.domain.reports import DeliveryReport, OutboundSms, report_problem
-from chalicelib.domain.work import JobError, request_attributes
+from chalicelib.domain.work import JobError, request_attributes, required_strings
 from chalicelib.ports import WorkQueue
 from chalicelib.settings import MockProviderSettings
 
@@ -152,12 +152,8 @@ def is_inbound(body: Any) -> bool:
 
 def parse_inbound(body: Mapping[str, Any]) -> InboundSms:
     """The mock's reply as an inbound message; ``JobError`` when it is not one."""
-    fields = {}
-    for name in ("provider_message_id", "from", "to"):
-        value = body.get(name)
-        if not isinstance(value, str) or not 0 < len(value) <= MAX_INBOUND_FIELD:
-            raise JobError(f"a mock inbound message names its {name}")
-        fields[name] = value
+    fields = required_strings(body, ("provider_message_id", "from", "to"), MAX_INBOUND_FIELD,
+                              "a mock inbound message")
     text, received = body.get("text"), body.get("received_at")
     if not isinstance(received, int | float) or isinstance(received, bool):
         raise JobError("a mock inbound message has its received_at (epoch seconds)")

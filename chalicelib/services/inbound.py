@@ -31,7 +31,6 @@ from chalicelib.domain.errors import (
     BackendUnavailableError,
     NotFoundError,
     UnprocessableError,
-    ValidationError,
 )
 from chalicelib.domain.inbound import (
     MAX_INBOUND_TEXT,
@@ -50,7 +49,7 @@ from chalicelib.domain.inbound import (
 from chalicelib.domain.message import Client, Message
 from chalicelib.domain.routing import pinned_route_name
 from chalicelib.domain.status import Status
-from chalicelib.domain.validation import parse_rfc3339, refuse_lone_surrogates
+from chalicelib.domain.validation import parse_rfc3339
 from chalicelib.domain.work import DONE, RetryAfter, SendJob, Step, report_backoff, request_attributes
 from chalicelib.ports import (
     ClientReader,
@@ -62,8 +61,7 @@ from chalicelib.ports import (
     WorkQueue,
 )
 from chalicelib.services.callbacks import CallbackService
-from chalicelib.services.manage import DEFAULT_LIMIT
-from chalicelib.services.manage import _limit as parse_limit
+from chalicelib.services.manage import DEFAULT_LIMIT, check_params, parse_limit
 from chalicelib.services.optouts import OptOutBook
 
 log = logging.getLogger(__name__)
@@ -242,10 +240,7 @@ class InboundList:
 
     def query(self, client: Client, params: Mapping[str, str]) -> InboundQuery:
         """The validated query string of ``GET /v1/inbound`` for ``client``."""
-        refuse_lone_surrogates(params)
-        unknown = sorted(set(params) - INBOUND_LIST_PARAMS)
-        if unknown:
-            raise ValidationError(f"unknown parameter '{unknown[0]}'", unknown[0])
+        check_params(params, INBOUND_LIST_PARAMS)
         since = parse_rfc3339(params["since"], "since") if "since" in params else None
         until = parse_rfc3339(params["until"], "until") if "until" in params else None
         if since is not None and until is not None and since > until:

@@ -43,12 +43,22 @@ class ListQuery:
                      or msg.client_reference == self.client_reference))
 
 
-def _limit(text: str | None) -> int:
+def parse_limit(text: str | None) -> int:
+    """A list's ``limit`` parameter (1 to ``MAX_LIMIT``; ``DEFAULT_LIMIT`` when absent)."""
     if text is None:
         return DEFAULT_LIMIT
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise ValidationError(f"'limit' must be a whole number from 1 to {MAX_LIMIT}", "limit")
     return int(text)
+
+
+def check_params(params: Mapping[str, str], allowed: frozenset[str]) -> None:
+    """A list's query string names only ``allowed`` parameters, and no value holds a
+    lone surrogate (400 otherwise)."""
+    refuse_lone_surrogates(params)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ValidationError(f"unknown parameter '{unknown[0]}'", unknown[0])
 
 
 def _status(text: str | None) -> Status | None:
@@ -62,10 +72,7 @@ def _status(text: str | None) -> Status | None:
 
 def parse_list_query(client_id: str, params: Mapping[str, str], cursors: CursorCodec) -> ListQuery:
     """Validate the list API's query string (``cursors`` reads the signed cursor)."""
-    refuse_lone_surrogates(params)
-    unknown = sorted(set(params) - LIST_PARAMS)
-    if unknown:
-        raise ValidationError(f"unknown parameter '{unknown[0]}'", unknown[0])
+    check_params(params, LIST_PARAMS)
     since = parse_rfc3339(params["since"], "since") if "since" in params else None
     until = parse_rfc3339(params["until"], "until") if "until" in params else None
     if since is not None and until is not None and since > until:
@@ -73,7 +80,7 @@ def parse_list_query(client_id: str, params: Mapping[str, str], cursors: CursorC
     cursor = params.get("cursor")
     return ListQuery(
         status=_status(params.get("status")), to=params.get("to"), since=since, until=until,
-        client_reference=params.get("client_reference"), limit=_limit(params.get("limit")),
+        client_reference=params.get("client_reference"), limit=parse_limit(params.get("limit")),
         after=cursors.decode(client_id, cursor) if cursor else None,
     )
 

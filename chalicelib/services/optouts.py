@@ -12,17 +12,16 @@ import time
 from collections.abc import Mapping
 
 from chalicelib.domain.cursors import CursorCodec
-from chalicelib.domain.errors import NotFoundError, ValidationError
+from chalicelib.domain.errors import NotFoundError
 from chalicelib.domain.inbound import OptOut, opt_out_event
 from chalicelib.domain.message import Client
 from chalicelib.domain.validation import (
     parse_opt_out_request,
     parse_phone_number,
-    refuse_lone_surrogates,
 )
 from chalicelib.ports import Clock, ContactStore, Telemetry
 from chalicelib.services.callbacks import CallbackService
-from chalicelib.services.manage import _limit as parse_limit
+from chalicelib.services.manage import check_params, parse_limit
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +81,7 @@ class OptOutApi:
     def list(self, client: Client,
              params: Mapping[str, str]) -> tuple[list[OptOut], str | None]:
         """The opted-out numbers in number order, a page at a time (signed cursors)."""
-        refuse_lone_surrogates(params)
-        unknown = sorted(set(params) - OPT_OUT_LIST_PARAMS)
-        if unknown:
-            raise ValidationError(f"unknown parameter '{unknown[0]}'", unknown[0])
+        check_params(params, OPT_OUT_LIST_PARAMS)
         scope = client.client_id + CURSOR_SCOPE
         after = self._cursors.decode(scope, params["cursor"])[1] if "cursor" in params else None
         found, last = self._contacts.page_opt_outs(client.client_id, after,

@@ -123,18 +123,6 @@ def test_a_test_mode_client_gets_a_dry_run(gateway: Gateway) -> None:
 
 # -- two-way: the number's topic -> SNS -> the inbound queue -> the inbound worker ----------
 
-def inbound_of(gateway: Gateway, key: str, person: str, count: int,
-               timeout_s: float = 30) -> list[dict[str, Any]]:
-    """The client's inbound messages from ``person``, once ``count`` have arrived."""
-    deadline, found = time.monotonic() + timeout_s, []
-    while time.monotonic() < deadline:
-        found = gateway.request("GET", f"/v1/inbound?from=%2B{person[1:]}", key).body["inbound"]
-        if len(found) >= count:
-            return list(found)
-        time.sleep(0.2)
-    raise AssertionError(f"{count} inbound messages from {person} expected: {found}")
-
-
 def test_a_two_way_stop_published_by_the_emulator_opts_out_and_start_opts_back_in(
         gateway: Gateway) -> None:
     from localstack.inbound import inject
@@ -157,7 +145,7 @@ def test_a_two_way_stop_published_by_the_emulator_opts_out_and_start_opts_back_i
         provider_id = inject(container.settings, "aws-sms", person, ours, "Stop")
 
         # THEN GET /v1/inbound lists it, linked to the message it answers
-        [stop] = inbound_of(gateway, key, person, 1)
+        [stop] = gateway.wait_inbound(key, person, 1)
         assert (stop["provider"], stop["provider_message_id"], stop["keyword"]) == (
             "aws-sms", provider_id, "OPT_OUT")
         assert (stop["from"], stop["to"], stop["message_id"]) == (
@@ -175,7 +163,7 @@ def test_a_two_way_stop_published_by_the_emulator_opts_out_and_start_opts_back_i
 
         # WHEN the person answers START, a send there is accepted again
         inject(container.settings, "aws-sms", person, ours, "START")
-        inbound_of(gateway, key, person, 2)
+        gateway.wait_inbound(key, person, 2)
         assert gateway.request("POST", "/v1/messages", key, body).status == 202
     finally:
         container.sender_claims.release(client_id, [ours])

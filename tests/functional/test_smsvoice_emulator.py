@@ -107,15 +107,20 @@ def nothing_arrives(url: str, queue: str) -> bool:
     return "Messages" not in client(url, "sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
 
 
-def post_target(url: str, target: str, body: bytes = b"{}") -> tuple[int, dict[str, Any]]:
-    """POST a JSON 1.0 request without a signature; its status and parsed answer."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.0"})
+def answer_of(request: urllib.request.Request) -> tuple[int, dict[str, Any]]:
+    """The status and parsed JSON answer of ``request``, an error's included."""
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def post_target(url: str, target: str, body: bytes = b"{}") -> tuple[int, dict[str, Any]]:
+    """POST a JSON 1.0 request without a signature; its status and parsed answer."""
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.0"})
+    return answer_of(request)
 
 
 # --- configuration sets and event destinations ------------------------------------
@@ -411,11 +416,7 @@ def test_a_ttl_shorter_than_the_report_delay_gives_one_final_ttl_expired_event()
 
 def published(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url + smsvoice.PUBLISHES_PATH, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return answer_of(request)
 
 
 def test_each_event_published_is_counted_by_topic_with_its_size(url: str, sms: Any) -> None:
@@ -463,11 +464,7 @@ def post_inbound(url: str, body: Any) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(f"{url}/_aws/sms-voice/inbound", method="POST",
                                      data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return answer_of(request)
 
 
 def test_a_reply_is_published_to_the_two_way_topic_in_aws_s_shape(url: str) -> None:

@@ -69,6 +69,17 @@ class Gateway:
             time.sleep(0.2)
         raise AssertionError(f"message {message_id} not final after {timeout_s} s: {body}")
 
+    def wait_inbound(self, key: str, person: str, count: int,
+                     timeout_s: float = 30) -> list[dict[str, Any]]:
+        """The client's inbound messages from ``person``, once ``count`` have arrived."""
+        deadline, found = time.monotonic() + timeout_s, []
+        while time.monotonic() < deadline:
+            found = self.request("GET", f"/v1/inbound?from=%2B{person[1:]}", key).body["inbound"]
+            if len(found) >= count:
+                return list(found)
+            time.sleep(0.2)
+        raise AssertionError(f"{count} inbound messages from {person} expected: {found}")
+
     def wait_settled(self, client_id: str, timeout_s: float = 10) -> Balance:
         """The client's balance once nothing is held and the books balance.
 
