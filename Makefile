@@ -71,9 +71,9 @@ seed: $(STAMP) ## Create the demo client (X-API-Key: secret) if missing
 
 ADMIN := $(LOCAL_ENV) $(BIN)/python -m chalicelib.cli
 
-inbound: $(STAMP) ## Inject a person's reply into the local stack: FROM=+14155550111 TO=+14155550000 TEXT=STOP [PROVIDER=mock|aws-sms]
+inbound: $(STAMP) ## Inject a person's reply into the local stack: FROM=+14155550111 TO=+14155550000 TEXT=STOP [PROVIDER=mock|aws-sms ID=mock-in-1 (the mock's id: again, a duplicate)]
 	env -u PROVIDER $(LOCAL_ENV) $(BIN)/python -m localstack.inbound --from "$(FROM)" --to "$(TO)" \
-		--text "$(TEXT)" --provider "$(or $(PROVIDER),mock)"
+		--text "$(TEXT)" --provider "$(or $(PROVIDER),mock)" $(if $(ID),--id "$(ID)")
 
 client: $(STAMP) ## Create/update a client: NAME=acme CREDITS=500 [API_KEY RATE_LIMIT_RPS RATE_LIMIT_BURST PRICE_PER_PART_CENTS CALLBACK_URL MAX_PARTS SENDER_IDS INBOUND_URL HELP_TEXT ALLOWED_COUNTRIES DAILY_LIMIT_CENTS VELOCITY_LIMIT VELOCITY_MODE=block|monitor MESSAGE_TYPE TEST_MODE=on|off; none clears a guard]
 	$(ADMIN) client --name "$(NAME)" $(if $(CREDITS),--credits $(CREDITS)) \

@@ -31,12 +31,14 @@ from localstack.provision import Emulator, stack_outputs
 
 
 def inject(settings: Settings, provider: str, from_number: str, to_number: str,
-           text: str) -> str:
-    """Put the reply on its way; the provider's id of the inbound message."""
+           text: str, provider_message_id: str | None = None) -> str:
+    """Put the reply on its way; the provider's id of the inbound message (the mock's
+    may be given: the same id again is a duplicate, and is dropped)."""
     if provider == mock.NAME:
         from chalicelib.container import Container
 
-        body = mock.inbound_body(from_number, to_number, text, time.time())
+        body = mock.inbound_body(from_number, to_number, text, time.time(),
+                                 provider_message_id)
         Container(settings).inbound_queue.send(body)
         return str(body["provider_message_id"])
     emulator = Emulator(settings)
@@ -62,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the gateway's number it is sent to: a client's sender ID")
     parser.add_argument("--text", required=True)
     parser.add_argument("--provider", choices=(mock.NAME, "aws-sms"), default=mock.NAME)
+    parser.add_argument("--id", dest="provider_message_id",
+                        help="the mock's message id (default: a new one); AWS's is the "
+                        "emulator's")
     args = parser.parse_args(argv)
+    if args.provider_message_id is not None and args.provider != mock.NAME:
+        parser.error("--id is the mock's only: the emulator gives AWS's messages their id")
     settings = Settings.from_env()
     if not settings.endpoint_url:
         print("AWS_ENDPOINT_URL is not set: make inbound injects into the local stack only",
@@ -71,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         numbers = [parse_phone_number(n, f, strict=False) for n, f in (
             (args.from_number, "FROM"), (args.to_number, "TO"))]
-        provider_id = inject(settings, args.provider, numbers[0], numbers[1], args.text)
+        provider_id = inject(settings, args.provider, numbers[0], numbers[1], args.text,
+                             args.provider_message_id)
     except GatewayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
