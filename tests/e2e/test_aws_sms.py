@@ -150,6 +150,7 @@ def test_a_two_way_stop_published_by_the_emulator_opts_out_and_start_opts_back_i
             "aws-sms", provider_id, "OPT_OUT")
         assert (stop["from"], stop["to"], stop["message_id"]) == (
             person, ours, first.body["message_id"])
+        gateway.wait_opt_out(key, person, True)
         # AND the next send there is refused, nothing held or spent
         refused = gateway.request("POST", "/v1/messages", key, body)
         assert refused.status == 422 and refused.body["error"]["code"] == "recipient_opted_out"
@@ -164,6 +165,7 @@ def test_a_two_way_stop_published_by_the_emulator_opts_out_and_start_opts_back_i
         # WHEN the person answers START, a send there is accepted again
         inject(container.settings, "aws-sms", person, ours, "START")
         gateway.wait_inbound(key, person, 2)
+        gateway.wait_opt_out(key, person, False)
         assert gateway.request("POST", "/v1/messages", key, body).status == 202
     finally:
         container.sender_claims.release(client_id, [ours])

@@ -80,6 +80,19 @@ class Gateway:
             time.sleep(0.2)
         raise AssertionError(f"{count} inbound messages from {person} expected: {found}")
 
+    def wait_opt_out(self, key: str, person: str, opted_out: bool,
+                     timeout_s: float = 30) -> None:
+        """Until ``GET /v1/opt-outs`` lists ``person`` (``opted_out``) or does not. An inbound
+        message is listed once stored, before its keyword's effect is applied."""
+        deadline, numbers = time.monotonic() + timeout_s, []
+        while time.monotonic() < deadline:
+            body = self.request("GET", "/v1/opt-outs?limit=200", key).body
+            numbers = [o["number"] for o in body["opt_outs"]]
+            if (person in numbers) == opted_out:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{person} {'not ' if opted_out else ''}opted out: {numbers}")
+
     def wait_settled(self, client_id: str, timeout_s: float = 10) -> Balance:
         """The client's balance once nothing is held and the books balance.
 
