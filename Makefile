@@ -15,7 +15,7 @@ export EMULATOR ?= moto
 LOCAL_ENV := AWS_ENDPOINT_URL=$(or $(AWS_ENDPOINT_URL),http://127.0.0.1:$(EMULATOR_PORT)) AWS_ACCESS_KEY_ID=test \
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
-.PHONY: help venv lock up down status seed client topup rotate-key clients redrive reconcile webhook-secret inbound health logs logs-api logs-worker test test-unit \
+.PHONY: help venv lock up down status seed client topup rotate-key admin-key clients redrive reconcile webhook-secret inbound health logs logs-api logs-worker test test-unit \
         test-functional test-e2e lint typecheck clean package deploy
 
 help: ## List the targets
@@ -94,6 +94,9 @@ topup: $(STAMP) ## Add credits to a client: NAME=acme CREDITS=100 [REF=invoice-4
 
 rotate-key: $(STAMP) ## Give a client a new API key: NAME=acme
 	$(ADMIN) rotate-key --name "$(NAME)"
+
+admin-key: $(STAMP) ## Set the operator key (console's operator view, /v1/admin): ADMIN_API_KEY=... (none: a new random one, shown once)
+	$(ADMIN) admin-key
 
 clients: $(STAMP) ## List the clients with their balances
 	$(ADMIN) clients

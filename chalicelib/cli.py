@@ -25,6 +25,7 @@ from chalicelib.domain.inbound import phone_number_senders
 from chalicelib.domain.message import rfc3339
 from chalicelib.domain.pacing import pace_limit
 from chalicelib.domain.routing import DEFAULT_ROUTE, Availability, Mode, Route, SenderType
+from chalicelib.services.manage import new_api_key
 from chalicelib.services.prices import PriceList, checked_country
 from chalicelib.settings import (
     MESSAGE_TYPES,
@@ -196,6 +197,18 @@ def rotate_key(container: Container, args: argparse.Namespace) -> int:
     key = container.api_keys.rotate(client_id)
     print(f"new api key for {client_id}: {key}   (shown once)")
     print(f"the old key stops working at once here, and within AUTH_CACHE_TTL "
+          f"({container.settings.auth_cache_ttl_s:.0f} s) on API instances that cached it")
+    return 0
+
+
+def admin_key(container: Container, args: argparse.Namespace) -> int:
+    """Set the operator key (ADMIN_API_KEY; stored only as its SHA-256): the given one,
+    else a new random one, shown once. The previous operator key stops working."""
+    given = args.api_key or os.environ.get("ADMIN_API_KEY")
+    key = given or new_api_key()
+    container.api_keys.set_operator(key)
+    print("operator key set" + ("" if given else f": {key}   (shown once)"))
+    print(f"the previous one stops working within AUTH_CACHE_TTL "
           f"({container.settings.auth_cache_ttl_s:.0f} s) on API instances that cached it")
     return 0
 
@@ -577,6 +590,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rotate-key", help="give a client a new API key")
     p.add_argument("--name", required=True)
     p.set_defaults(run=rotate_key)
+    p = sub.add_parser("admin-key", help="set the operator key (ADMIN_API_KEY): the console's "
+                       "operator view and /v1/admin")
+    p.add_argument("--api-key", help="this key (default: ADMIN_API_KEY, else a new random one)")
+    p.set_defaults(run=admin_key)
     sub.add_parser("clients", help="list clients and balances").set_defaults(run=clients)
     p = sub.add_parser("redrive", help="move dead letters back onto their work queues")
     p.add_argument("--queue", help="only queues whose name contains this (send, dlr, callbacks, inbound)")

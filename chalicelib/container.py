@@ -27,6 +27,7 @@ from chalicelib.adapters.pacer import DynamoPacer
 from chalicelib.adapters.parameters import StoredSettings
 from chalicelib.adapters.queues import SqsQueue
 from chalicelib.adapters.routes import DynamoRouteBook
+from chalicelib.adapters.stats import DynamoStats
 from chalicelib.adapters.webhooks import WebhookSender
 from chalicelib.domain.cursors import CursorCodec, cursor_key
 from chalicelib.domain.errors import BackendUnavailableError
@@ -46,11 +47,13 @@ from chalicelib.services.dlr import DlrIntake, DlrService
 from chalicelib.services.inbound import InboundList, InboundService
 from chalicelib.services.ledger import Ledger
 from chalicelib.services.manage import ApiKeys, MessageManager
+from chalicelib.services.operator import OperatorView, WatchedQueue
 from chalicelib.services.optouts import OptOutApi, OptOutBook
 from chalicelib.services.prices import ClientPrices
 from chalicelib.services.routes_admin import RoutesAdmin
 from chalicelib.services.routing import Router, RouteTable
 from chalicelib.services.sender import SenderService
+from chalicelib.services.stats import StatsService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhook_secrets import WebhookSecrets
 from chalicelib.settings import AWS_SMS_CONNECT_TIMEOUT_S, PROVIDER_NAMES, Settings, SettingsError
@@ -319,7 +322,8 @@ class Container:
                              router=None if refusal else self.router,
                              send_queue=self.send_queue,
                              fresh_record_after=SEND_MAX_RECEIVES - 5,
-                             opt_outs=self.opt_outs, clients=self.accounts)
+                             opt_outs=self.opt_outs, clients=self.accounts,
+                             stats=self.stats_store)
 
     @cached_property
     def sweeper(self) -> Sweeper:
@@ -370,6 +374,27 @@ class Container:
     def inbound_list(self) -> InboundList:
         return InboundList(self.inbound_store,
                            CursorCodec(cursor_key(self.settings.webhook_master_secret)))
+
+    # -- the console: statistics and the operator's view ----------------------------
+    @cached_property
+    def stats_store(self) -> DynamoStats:
+        return DynamoStats(self.tables.contacts)
+
+    @cached_property
+    def stats(self) -> StatsService:
+        return StatsService(self.stats_store)
+
+    @cached_property
+    def operator(self) -> OperatorView:
+        n = self.settings.names
+        watched = [WatchedQueue(label, queue, SqsQueue(self.sqs, dlq))
+                   for label, queue, dlq in (
+                       ("send", self.send_queue, n.send_dlq), ("dlr", self.dlr_queue, n.dlr_dlq),
+                       ("callbacks", self.callbacks_queue, n.callbacks_dlq),
+                       ("inbound", self.inbound_queue, n.inbound_dlq))]
+        return OperatorView(self.accounts, self.stats_store, watched, self.health,
+                            lambda: {p: self.settings.problem_of(p) for p in PROVIDER_NAMES},
+                            self.settings.breaker)
 
     # -- routes and provider costs (operators) ------------------------------------
     @cached_property

@@ -23,6 +23,7 @@ from chalicelib.domain.ratelimit import Decision, RateLimit
 from chalicelib.domain.reports import DeliveryReport, OutboundSms
 from chalicelib.domain.routing import Route
 from chalicelib.domain.signing import SecretVersions
+from chalicelib.domain.stats import Bucket, Delta
 from chalicelib.domain.status import Status, SweepLane
 
 
@@ -105,6 +106,10 @@ class AccountStore(Protocol):
 
     def scan_all(self) -> Iterator[tuple[Client, Balance]]: ...
 
+    def is_operator_key(self, key_hash: str) -> bool:
+        """True when ``key_hash`` is the operator key's (``ADMIN_API_KEY``)."""
+        ...
+
 
 class Books(Protocol):
     """Every write that moves money: atomic over the items it touches (the money and
@@ -145,6 +150,28 @@ class KeyStore(Protocol):
     def set_api_key(self, client_id: str, key_hash: str) -> None:
         """Give the client ``key_hash`` and release its old key; ``ConflictError`` if
         another client holds it, ``NotFoundError`` if there is no such client."""
+        ...
+
+    def set_operator_key(self, key_hash: str) -> None:
+        """Make ``key_hash`` the operator key (older ones stop working); ``ConflictError``
+        if a client holds it."""
+        ...
+
+
+class StatsStore(Protocol):
+    """Each client's delivery statistics per stored time bucket (``domain.stats``)."""
+
+    def add(self, client_id: str, delta: Delta, at: float) -> None:
+        """Count ``delta`` in the buckets of ``at`` (the counts of holds and settlements
+        are written by ``Books`` in their own transactions)."""
+        ...
+
+    def buckets(self, client_id: str, grain: str, since: int, until: int) -> list[Bucket]:
+        """The stored buckets of ``grain`` starting in ``[since, until)`` (absent: empty)."""
+        ...
+
+    def days(self, client_ids: Iterable[str], day_start: int) -> dict[str, Bucket]:
+        """Each client's day bucket starting at ``day_start`` (absent: nothing that day)."""
         ...
 
 

@@ -106,8 +106,13 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             table(n.inbound_table, "GetItem", "PutItem", "UpdateItem"),
             index(n.inbound_table, _index_name(InboundModel.client_index), "Query"),
             index(n.messages_table, _index_name(MessageModel.recipient_index), "Query"),
-            # opt-outs (keywords, /v1/opt-outs) and the velocity counters (UpdateItem)
-            table(n.contacts_table, "GetItem", "PutItem", "UpdateItem", "Query"),
+            # opt-outs (keywords, /v1/opt-outs), the velocity counters and the delivery
+            # statistics (UpdateItem; Query: GET /v1/stats; BatchGetItem: today's, per client)
+            table(n.contacts_table, "GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem"),
+            # the operator's view: every client (Scan), each queue's depth and dead letters
+            table(n.clients_table, "Scan"),
+            *(queue(q, "GetQueueUrl", "GetQueueAttributes")
+              for pair in n.queues().items() for q in pair),
         ),
         "sender": (
             reads_settings,
@@ -123,13 +128,15 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             queue(n.send_queue, "GetQueueUrl", "ChangeMessageVisibility", "SendMessage"),
             queue(n.dlr_queue, "GetQueueUrl", "SendMessage"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
-            # the opt-out check right before the send; a provider's opt-out refusal recorded
-            table(n.contacts_table, "GetItem", "PutItem"),
+            # the opt-out check right before the send; a provider's opt-out refusal recorded;
+            # the statistics of a settlement and of a temporary failure (UpdateItem)
+            table(n.contacts_table, "GetItem", "PutItem", "UpdateItem"),
         ),
         "dlr": (
             reads_settings,
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
+            table(n.contacts_table, "UpdateItem"),  # the settlement's statistics
             queue(n.dlr_queue, "GetQueueUrl", "ChangeMessageVisibility"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
         ),
@@ -138,6 +145,7 @@ def code_grants(n: ResourceNames) -> dict[str, tuple[Grant, ...]]:
             index(n.messages_table, _index_name(MessageModel.sweep_index), "Query"),
             table(n.messages_table, "GetItem", "UpdateItem"),
             table(n.clients_table, "UpdateItem"),
+            table(n.contacts_table, "UpdateItem"),  # the settlement's statistics
             queue(n.send_queue, "GetQueueUrl", "SendMessage"),
             queue(n.callbacks_queue, "GetQueueUrl", "SendMessage"),
         ),

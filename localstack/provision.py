@@ -38,6 +38,7 @@ from infra.template import INBOUND_TOPIC, SMS_EVENT_DESTINATION, SMS_EVENT_TYPES
 LOG = logging.getLogger(__name__)
 
 DEMO_CLIENT_ID, DEMO_NAME, DEMO_API_KEY, DEMO_CREDIT_CENTS = "demo", "Demo client", "secret", 100_000
+DEMO_ADMIN_API_KEY = "admin-secret"  # the local stack's operator key (the console's operator view)
 
 
 @functools.cache
@@ -180,6 +181,17 @@ def seed(settings: Settings) -> bool:
     return accounts.upsert(DEMO_CLIENT_ID, DEMO_NAME, hash_api_key(DEMO_API_KEY), DEMO_CREDIT_CENTS)
 
 
+def seed_operator(settings: Settings, api_key: str) -> bool:
+    """Make ``api_key`` the operator key (``ADMIN_API_KEY``) unless one is set already."""
+    from chalicelib.container import Container
+
+    container = Container(settings)
+    if container.accounts.operator_key_hashes():
+        return False
+    container.api_keys.set_operator(api_key)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Provision the emulator and seed the demo client.")
     parser.add_argument("--seed-only", action="store_true")
@@ -193,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resources: {provision(settings)}")
     created = seed(settings)
     print("demo client: " + ("created (X-API-Key: secret)" if created else "already there"))
+    operator_key = os.environ.get("ADMIN_API_KEY") or DEMO_ADMIN_API_KEY
+    shown = "admin-secret" if operator_key == DEMO_ADMIN_API_KEY else "ADMIN_API_KEY"
+    print("operator key: " + (f"set (X-API-Key: {shown})" if seed_operator(settings, operator_key)
+                              else "already set (make admin-key to change it)"))
     return 0
 
 

@@ -18,6 +18,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import (
     API_KEY_CLAIM_PREFIX,
+    OPERATOR,
     SENDER_CLAIM_PREFIX,
     ApiKeyClaimModel,
     ClientModel,
@@ -106,6 +107,28 @@ class DynamoAccounts:
                 # The index is eventually consistent: a rotated key may linger there.
                 return _client(item) if item.api_key_hash == key_hash else None
         return None
+
+    def is_operator_key(self, key_hash: str) -> bool:
+        """True when ``key_hash`` is the operator key's (``ADMIN_API_KEY``)."""
+        claim = self._claim(key_hash)
+        return claim is not None and claim.owner == OPERATOR
+
+    def set_operator_key(self, key_hash: str) -> None:
+        """Make ``key_hash`` the operator key: claimed like a client's key (so no client
+        can hold it, nor it a client's: ``ConflictError``), then every older operator
+        key's claim deleted."""
+        self._take_key(key_hash, OPERATOR)
+        for older in self.operator_key_hashes() - {key_hash}:
+            self._release_key(older, OPERATOR)
+
+    def operator_key_hashes(self) -> set[str]:
+        """The hash of each operator key claimed (one, but for a rotation under way); a
+        scan of the clients table, for the CLI."""
+        c = self._claims
+        with dynamodb_errors("operator key scan"):
+            return {i.client_id[len(API_KEY_CLAIM_PREFIX):]
+                    for i in c.scan(c.owner == OPERATOR, consistent_read=True)
+                    if i.client_id.startswith(API_KEY_CLAIM_PREFIX)}
 
     def balance(self, client_id: str) -> Balance:
         """The client's balances, read consistently."""

@@ -4,6 +4,8 @@
   item (``attribute_not_exists``);
 - settle: the message item (its status change, conditional on the statuses it may
   leave) and the client's item (``held -> spent`` or ``-> available``);
+- with both, the client's delivery statistics of the moment (two items of counters,
+  ``adapters.stats``), so a status change is counted exactly once;
 - top-up and adjustment: a new ledger entry (``attribute_not_exists``) and the
   client's item.
 
@@ -47,6 +49,8 @@ from chalicelib.adapters.models import (
     LedgerEntryModel,
     MessageModel,
 )
+from chalicelib.adapters.stats import stats_updates
+from chalicelib.domain import stats
 from chalicelib.domain.books import Settlement
 from chalicelib.domain.errors import (
     BackendUnavailableError,
@@ -163,6 +167,7 @@ class DynamoBooks:
                 (self._clients(client_id), actions + day_actions,
                  condition if day_condition is None else condition & day_condition)]
             updates += self._velocity(client_id, guard)
+            updates += self._stats(client_id, stats.accepted(message), message.created_at)
             try:
                 self._transact("hold", [(item, MessageModel.message_id.does_not_exist())],
                                updates)
@@ -210,6 +215,14 @@ class DynamoBooks:
         return [(m(client_id, VELOCITY_PREFIX + key),
                  [m.hits.add(1), m.expires_at.set(expires)],
                  m.hits.does_not_exist() | (m.hits < v.limit_per_hour))]
+
+    def _stats(self, client_id: str, delta: stats.Delta,
+               at: float) -> list[tuple[Model, list[Action], Condition | None]]:
+        """The delivery statistics' writes of a status change, for its transaction (after
+        every conditional item, so the cancellation reasons keep their places)."""
+        if self._contacts is None:
+            return []
+        return list(stats_updates(self._contacts, client_id, delta, at))
 
     @staticmethod
     def _admission(limit: RateLimit, tokens: int, cost: int, now: float, idle: bool,
@@ -269,6 +282,7 @@ class DynamoBooks:
         target = (ClientModel.spent_cents if settlement.into == "spent"
                   else ClientModel.available_cents)
         cost = message.cost_cents
+        counted = stats.settled(message, settlement)
         money: list[Action] = [ClientModel.held_cents.set(ClientModel.held_cents - cost),
                  target.set(target + cost), ClientModel.books_version.add(1)]
         for attempt in range(TRIES):
@@ -277,7 +291,8 @@ class DynamoBooks:
             try:
                 self._transact("settle", [], [
                     (self._messages(message.message_id), actions, condition),
-                    (self._clients(message.client_id), money, ClientModel.client_id.exists())])
+                    (self._clients(message.client_id), money, ClientModel.client_id.exists()),
+                    *self._stats(message.client_id, counted, settlement.at)])
             except _Cancelled as cancelled:
                 if cancelled.failed(0):
                     return self._own_settlement(message.message_id, settlement)

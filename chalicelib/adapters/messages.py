@@ -19,7 +19,13 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
 from chalicelib.adapters.models import LANE_NUMBER, SWEEP_SHARDS, MessageModel
 from chalicelib.domain.books import Settlement
-from chalicelib.domain.message import KIND_MESSAGE, Message, ProviderEvent
+from chalicelib.domain.message import (
+    KIND_MESSAGE,
+    UNCLAIMED,
+    Message,
+    ProviderEvent,
+    StatusChange,
+)
 from chalicelib.domain.status import HoldState, Status, SweepLane, sources_of
 
 MAX_EVENTS = 20
@@ -78,7 +84,16 @@ def to_message(item: MessageModel) -> Message:
         refused_by=frozenset(item.refused_by or ()),
         expires_at=float(item.expires_at) if item.expires_at is not None else None,
         kind=item.kind or KIND_MESSAGE,
+        history=tuple(StatusChange.parse(str(e)) for e in item.history or ()),
     )
+
+
+def _append_history(change: StatusChange) -> Action:
+    """Add ``change`` to the message's timeline, in the write that makes it. Bounded: each
+    attempt adds at most three (claimed, sent or failed, handed back), and attempts are
+    capped by the retry policy."""
+    m = MessageModel
+    return m.history.set((m.history | []).append([change.key()]))
 
 
 def _status_in(statuses: Iterable[Status]) -> Condition:
@@ -112,6 +127,7 @@ def new_item(model: type[MessageModel], msg: Message, stuck_after_s: float) -> M
         country=msg.country,
         expires_at=msg.expires_at,
         kind=msg.kind if msg.kind != KIND_MESSAGE else None,
+        history=[StatusChange(msg.created_at, msg.status.value).key()],
         created_at=msg.created_at,
         updated_at=msg.updated_at,
         # A scheduled message is the sweeper's to enqueue, at its time.
@@ -136,6 +152,7 @@ def settle_update(msg: Message, s: Settlement) -> tuple[list[Action], Condition]
         m.updated_at.set(s.at),
         m.sweep_at.remove(),
         m.sweep_shard.remove(),
+        _append_history(settle_change(msg, s)),
     ]
     if s.code is not None:
         actions += [m.error_code.set(s.code), m.error.set(s.reason or s.code)]
@@ -166,9 +183,15 @@ def settle_update(msg: Message, s: Settlement) -> tuple[list[Action], Condition]
     return actions, condition
 
 
+def settle_change(msg: Message, s: Settlement) -> StatusChange:
+    """The settlement's entry in the message's timeline."""
+    return StatusChange(s.at, s.target.value, s.attempt, s.provider or msg.provider, s.code)
+
+
 def settled(msg: Message, s: Settlement) -> Message:
     """``msg`` as the write of ``settle_update`` leaves it."""
-    changes: dict[str, object] = {"status": s.target, "hold_state": s.hold, "updated_at": s.at}
+    changes: dict[str, object] = {"status": s.target, "hold_state": s.hold, "updated_at": s.at,
+                                  "history": (*msg.history, settle_change(msg, s))}
     if s.code is not None:
         changes.update(error_code=s.code, error=s.reason or s.code)
     if s.provider_cost is not None:
@@ -255,6 +278,7 @@ class DynamoMessages:
                 m.claimed_at.set(now),
                 m.updated_at.set(now),
                 *([m.provider.set(provider)] if provider else []),
+                _append_history(StatusChange(now, Status.SENDING.value, provider=provider)),
             ],
             (ready | abandoned) & (m.hold_state == HoldState.HELD.value) & due,
             mine=lambda i: i.status == Status.SENDING.value and i.claimed_at == now,
@@ -273,6 +297,7 @@ class DynamoMessages:
                 m.provider_message_id.set(provider_message_id),
                 m.sent_at.set(now),
                 m.updated_at.set(now),
+                _append_history(StatusChange(now, Status.SENT.value, attempt, provider)),
                 # sweep_at is left alone (moving an index key costs two writes);
                 # the sweeper postpones the rare SENT message still waiting then.
             ],
@@ -289,6 +314,7 @@ class DynamoMessages:
             message_id,
             [m.status.set(back_to.value), m.attempts.add(-1), m.retry_at.set(now),
              m.updated_at.set(now),
+             _append_history(StatusChange(now, back_to.value, attempt, code=UNCLAIMED)),
              # A message never tried goes back with no provider (the claim named one).
              *([m.provider.remove()] if back_to is Status.QUEUED else [])],
             (m.status == Status.SENDING.value) & (m.attempts == attempt),
@@ -324,6 +350,8 @@ class DynamoMessages:
                 m.retry_at.set(retry_at),
                 m.updated_at.set(now),
                 m.sweep_at.set(retry_at + self.stuck_after_s),
+                _append_history(StatusChange(now, Status.FAILED_TEMP.value, attempt, provider,
+                                             code)),
                 *([m.failed_provider.set(provider)] if provider else []),
                 *([m.refused_by.add({provider})] if provider and refused else []),
             ],

@@ -31,6 +31,7 @@ from pynamodb.indexes import (
 )
 from pynamodb.models import Model
 
+from chalicelib.domain.stats import COUNTERS, LATENCY_BINS
 from chalicelib.domain.status import SweepLane
 from chalicelib.resources import ResourceNames
 
@@ -113,6 +114,8 @@ class ClientModel(Model):
 # claims one API key hash for its owner (``ApiKeyClaimModel``). No client id
 # can take this shape (``#`` is not allowed in one).
 API_KEY_CLAIM_PREFIX = "apikey#"
+# The owner of the operator key's claim (``ADMIN_API_KEY``): no client id starts with "#".
+OPERATOR = "#operator"
 
 
 class ApiKeyClaimModel(Model):
@@ -261,6 +264,8 @@ class MessageModel(Model):
     # Reports that settled nothing, "<epoch s> <provider status>" each (a string, so a
     # redelivered report is found with ``contains`` and not added twice); capped.
     events = ListAttribute(of=UnicodeAttribute, null=True)
+    # Its status changes, ``StatusChange.key()`` each, appended by the write of each.
+    history = ListAttribute(of=UnicodeAttribute, null=True)
     expires_at = NumberAttribute(null=True)  # its validity period's end (epoch s)
     kind = UnicodeAttribute(null=True)  # keyword_reply; absent: a client's message
 
@@ -374,8 +379,9 @@ class InboundModel(Model):
 
 
 class ContactModel(Model):
-    """Per client and person: opt-out state (``optout#<number>``) and the velocity
-    guard's hourly counters (``velocity#<range>#<hour>``, deleted by TTL)."""
+    """Per client: opt-out state per person (``optout#<number>``), the velocity guard's
+    hourly counters (``velocity#<range>#<hour>``) and the delivery statistics per time
+    bucket (``stats#<grain>#<start>``), the last two deleted by TTL."""
 
     class Meta(_Meta):
         table_name = "contacts"
@@ -390,9 +396,16 @@ class ContactModel(Model):
     # velocity
     hits = NumberAttribute(null=True)  # messages counted (``count`` is Model's)
     expires_at = TTLAttribute(null=True)
+    # delivery statistics (``stats#<grain>#<bucket start>``, domain.stats): one counter
+    # per name of ``COUNTERS`` (``stat_<name>``) and one per latency bin (``lat_<i>``).
+    for _name in COUNTERS:
+        vars()[f"stat_{_name}"] = NumberAttribute(null=True, attr_name=_name)
+    for _index in range(LATENCY_BINS):
+        vars()[f"lat_{_index:02d}"] = NumberAttribute(null=True, attr_name=f"l{_index:02d}")
+    del _name, _index
 
 
-OPT_OUT_PREFIX, VELOCITY_PREFIX = "optout#", "velocity#"
+OPT_OUT_PREFIX, VELOCITY_PREFIX, STATS_PREFIX = "optout#", "velocity#", "stats#"
 
 
 ALL_MODELS: tuple[type[Model], ...] = (

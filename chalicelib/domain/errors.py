@@ -57,6 +57,10 @@ class ForbiddenError(GatewayError):
     """A caller that must prove who it is did not (a provider's callback signature)."""
 
 
+class OperatorKeyError(ForbiddenError):
+    """The operator key (``ADMIN_API_KEY``) on a client's route: it is no client's."""
+
+
 class InsufficientCreditError(GatewayError):
     """The client's available credit does not cover the hold."""
 

@@ -36,6 +36,59 @@ class ProviderEvent:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """One status change of a message, as its timeline shows it: the attempt and
+    provider it was of, and the error code, where they apply."""
+
+    at: float
+    status: str
+    attempt: int | None = None
+    provider: str | None = None
+    code: str | None = None
+
+    def key(self) -> str:
+        """How it is stored: ``"<epoch s> <status> <attempt> <provider> <code>"``, ``-``
+        for each part that does not apply (none holds a space)."""
+        parts = (self.attempt, self.provider, self.code)
+        return " ".join([f"{self.at:.3f}", self.status,
+                         *("-" if p is None else str(p).replace(" ", "_") for p in parts)])
+
+    @classmethod
+    def parse(cls, key: str) -> StatusChange:
+        at, status, attempt, provider, code = (key.split(" ") + ["-"] * 5)[:5]
+        return cls(float(at), status, int(attempt) if attempt.isdigit() else None,
+                   None if provider == "-" else provider, None if code == "-" else code)
+
+
+# What the timeline of an attempt handed back untried shows (it is not counted).
+UNCLAIMED = "UNCLAIMED"
+
+
+def timeline(history: tuple[StatusChange, ...],
+             events: tuple[ProviderEvent, ...]) -> list[dict[str, object]]:
+    """The gateway's status changes and the provider's reports, oldest first. A claim
+    (SENDING) is stored without its attempt number: it is counted here, and a claim
+    handed back untried does not count."""
+    rows: list[tuple[float, int, dict[str, object]]] = []
+    attempt = 0
+    for order, change in enumerate(history):
+        number = change.attempt
+        if change.status == Status.SENDING.value:
+            attempt += 1
+            number = attempt
+        elif change.code == UNCLAIMED:
+            attempt = max(0, attempt - 1)
+        rows.append((change.at, order, {
+            "at": rfc3339(change.at), "status": change.status, "attempt": number,
+            "provider": change.provider, "error_code": change.code, "source": "gateway"}))
+    for event in events:
+        rows.append((event.at, len(rows), {
+            "at": rfc3339(event.at), "status": event.status, "attempt": None,
+            "provider": None, "error_code": None, "source": "provider"}))
+    return [row for _, _, row in sorted(rows, key=lambda r: (r[0], r[1]))]
+
+
+@dataclass(frozen=True)
 class Message:
     """One SMS with its status and the state of its credit hold."""
 
@@ -82,6 +135,7 @@ class Message:
     # validity periods (no expiry).
     expires_at: float | None = None
     kind: str = "message"  # or KIND_REPLY: the gateway's confirmation of a keyword
+    history: tuple[StatusChange, ...] = ()  # every status change, oldest first (timeline)
 
     @property
     def taken_over(self) -> bool:
@@ -122,6 +176,7 @@ class Message:
             "provider_cost": ({"amount": self.provider_cost, "currency": "USD"}
                               if self.provider_cost is not None else None),
             "provider_events": [event.public() for event in self.events],
+            "timeline": timeline(self.history, self.events),
             "send_at": rfc3339(self.send_at) if self.send_at else None,
             "expires_at": rfc3339(self.expires_at) if self.expires_at else None,
             "validity_period": self.validity_period,

@@ -22,6 +22,7 @@ from chalicelib.domain.errors import (
     GatewayError,
     MalformedJsonError,
     NotFoundError,
+    OperatorKeyError,
     UnauthorizedError,
 )
 from chalicelib.domain.message import Client
@@ -29,6 +30,7 @@ from chalicelib.http.errors import PayloadTooLargeError, error_response
 from chalicelib.http.presenters import guards_of, json_response, rate_headers
 
 MAX_BODY_BYTES = 64 * 1024
+OPERATOR_PRINCIPAL = "#operator"  # the operator's read bucket and log field
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 api = Blueprint(__name__)
@@ -57,11 +59,32 @@ def authenticate() -> Client:
     key = _request().headers.get("x-api-key")
     if not key:
         raise UnauthorizedError("missing X-API-Key header")
-    client = get_container().authenticator.client_for(key)
+    authenticator = get_container().authenticator
+    client = authenticator.client_for(key)
     if client is None:
+        if authenticator.is_operator(key):
+            raise OperatorKeyError("this is the operator key (ADMIN_API_KEY): it can use "
+                                   "the /v1/admin routes only, not act as a client")
         raise UnauthorizedError("unknown API key")
     observability.correlate(client_id=client.client_id)
     return client
+
+
+def authenticate_operator() -> dict[str, str]:
+    """The operator key (``ADMIN_API_KEY``) or a refusal: 401 for no key or an unknown
+    one, 403 for a client's key. Then one token of the operator's read bucket."""
+    key = _request().headers.get("x-api-key")
+    if not key:
+        raise UnauthorizedError("missing X-API-Key header")
+    container = get_container()
+    if not container.authenticator.is_operator(key):
+        if container.authenticator.client_for(key) is not None:
+            raise ForbiddenError("the operator's routes need the operator key (ADMIN_API_KEY); "
+                                 "a client's key cannot use them")
+        raise UnauthorizedError("unknown API key")
+    observability.correlate(client_id=OPERATOR_PRINCIPAL)
+    throttle = container.read_throttle
+    return rate_headers(throttle.take(OPERATOR_PRINCIPAL), throttle.limit.burst)
 
 
 def authenticate_read() -> tuple[Client, dict[str, str]]:
@@ -273,6 +296,38 @@ def me() -> Response:
         "country_prices": dict(sorted(client.country_prices.items())),
         **guards_of(client, balance, time.time()),
     }, headers=headers)
+
+
+@api.route("/v1/stats", methods=["GET"])
+@answers_errors
+def client_stats() -> Response:
+    """The client's delivery statistics over time buckets (README, "Console")."""
+    client, headers = authenticate_read()
+    service = get_container().stats
+    query = service.query(_request().query_params or {})
+    return json_response(service.series(client, query), headers=headers)
+
+
+# -- the operator's view (ADMIN_API_KEY) ------------------------------------------------
+@api.route("/v1/admin/clients", methods=["GET"])
+@answers_errors
+def admin_clients() -> Response:
+    headers = authenticate_operator()
+    return json_response({"clients": get_container().operator.clients()}, headers=headers)
+
+
+@api.route("/v1/admin/queues", methods=["GET"])
+@answers_errors
+def admin_queues() -> Response:
+    headers = authenticate_operator()
+    return json_response({"queues": get_container().operator.queues()}, headers=headers)
+
+
+@api.route("/v1/admin/providers", methods=["GET"])
+@answers_errors
+def admin_providers() -> Response:
+    headers = authenticate_operator()
+    return json_response({"providers": get_container().operator.providers()}, headers=headers)
 
 
 @api.route("/{proxy+}", methods=ALL_METHODS)

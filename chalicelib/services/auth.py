@@ -79,6 +79,7 @@ class Authenticator:
         self._clock = clock
         self._cache: TtlLru[Client] = TtlLru(KNOWN_KEYS_CACHED)
         self._unknown: TtlLru[bool] = TtlLru(UNKNOWN_KEYS_CACHED)
+        self._operator: TtlLru[bool] = TtlLru(UNKNOWN_KEYS_CACHED)
         self._lock = threading.Lock()
 
     def client_for(self, api_key: str) -> Client | None:
@@ -99,11 +100,26 @@ class Authenticator:
                 self._unknown.put(key_hash, True, now + self._negative_ttl)
         return client
 
+    def is_operator(self, api_key: str) -> bool:
+        """True when ``api_key`` is the operator key (``ADMIN_API_KEY``), known only by
+        its SHA-256; the answer cached like a client's (yes for the TTL, no briefly)."""
+        key_hash = hash_api_key(api_key)
+        now = self._clock()
+        with self._lock:
+            cached = self._operator.get(key_hash, now)
+            if cached is not None:
+                return cached
+        found = self._accounts.is_operator_key(key_hash)
+        with self._lock:
+            self._operator.put(key_hash, found, now + (self._ttl if found else self._negative_ttl))
+        return found
+
     def forget(self) -> None:
-        """Drop both caches (tests, and a client's settings changed behind our back)."""
+        """Drop the caches (tests, and a client's settings changed behind our back)."""
         with self._lock:
             self._cache.clear()
             self._unknown.clear()
+            self._operator.clear()
 
 
 class ReadThrottle:

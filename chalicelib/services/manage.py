@@ -1,4 +1,5 @@
-"""A client's own messages (cancel one, list them), and the operator's API keys."""
+"""A client's own messages (cancel one, list them), and the API keys (clients' and the
+operator's)."""
 
 from __future__ import annotations
 
@@ -162,3 +163,8 @@ class ApiKeys:
         key = new_api_key()
         self._store.set_api_key(client_id, hash_api_key(key))
         return key
+
+    def set_operator(self, api_key: str) -> None:
+        """Make ``api_key`` the operator key (``ADMIN_API_KEY``), stored only as its
+        SHA-256; the previous operator key stops working."""
+        self._store.set_operator_key(hash_api_key(_checked_key(api_key)))

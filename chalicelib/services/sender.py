@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable
 
+from chalicelib.domain import stats
 from chalicelib.domain.errors import BackendUnavailableError, NotFoundError
 from chalicelib.domain.inbound import SOURCE_PROVIDER, OptOut
 from chalicelib.domain.message import KIND_REPLY, Message
@@ -26,6 +27,7 @@ from chalicelib.ports import (
     MessageStore,
     Notifier,
     Provider,
+    StatsStore,
     Telemetry,
     WorkQueue,
 )
@@ -81,8 +83,10 @@ class SenderService:
         fresh_record_after: int = FRESH_RECORD_AFTER,
         opt_outs: OptOutBook | None = None,
         clients: ClientReader | None = None,
+        stats: StatsStore | None = None,
     ) -> None:
         self._clients = clients
+        self._stats = stats
         self._fresh_after = fresh_record_after
         self._opt_outs = opt_outs
         self.policy = policy
@@ -224,14 +228,27 @@ class SenderService:
             # The retry would come too late: no attempt is spent on it.
             return self._expire(msg, f"its validity period ends before the next attempt; "
                                      f"last error: {reason}")
-        self._messages.mark_failed_temp(message_id, msg.attempts, code, reason, now + delay,
-                                        self._clock(), provider=choice.name,
-                                        refused=result.provider_refused)
+        failed = self._messages.mark_failed_temp(message_id, msg.attempts, code, reason,
+                                                 now + delay, self._clock(),
+                                                 provider=choice.name,
+                                                 refused=result.provider_refused)
+        if failed is not None and self._stats is not None:
+            self._count_failed_temp(msg, now)
         self._telemetry.count("MessageRetries")
         log.info("attempt failed; retry scheduled", extra={
             "attempt": msg.attempts, "error_code": code, "provider": choice.name,
             "retry_in_s": round(delay, 1)})
         return RetryAfter(delay)
+
+    def _count_failed_temp(self, msg: Message, now: float) -> None:
+        """Count the temporary failure in the client's statistics, after its status write
+        (adapters.stats says what a crash between the two costs): never at the price of
+        the attempt, whose outcome is written already."""
+        assert self._stats is not None
+        try:
+            self._stats.add(msg.client_id, stats.failed_temporarily(), now)
+        except BackendUnavailableError:
+            log.warning("temporary failure not counted in the statistics")
 
     def _expire(self, msg: Message, reason: str | None = None) -> Step:
         """FAILED_PERM ``EXPIRED``, the hold released (and the callback sent, as for any

@@ -33,6 +33,7 @@ class _Account:
 class FakeAccounts:
     def __init__(self) -> None:
         self.accounts: dict[str, _Account] = {}
+        self.operator_key_hash = ""
 
     def add(self, client: Client, credit_cents: int, key_hash: str = "") -> Client:
         """Set-up: a client with ``credit_cents`` available."""
@@ -78,6 +79,13 @@ class FakeAccounts:
         account = self._get(client_id)
         self._refuse_taken(key_hash, client_id)
         account.key_hash = key_hash
+
+    def set_operator_key(self, key_hash: str) -> None:
+        self._refuse_taken(key_hash, "#operator")
+        self.operator_key_hash = key_hash
+
+    def is_operator_key(self, key_hash: str) -> bool:
+        return bool(key_hash) and key_hash == self.operator_key_hash
 
     def _refuse_taken(self, key_hash: str, client_id: str) -> None:
         if any(a.key_hash == key_hash and cid != client_id for cid, a in self.accounts.items()):

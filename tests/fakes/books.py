@@ -3,6 +3,7 @@ transactions."""
 
 from __future__ import annotations
 
+from chalicelib.domain import stats
 from chalicelib.domain.books import Settlement
 from chalicelib.domain.errors import (
     DailyLimitReachedError,
@@ -16,14 +17,16 @@ from chalicelib.domain.ratelimit import Decision, RateLimit, decide, settled
 from tests.fakes.accounts import FakeAccounts
 from tests.fakes.contacts import FakeContacts
 from tests.fakes.messages import FakeMessages
+from tests.fakes.stats import FakeStats
 
 
 class FakeBooks:
     def __init__(self, accounts: FakeAccounts, messages: FakeMessages,
-                 contacts: FakeContacts | None = None) -> None:
+                 contacts: FakeContacts | None = None, stats: FakeStats | None = None) -> None:
         self._accounts = accounts
         self._messages = messages
         self._contacts = contacts or FakeContacts()
+        self.stats = stats or FakeStats()  # counted with each hold and settlement
         self.spend_by_day: dict[tuple[str, str], int] = {}  # (client, UTC day) -> cents held
 
     def hold_and_store(self, message: Message, limit: RateLimit, tokens: int,
@@ -54,6 +57,7 @@ class FakeBooks:
             self._contacts.counters[counter] = self._contacts.counters.get(counter, 0) + 1
         a.tat, a.available, a.held = decision.new_tat, a.available - cost, a.held + cost
         a.version += 1
+        self.stats.add(message.client_id, stats.accepted(message), message.created_at)
         return settled(limit, decision.new_tat, now)
 
     def settle(self, message: Message, settlement: Settlement) -> Message | None:
@@ -67,6 +71,7 @@ class FakeBooks:
         else:
             a.available += message.cost_cents
         a.version += 1
+        self.stats.add(message.client_id, stats.settled(message, settlement), settlement.at)
         return moved
 
     def top_up(self, client_id: str, entry_id: str, amount: int, note: str | None) -> bool:

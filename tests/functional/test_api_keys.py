@@ -151,8 +151,9 @@ def test_a_flood_of_bad_keys_reads_dynamodb_once_per_key(api: Any, aws: Containe
         for _ in range(30):
             assert_error(me(api, "wrong-key"), 401, "unauthorized")
             assert_error(post(api, "wrong-key", SEED_BODY), 401, "unauthorized")
+    # The key index, then the operator key's claim: each once, then cached.
     assert [action for action, _ in calls if action.startswith("dynamodb:")] == [
-        "dynamodb:Query"]
+        "dynamodb:Query", "dynamodb:GetItem"]
 
 
 def test_a_new_key_works_at_once_while_bad_ones_are_cached(api: Any, aws: Container) -> None:

@@ -481,6 +481,18 @@ def drive_api(api: Any, key: str) -> Iterator[tuple[str, str]]:
     yield from calls
 
 
+def drive_console(api: Any, key: str) -> Iterator[tuple[str, str]]:
+    """The console's reads: the client's statistics, and the operator's view (every client,
+    the queues with their dead letters, the providers) with the operator key."""
+    get_container().api_keys.set_operator("operator-key")
+    with recorded_calls() as calls:
+        assert api.http.get("/v1/stats?bucket=1h", headers={"X-API-Key": key}).status_code == 200
+        for view in ("clients", "queues", "providers"):
+            assert api.http.get(f"/v1/admin/{view}",
+                                headers={"X-API-Key": "operator-key"}).status_code == 200
+    yield from calls
+
+
 def drive_inbound(api: Any, key: str) -> Iterator[tuple[str, str]]:
     """Twilio's signed STOP to the client's number (stored, opted out, confirmed, told),
     the re-run of one stored before a crash, and the list of inbound messages."""
@@ -701,7 +713,7 @@ def test_each_function_is_granted_exactly_what_its_code_calls(
     key = make_client(aws, credit_cents=100_000, callback_url=closed_port_url())
     calls = {
         "APIHandler": set(drive_api(api, key)) | set(drive_inbound(api, key))
-        | set(drive_guards(api, key)),
+        | set(drive_guards(api, key)) | set(drive_console(api, key)),
         "Sender": set(drive_sender(api, key)),
         "Dlr": set(drive_dlr(api)),
         "Sweeper": set(drive_sweeper(api, key)),
