@@ -12,9 +12,6 @@ from chalicelib.domain.breaker import BreakerConfig, in_window
 from chalicelib.domain.routing import Availability
 from chalicelib.ports import AccountStore, Clock, ProviderHealth, StatsStore, WorkQueue
 
-TODAY = ("accepted", "delivered", "failed_temp", "failed_perm", "cancelled", "expired",
-         "parts", "spent_cents")
-
 
 @dataclass(frozen=True)
 class WatchedQueue:
@@ -49,7 +46,7 @@ class OperatorView:
                 "id": client.client_id, "name": client.name,
                 "credit_cents": balance.available, "held_cents": balance.held,
                 "spent_cents": balance.spent,
-                "today": {name: int(day.counts.get(name, 0)) for name in TODAY},
+                "today": {name: int(day.counts.get(name, 0)) for name in stats.COUNTERS},
             })
         return rows
 
