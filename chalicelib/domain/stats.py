@@ -171,7 +171,11 @@ class StatsQuery:
 
 
 class StatsQueryError(ValueError):
-    """A query the API refuses (400), and why."""
+    """A query the API refuses, why, and the parameter to blame."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def stats_query(bucket: str | None, since: float | None, until: float | None,
@@ -180,16 +184,16 @@ def stats_query(bucket: str | None, since: float | None, until: float | None,
     ``StatsQueryError``. The range is widened to whole buckets."""
     name = bucket or "5m"
     if name not in BUCKETS:
-        raise StatsQueryError(f"bucket must be one of {', '.join(BUCKETS)}")
+        raise StatsQueryError(f"bucket must be one of {', '.join(BUCKETS)}", "bucket")
     width, _, widest = BUCKETS[name]
     end = until if until is not None else now
     begin = since if since is not None else end - ONE_DAY
     if begin >= end:
-        raise StatsQueryError("since must be before until")
+        raise StatsQueryError("since must be before until", "since")
     low, high = bucket_start(begin, width), bucket_start(end - 1e-6, width) + width
     if high - low > widest:
         raise StatsQueryError(f"{name} buckets cover at most {widest // 3600} hours; "
-                              "ask for a shorter range or a wider bucket")
+                              "ask for a shorter range or a wider bucket", "since")
     return StatsQuery(name, low, high)
 
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 
 from chalicelib.domain import stats
-from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.errors import UnprocessableError, ValidationError
 from chalicelib.domain.message import Client
 from chalicelib.domain.validation import parse_rfc3339
 from chalicelib.ports import Clock, StatsStore
@@ -21,15 +21,18 @@ class StatsService:
         self._clock = clock
 
     def query(self, params: Mapping[str, str]) -> stats.StatsQuery:
-        """The checked query of ``GET /v1/stats`` (400 ``validation_error`` otherwise)."""
+        """The checked query of ``GET /v1/stats``: 400 ``validation_error`` for an unknown
+        bucket size, 422 ``unprocessable`` for a range of the documented shape it will not
+        answer (``since`` not before ``until``, wider than the bucket size allows)."""
         check_params(params, STATS_PARAMS)
         since = parse_rfc3339(params["since"], "since") if "since" in params else None
         until = parse_rfc3339(params["until"], "until") if "until" in params else None
         try:
             return stats.stats_query(params.get("bucket"), since, until, self._clock())
         except stats.StatsQueryError as exc:
-            field = "bucket" if "bucket" in str(exc) else "since"
-            raise ValidationError(str(exc), field) from exc
+            if exc.field == "bucket":
+                raise ValidationError(str(exc), "bucket") from exc
+            raise UnprocessableError(str(exc), exc.field) from exc
 
     def series(self, client: Client, query: stats.StatsQuery) -> dict[str, object]:
         """The client's series and totals over the query's range: one read per stored
