@@ -80,7 +80,7 @@ function el(tag, attrs = {}, ...children) {
     else if (name === "testid") node.dataset.testid = value;
     else node.setAttribute(name, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child != null) node.append(child instanceof Node ? child : String(child));
   }
   return node;
@@ -398,7 +398,7 @@ const QUEUE_COLUMNS = [
 
 const PROVIDER_COLUMNS = [
   ["Provider", (p) => p.name],
-  ["Usable", (p) => el("td", { class: p.usable ? "good" : "bad" }, p.usable ? "yes" : `no: ${fmt.text(p.reason)}`)],
+  ["Usable", (p) => el("td", { class: p.usable ? "good" : "bad text" }, p.usable ? "yes" : `no: ${fmt.text(p.reason)}`)],
   ["Breaker", (p) => p.breaker],
   ["Times opened", (p) => fmt.int(p.opened_count)],
   ["Success rate", (p) => fmt.percent(p.success_rate)],
