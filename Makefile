@@ -184,7 +184,17 @@ logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks, inbound and sweeper 
 # compute, so three beat two on two cores): the tests of the shared e2e stack stay together in
 # one (tests/conftest.py), the rest spread over the others. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
-test: $(STAMP) console ## The whole suite: unit, functional (moto), end-to-end (HTTP); TEST_WORKERS=3
+# The console's browser tests drive the system Chromium (Debian's package); installed here if
+# missing, as root or through sudo.
+define ensure_chromium
+command -v chromium >/dev/null || { \
+	sudo=""; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
+	echo "installing chromium (the console's browser tests)"; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium; }
+endef
+
+test: $(STAMP) console ## The whole suite: unit, functional (moto), end-to-end (HTTP), browser (Chromium); TEST_WORKERS=3
+	@$(ensure_chromium)
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
@@ -195,6 +205,11 @@ test-functional: $(STAMP) ## Functional tests (moto in-process, Chalice test cli
 
 test-e2e: $(STAMP) ## End-to-end tests over HTTP against a stack they start
 	$(BIN)/python -m pytest -m e2e
+
+.PHONY: test-browser
+test-browser: $(STAMP) console ## The console in headless Chromium against a stack the tests start
+	@$(ensure_chromium)
+	$(BIN)/python -m pytest -m browser
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
