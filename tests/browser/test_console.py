@@ -118,3 +118,19 @@ def test_the_tabs_are_keyboard_navigable(page: Any, console_url: str) -> None:
     expect(page.get_by_test_id("tab-messages")).to_be_focused()
     page.keyboard.press("End")
     expect(page.get_by_test_id("tab-opt-outs")).to_have_attribute("aria-selected", "true")
+
+
+def test_an_api_that_does_not_answer_is_told_apart_from_a_bad_key(page: Any, console_url: str) -> None:
+    page.route("**/v1/me", lambda route: route.abort("connectionrefused"))
+    sign_in(page, console_url, DEMO_API_KEY)
+    expect(page.get_by_test_id("signin-error")).to_contain_text("The API is not answering")
+    expect(page.get_by_test_id("signin-error")).to_contain_text("make up")
+
+
+def test_without_chart_js_the_overview_says_charts_are_unavailable(page: Any, console_url: str) -> None:
+    page.route("**/console/chart.js", lambda route: route.fulfill(
+        status=503, content_type="application/json",
+        body='{"error": {"code": "console_not_built", "message": "run make console"}}'))
+    sign_in(page, console_url, DEMO_API_KEY)
+    expect(page.get_by_test_id("charts-unavailable")).to_contain_text("make console")
+    expect(page.get_by_test_id("balance-available")).to_contain_text("$", timeout=WAIT_MS)
