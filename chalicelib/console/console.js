@@ -69,6 +69,17 @@ async function api(path, params = {}) {
   throw new ApiError(response.status, error.code || "error", error.message || response.statusText);
 }
 
+/** api() for a view that can ask again before an answer came: only the latest call's answer
+ * is used (an older one resolves to null), so a slow refresh never draws over a newer page. */
+function latestOnly() {
+  let calls = 0;
+  return async (path, params) => {
+    const mine = ++calls;
+    const body = await api(path, params);
+    return mine === calls ? body : null;
+  };
+}
+
 /* ---------- DOM helpers ---------- */
 
 /** An element with attributes (on* names become listeners) and children (strings become text). */
@@ -98,13 +109,15 @@ function setText(root, testid, value) {
   if (node) node.textContent = value;
 }
 
-/** A scrolling table: columns are [heading, row => cell]; onOpen makes rows keyboard-openable. */
-function table(testid, columns, rows, { rowTestid, onOpen } = {}) {
+/** A scrolling table: columns are [heading, row => cell]; onOpen makes rows keyboard-openable,
+ * and rowKey names each row so that replaceKeepingFocus can find it again. */
+function table(testid, columns, rows, { rowTestid, onOpen, rowKey } = {}) {
   const head = el("tr", {}, columns.map(([heading]) => el("th", { scope: "col" }, heading)));
   const body = rows.map((row) => {
     const open = onOpen && (() => onOpen(row));
     return el("tr", {
       testid: rowTestid, class: open ? "clickable" : null, tabindex: open ? "0" : null,
+      "data-key": rowKey ? rowKey(row) : null,
       onclick: open, onkeydown: open && ((e) => { if (e.key === "Enter") open(); }),
     }, columns.map(([, cell]) => {
       const value = cell(row);
@@ -112,6 +125,14 @@ function table(testid, columns, rows, { rowTestid, onOpen } = {}) {
     }));
   });
   return el("div", { class: "table-wrap" }, el("table", { testid }, el("thead", {}, head), el("tbody", {}, body)));
+}
+
+/** Replace a container's content; the row that had the focus (by its data-key) keeps it. */
+function replaceKeepingFocus(container, content) {
+  const focused = container.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  container.replaceChildren(content);
+  const again = focused && container.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+  if (again) again.focus();
 }
 
 function statusCell(status) {
@@ -156,6 +177,14 @@ function makeChart(canvas, type, datasets, yTitle) {
       plugins: { legend: { position: "bottom" } },
     },
   });
+}
+
+/** Empty the tab panel; its charts are destroyed (Chart.js keeps every chart until then). */
+function clearPanel(panel) {
+  if (chartsAvailable()) {
+    for (const canvas of panel.querySelectorAll("canvas")) window.Chart.getChart(canvas)?.destroy();
+  }
+  panel.replaceChildren();
 }
 
 /** Replace a chart's labels and series in place (no new Chart, no flicker). */
@@ -307,27 +336,33 @@ function messageFields(m) {
 
 function renderMessages(panel) {
   let openId = null;
-  const filters = messageFilters(() => { paging.reset(); refresh(); });
-  const paging = pager(() => refresh());
+  const filters = messageFilters(() => { paging.reset(); refreshNow(); });
+  const paging = pager(refreshNow);
   const list = el("div", { testid: "messages-list" });
   const listView = el("div", {}, filters.node, list, paging.node);
   const detail = el("div", { testid: "message-detail", hidden: true });
   panel.append(listView, detail);
 
-  const open = (id) => { openId = id; refresh(); };
-  const back = () => { openId = null; listView.hidden = false; detail.hidden = true; refresh(); };
+  const fetchLatest = latestOnly();
+  const open = (id) => { openId = id; refreshNow(); };
+  const back = () => { openId = null; listView.hidden = false; detail.hidden = true; refreshNow(); };
 
   async function showList() {
-    const page = await api("v1/messages", { ...filters.params(), limit: PAGE_SIZE, cursor: paging.cursor() });
+    const params = filters.params();
+    const page = await fetchLatest("v1/messages", { ...params, limit: PAGE_SIZE, cursor: paging.cursor() });
+    if (!page) return;
     paging.seen(page.next_cursor);
-    list.replaceChildren(page.messages.length
+    const filtered = Object.values(params).some(Boolean);
+    replaceKeepingFocus(list, page.messages.length
       ? table("messages-table", MESSAGE_COLUMNS, page.messages,
-        { rowTestid: "message-row", onOpen: (m) => open(m.id) })
-      : emptyState("messages-empty", "No messages yet — send one with POST /v1/messages."));
+        { rowTestid: "message-row", onOpen: (m) => open(m.id), rowKey: (m) => m.id })
+      : emptyState("messages-empty", filtered ? "No messages match these filters — clear them to see all."
+        : "No messages yet — send one with POST /v1/messages."));
   }
 
   async function showDetail() {
-    const m = await api(`v1/messages/${encodeURIComponent(openId)}`);
+    const m = await fetchLatest(`v1/messages/${encodeURIComponent(openId)}`);
+    if (!m) return;
     const wasHidden = detail.hidden;
     listView.hidden = true;
     detail.hidden = false;
@@ -340,22 +375,22 @@ function renderMessages(panel) {
     if (wasHidden) backButton.focus();
   }
 
-  const refresh = () => (openId ? showDetail() : showList()).catch(reportError);
-  return refresh;
+  return () => (openId ? showDetail() : showList());
 }
 
 function simpleListTab(path, key, testid, columns, emptyMessage) {
   return (panel) => {
-    const paging = pager(() => refresh());
+    const paging = pager(refreshNow);
+    const fetchLatest = latestOnly();
     const list = el("div", {});
     panel.append(list, paging.node);
-    const refresh = async () => {
-      const page = await api(path, { limit: PAGE_SIZE, cursor: paging.cursor() });
+    return async () => {
+      const page = await fetchLatest(path, { limit: PAGE_SIZE, cursor: paging.cursor() });
+      if (!page) return;
       paging.seen(page.next_cursor);
       list.replaceChildren(page[key].length ? table(testid, columns, page[key], { rowTestid: `${testid}-row` })
         : emptyState(`${testid}-empty`, emptyMessage));
     };
-    return refresh;
   };
 }
 
@@ -438,7 +473,9 @@ const TABS = [
 
 /* ---------- session, tabs and refresh ---------- */
 
-const session = { key: sessionStorage.getItem(KEY_STORAGE), operator: false, refresh: null, timer: null };
+const session = {
+  key: sessionStorage.getItem(KEY_STORAGE), operator: false, refresh: null, timer: null, busy: null,
+};
 
 function reportError(error) {
   if (error instanceof ApiError && error.status === 401) {
@@ -448,15 +485,23 @@ function reportError(error) {
   showNotice(error instanceof ApiError ? error.message : `Something went wrong: ${error.message}`);
 }
 
-async function runRefresh() {
-  if (!session.refresh || document.hidden) return;
+/** Refresh the shown tab, unless the page is hidden or (not `now`) its last refresh is under way. */
+async function runRefresh(now = false) {
+  const refresh = session.refresh;  // a tab opened meanwhile has a refresh of its own
+  if (!refresh || document.hidden || (session.busy === refresh && !now)) return;
+  session.busy = refresh;
   try {
-    await session.refresh();
+    await refresh();
     showNotice("");
   } catch (error) {
     reportError(error);
+  } finally {
+    if (session.busy === refresh) session.busy = null;
   }
 }
+
+/** Refresh at once, for what the user just did (a filter, a page, a row opened). */
+const refreshNow = () => runRefresh(true);
 
 function stopRefresh() {
   clearInterval(session.timer);
@@ -474,10 +519,10 @@ function selectTab(tab) {
   const panel = $("panel");
   panel.setAttribute("aria-labelledby", `tab-${tab.id}`);
   panel.dataset.tab = tab.id;
-  panel.replaceChildren();
+  clearPanel(panel);
   session.refresh = tab.render(panel);
   runRefresh();
-  session.timer = setInterval(runRefresh, REFRESH_MS);
+  session.timer = setInterval(() => runRefresh(), REFRESH_MS);
 }
 
 /** Arrow keys, Home and End move between tabs (the WAI-ARIA tabs pattern). */
@@ -500,7 +545,6 @@ function showTabs() {
     testid: `tab-${tab.id}`, "data-tab": tab.id, onclick: () => selectTab(tab),
   }, tab.title));
   buttons.forEach((b) => b.addEventListener("keydown", (e) => onTabKey(e, buttons)));
-  $("panel").id = "console-panel";
   $("tabs").replaceChildren(...buttons);
   selectTab(tabs[0]);
 }
@@ -524,7 +568,7 @@ function signOut(message) {
   $("who").hidden = true;
   $("signin").hidden = false;
   $("tabs").replaceChildren();
-  $("panel").replaceChildren();
+  clearPanel($("panel"));
   showSigninError(message);
   $("signin-key").value = "";
   $("signin-key").focus();
@@ -534,6 +578,13 @@ function showSigninError(message) {
   const error = $("signin-error");
   error.textContent = message || "";
   error.hidden = !message;
+}
+
+/** What the sign-in form says when /v1/me refused the key or did not answer. */
+function signinMessage(error) {
+  if (!(error instanceof ApiError)) return `Something went wrong: ${error.message}`;
+  if (error.status === 401) return MSG_UNKNOWN_KEY;
+  return error.code === "network" || error.status >= 500 ? MSG_DOWN : error.message;
 }
 
 /** Ask /v1/me who the key is: a client (200), the operator (403 operator_key), or nobody. */
@@ -552,8 +603,7 @@ async function signIn(key) {
     } else {
       session.key = null;
       sessionStorage.removeItem(KEY_STORAGE);
-      showSigninError(error instanceof ApiError && error.status === 401 ? MSG_UNKNOWN_KEY
-        : error instanceof ApiError && error.status !== 0 && error.status < 500 ? error.message : MSG_DOWN);
+      showSigninError(signinMessage(error));
     }
   }
 }
@@ -570,7 +620,7 @@ function start() {
     signIn(key);
   });
   $("signout").addEventListener("click", () => signOut(""));
-  document.addEventListener("visibilitychange", runRefresh);
+  document.addEventListener("visibilitychange", () => runRefresh());
   if (session.key) signIn(session.key);
   else $("signin-key").focus();
 }

@@ -134,3 +134,19 @@ def test_without_chart_js_the_overview_says_charts_are_unavailable(page: Any, co
     sign_in(page, console_url, DEMO_API_KEY)
     expect(page.get_by_test_id("charts-unavailable")).to_contain_text("make console")
     expect(page.get_by_test_id("balance-available")).to_contain_text("$", timeout=WAIT_MS)
+
+
+def test_the_messages_filter_by_client_reference_and_status(page: Any, console_url: str,
+                                                           gateway: Gateway) -> None:
+    message_id, reference = _send(gateway)
+    _send(gateway)
+    gateway.wait_final(DEMO_API_KEY, message_id)
+    sign_in(page, console_url, DEMO_API_KEY)
+    page.get_by_test_id("tab-messages").click()
+    page.get_by_test_id("filter-reference").fill(reference)
+    page.get_by_test_id("filter-apply").click()
+    expect(page.get_by_test_id("message-row")).to_have_count(1)
+    expect(page.get_by_test_id("message-row")).to_contain_text(reference)
+    page.get_by_test_id("filter-status").select_option("CANCELLED")
+    page.get_by_test_id("filter-apply").click()
+    expect(page.get_by_test_id("messages-empty")).to_contain_text("No messages match these filters")
