@@ -16,7 +16,7 @@ LOCAL_ENV := AWS_ENDPOINT_URL=$(or $(AWS_ENDPOINT_URL),http://127.0.0.1:$(EMULAT
 	AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 STAGE=local
 
 .PHONY: help venv lock up down status seed client topup rotate-key admin-key clients redrive reconcile webhook-secret inbound health logs logs-api logs-worker test test-unit \
-        test-functional test-e2e lint typecheck clean package deploy
+        test-functional test-e2e lint typecheck clean package deploy console
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,7 +57,27 @@ lock: ## Recompile requirements*.txt (hashed locks) from requirements*.in (UPGRA
 	"$$uv" $(LOCK) $(if $(UPGRADE),--upgrade) requirements.in -o requirements.txt; \
 	"$$uv" $(LOCK) $(if $(UPGRADE),--upgrade) requirements-dev.in -o requirements-dev.txt
 
-up: $(STAMP) ## Start emulator (EMULATOR=moto|localstack), API (:$(PORT)) and runners; seed the demo client
+# The web console's one third-party script: Chart.js, pinned in infra/console/package-lock.json.
+# npm runs only when the lock changed (the stamp); the copies in chalicelib/console/vendor/
+# are not committed (make package ships them in the deployment zip).
+CONSOLE_DIR := infra/console
+CONSOLE_STAMP := $(CONSOLE_DIR)/node_modules/.installed
+CONSOLE_VENDOR := chalicelib/console/vendor
+CHART_DIST := $(CONSOLE_DIR)/node_modules/chart.js
+
+$(CONSOLE_STAMP): $(CONSOLE_DIR)/package.json $(CONSOLE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "make console needs Node.js (node and npm, 18 or later) on PATH"; exit 1; }
+	cd $(CONSOLE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CONSOLE_VENDOR)/chart.umd.min.js: $(CONSOLE_STAMP)
+	mkdir -p $(CONSOLE_VENDOR)
+	cp $(CHART_DIST)/dist/chart.umd.min.js $(CONSOLE_VENDOR)/chart.umd.min.js
+	cp $(CHART_DIST)/LICENSE.md $(CONSOLE_VENDOR)/chart.js.LICENSE.md
+
+console: $(CONSOLE_VENDOR)/chart.umd.min.js ## Fetch the console's Chart.js (npm ci, only when its lock changed) into chalicelib/console/vendor/
+
+up: $(STAMP) console ## Start emulator (EMULATOR=moto|localstack), API (:$(PORT)) and runners; seed the demo client
 	$(BIN)/python -m localstack.stack up
 
 down: $(STAMP) ## Stop everything `make up` started
@@ -164,7 +184,17 @@ logs-worker: $(STAMP) ## Follow the sender, DLR, callbacks, inbound and sweeper 
 # compute, so three beat two on two cores): the tests of the shared e2e stack stay together in
 # one (tests/conftest.py), the rest spread over the others. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
-test: $(STAMP) ## The whole suite: unit, functional (moto), end-to-end (HTTP); TEST_WORKERS=3
+# The console's browser tests drive the system Chromium (Debian's package); installed here if
+# missing, as root or through sudo.
+define ensure_chromium
+command -v chromium >/dev/null || { \
+	sudo=""; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo=sudo; fi; \
+	echo "installing chromium (the console's browser tests)"; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium; }
+endef
+
+test: $(STAMP) console ## The whole suite: unit, functional (moto), end-to-end (HTTP), browser (Chromium); TEST_WORKERS=3
+	@$(ensure_chromium)
 	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
@@ -175,6 +205,11 @@ test-functional: $(STAMP) ## Functional tests (moto in-process, Chalice test cli
 
 test-e2e: $(STAMP) ## End-to-end tests over HTTP against a stack they start
 	$(BIN)/python -m pytest -m e2e
+
+.PHONY: test-browser
+test-browser: $(STAMP) console ## The console in headless Chromium against a stack the tests start
+	@$(ensure_chromium)
+	$(BIN)/python -m pytest -m browser
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
@@ -187,7 +222,7 @@ clean: down ## Stop the stack and remove .local
 STAGE ?= prod
 BUILD := build/$(STAGE)
 
-package: $(STAMP) ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by default)
+package: $(STAMP) console ## Build build/STAGE/sam.json + deployment.zip (STAGE=prod by default)
 	$(BIN)/python -m infra.package --stage $(STAGE) --out $(BUILD)
 
 deploy: package ## Deploy STAGE (CloudFormation): [BUCKET] and settings stored in SSM: PROVIDER (none: nothing is sent) PROVIDERS PROVIDER_MPS MOCK_PROVIDER_SANDBOX PUBLIC_BASE_URL AWS_SMS_* TWILIO_* DLR_SECRETS WEBHOOK_MASTER_SECRET

@@ -4,6 +4,7 @@ from chalice import Chalice
 
 from chalicelib import observability
 from chalicelib.container import get_container
+from chalicelib.http.console import console
 from chalicelib.http.errors import json_errors
 from chalicelib.http.routes import api
 from chalicelib.workers import workers
@@ -15,4 +16,5 @@ app.register_middleware(observability.middleware(lambda: get_container().observa
                         "all")
 app.register_middleware(json_errors, "http")
 app.register_blueprint(api)
+app.register_blueprint(console)
 app.register_blueprint(workers)

@@ -87,7 +87,7 @@ def api(aws: Container) -> Iterator[Any]:
 OWN_STACKS = ("tests/e2e/test_bench_smoke.py",
               "tests/e2e/test_twilio.py", "tests/e2e/test_aws_sms.py",
               "tests/e2e/test_routing.py", "tests/e2e/test_pacing.py",
-              "tests/e2e/test_validity.py")
+              "tests/e2e/test_validity.py", "tests/browser/test_console.py")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Headless Chromium against a local stack: the web console as a user sees it."""
