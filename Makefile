@@ -195,7 +195,7 @@ endef
 
 test: $(STAMP) console ## The whole suite: unit, functional (moto), end-to-end (HTTP), browser (Chromium); TEST_WORKERS=3
 	@$(ensure_chromium)
-	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
+	REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/python -m pytest -m unit
@@ -209,7 +209,7 @@ test-e2e: $(STAMP) ## End-to-end tests over HTTP against a stack they start
 .PHONY: test-browser
 test-browser: $(STAMP) console ## The console in headless Chromium against a stack the tests start
 	@$(ensure_chromium)
-	$(BIN)/python -m pytest -m browser
+	REQUIRE_CHROMIUM=1 $(BIN)/python -m pytest -m browser
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .

@@ -64,7 +64,7 @@ def _hook_sessions(counter: ReadCounter) -> None:
         original(self, *args, **kwargs)
         self.register("after-call.dynamodb", counter.after_call)
 
-    botocore.session.Session.__init__ = init  # type: ignore[method-assign]
+    botocore.session.Session.__init__ = init
 
 
 @contextmanager
