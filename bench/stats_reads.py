@@ -4,10 +4,11 @@ For each count, on a fresh moto (in-process) with the stage's tables: one client
 messages, spread evenly over the last 24 h, each accepted through the books' real hold
 transaction (the message item, the hold and the stats items of its acceptance), then
 counted as delivered a few seconds later with the same stats writes the settle
-transaction makes (``stats_updates`` of ``stats.settled``). Then ``GET /v1/stats`` (24 h
-of 5-minute buckets) and ``?bucket=1d`` over the 24 h the messages were spread over through Chalice's test client, with a botocore
-hook on every session that counts each DynamoDB read request and the items it read
-(``ScannedCount`` of a Query or Scan, the items a GetItem or BatchGetItem returned).
+transaction makes (``stats_updates`` of ``stats.settled``). Then ``GET /v1/stats`` in
+5-minute buckets and in days, over the 24 h the messages were spread over, through
+Chalice's test client, with a botocore hook on every session that counts each DynamoDB
+read request and the items it read (``ScannedCount`` of a Query or Scan, the items a
+GetItem or BatchGetItem returned).
 
     python -m bench.stats_reads [--messages 2000,20000]
 
