@@ -184,8 +184,12 @@ def settle_update(msg: Message, s: Settlement) -> tuple[list[Action], Condition]
 
 
 def settle_change(msg: Message, s: Settlement) -> StatusChange:
-    """The settlement's entry in the message's timeline."""
-    return StatusChange(s.at, s.target.value, s.attempt, s.provider or msg.provider, s.code)
+    """The settlement's entry in the message's timeline: the attempt it ends when the
+    message was out with a provider (a report of its send), else none."""
+    attempt = s.attempt
+    if attempt is None and msg.status in (Status.SENDING, Status.SENT) and msg.attempts:
+        attempt = msg.attempts
+    return StatusChange(s.at, s.target.value, attempt, s.provider or msg.provider, s.code)
 
 
 def settled(msg: Message, s: Settlement) -> Message:
