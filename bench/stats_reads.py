@@ -23,8 +23,6 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 READS = {"GetItem", "BatchGetItem", "Query", "Scan"}
@@ -68,22 +66,11 @@ def _hook_sessions(counter: ReadCounter) -> None:
     botocore.session.Session.__init__ = init
 
 
-@contextmanager
-def _fresh_stage() -> Iterator[Any]:
-    from moto import mock_aws
-
-    from chalicelib.container import reset_container
+def _fresh_stage() -> Any:
     from chalicelib.settings import Settings
-    from localstack import emulator, provision
+    from localstack import provision
 
-    emulator.patch_moto_transactions()
-    settings = Settings.from_env({"STAGE": "local"})
-    with mock_aws():
-        provision.provision(settings)
-        container = reset_container(settings)
-        assert container is not None
-        yield container
-    reset_container(None)
+    return provision.in_process(Settings.from_env({"STAGE": "local"}))
 
 
 def _load(container: Any, count: int, now: float) -> None:

@@ -23,8 +23,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import boto3
@@ -34,6 +35,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.container import hash_api_key
 from chalicelib.settings import Settings
 from infra.template import INBOUND_TOPIC, SMS_EVENT_DESTINATION, SMS_EVENT_TYPES, TOPIC, build
+
+if TYPE_CHECKING:
+    from chalicelib.container import Container
 
 LOG = logging.getLogger(__name__)
 
@@ -181,6 +185,26 @@ def seed(settings: Settings) -> bool:
     return accounts.upsert(DEMO_CLIENT_ID, DEMO_NAME, hash_api_key(DEMO_API_KEY), DEMO_CREDIT_CENTS)
 
 
+@contextmanager
+def in_process(settings: Settings) -> Iterator[Container]:
+    """moto in-process for the block (functional tests, ``bench.stats_reads``), with the
+    stage's resources provisioned and the app's container built on it."""
+    from moto import mock_aws
+
+    from chalicelib.container import reset_container
+    from localstack import emulator
+
+    # As the emulator runs it: a cancelled transaction restores only its own items
+    # (moto's own restores whole tables, undoing other threads' writes meanwhile).
+    emulator.patch_moto_transactions()
+    with mock_aws():
+        provision(settings)
+        container = reset_container(settings)
+        assert container is not None
+        yield container
+    reset_container(None)
+
+
 def seed_operator(settings: Settings, api_key: str) -> bool:
     """Make ``api_key`` the operator key (``ADMIN_API_KEY``) unless one is set already."""
     from chalicelib.container import Container
@@ -206,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     created = seed(settings)
     print("demo client: " + ("created (X-API-Key: secret)" if created else "already there"))
     operator_key = os.environ.get("ADMIN_API_KEY") or DEMO_ADMIN_API_KEY
-    shown = "admin-secret" if operator_key == DEMO_ADMIN_API_KEY else "ADMIN_API_KEY"
+    shown = DEMO_ADMIN_API_KEY if operator_key == DEMO_ADMIN_API_KEY else "ADMIN_API_KEY"
     print("operator key: " + (f"set (X-API-Key: {shown})" if seed_operator(settings, operator_key)
                               else "already set (make admin-key to change it)"))
     return 0

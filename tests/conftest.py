@@ -19,7 +19,7 @@ for _name, _value in {
 os.environ.pop("AWS_ENDPOINT_URL", None)  # functional tests use moto in-process
 os.environ.pop("AWS_PROFILE", None)
 
-from chalicelib.container import Container, reset_container  # noqa: E402
+from chalicelib.container import Container  # noqa: E402
 from chalicelib.settings import Settings  # noqa: E402
 from tests.support.settings import changed, functional_settings  # noqa: E402
 
@@ -39,19 +39,10 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 @pytest.fixture
 def aws(settings: Settings) -> Iterator[Container]:
     """moto in-process with the stage's resources provisioned from infra/."""
-    from moto import mock_aws
+    from localstack import provision
 
-    from localstack import emulator, provision
-
-    # As the emulator runs it: a cancelled transaction restores only its own items
-    # (moto's own restores whole tables, undoing other threads' writes meanwhile).
-    emulator.patch_moto_transactions()
-    with mock_aws():
-        provision.provision(settings)
-        container = reset_container(settings)
-        assert container is not None
+    with provision.in_process(settings) as container:
         yield container
-    reset_container(None)
 
 
 @pytest.fixture
