@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.accounts import read_client
-from chalicelib.adapters.dynamo import dynamodb_errors
+from chalicelib.adapters.dynamo import dynamodb_errors, pause_before_retry
 from chalicelib.adapters.messages import new_item, settle_update, settled, to_message
 from chalicelib.adapters.models import (
     VELOCITY_PREFIX,
@@ -69,9 +68,10 @@ log = logging.getLogger(__name__)
 
 # A lost write re-reads the bucket and tries the other branch. Under heavy
 # concurrency on one client the bucket flips between idle and busy, and
-# transactions on one item conflict, so a few tries may lose; a jittered pause
-# spreads them.
-TRIES = 8
+# transactions on one item (the client's, its stats buckets') conflict, so a few
+# tries may lose; a jittered pause that grows with each try spreads them (about
+# 1.1 s of pauses in all at worst before "too busy").
+TRIES = 10
 CONDITION = "ConditionalCheckFailed"
 CONFLICT = "TransactionConflict"
 
@@ -154,7 +154,7 @@ class DynamoBooks:
         tat = self._tat_hint.get(client_id)
         for attempt in range(TRIES):
             if attempt:
-                time.sleep(random.uniform(0, 0.002 * attempt))
+                pause_before_retry(attempt)
                 # Judge the retry at its own moment: a request that waited in a
                 # queue must not be measured against the bucket at its old "now".
                 now = time.time()
@@ -287,7 +287,7 @@ class DynamoBooks:
                  target.set(target + cost), ClientModel.books_version.add(1)]
         for attempt in range(TRIES):
             if attempt:
-                time.sleep(random.uniform(0, 0.002 * attempt))
+                pause_before_retry(attempt)
             try:
                 self._transact("settle", [], [
                     (self._messages(message.message_id), actions, condition),
@@ -360,7 +360,7 @@ class DynamoBooks:
         existed already: this same write, applied before its answer was lost)."""
         for attempt in range(TRIES):
             if attempt:
-                time.sleep(random.uniform(0, 0.002 * attempt))
+                pause_before_retry(attempt)
             try:
                 self._transact(what, [(entry, LedgerEntryModel.entry_id.does_not_exist())],
                                [(self._clients(entry.client_id), actions, condition)])

@@ -17,8 +17,6 @@ twice.
 from __future__ import annotations
 
 import logging
-import random
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure
+from chalicelib.adapters.dynamo import dynamodb_errors, is_condition_failure, pause_before_retry
 from chalicelib.adapters.models import RoutingModel
 from chalicelib.domain.breaker import (
     Breaker,
@@ -87,7 +85,7 @@ class DynamoHealth:
                     return self._trip(counted, now, cfg)
             elif self._put(new, seen.breaker.version, token):
                 return new
-            _pause(attempt)
+            pause_before_retry(attempt)
         log.warning("breaker outcomes left uncounted after %d lost races",
                     TRIES, extra={"provider": provider, "ok": ok, "failed": failed})
         return self._get(provider).breaker
@@ -99,7 +97,7 @@ class DynamoHealth:
             opened = tripped(current, now, cfg)
             if opened is current or self._put(opened, current.version, uuid.uuid4().hex):
                 return opened
-            _pause(attempt)
+            pause_before_retry(attempt)
             current = self._get(current.provider).breaker
         return current
 
@@ -115,7 +113,7 @@ class DynamoHealth:
                 return False
             if self._put(taken, current.version, token):
                 return True
-            _pause(attempt)
+            pause_before_retry(attempt)
             fresh = self._get(seen.provider)
             if fresh.writer == token:
                 return True
@@ -186,8 +184,3 @@ def to_breaker(item: RoutingModel) -> Breaker:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _pause(attempt: int) -> None:
-    # Jittered and growing, on the scale of a round trip: the winner's write is in by then.
-    time.sleep(random.uniform(0, min(0.1, 0.005 * 2 ** attempt)))
