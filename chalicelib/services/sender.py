@@ -211,10 +211,13 @@ class SenderService:
             # The message's own fault, or every provider of its route refused it.
             log.info("attempt refused for good", extra={
                 "attempt": msg.attempts, "error_code": code, "provider": choice.name})
+            # Read before the status is final: a START the person sends once the client
+            # can see this refusal is newer than the provider's opt-out, and stands.
+            refused_at = self._clock()
             self._ledger.settle(message_id, Status.FAILED_PERM, code, reason, msg.attempts,
                                 known=msg)
             if code in PROVIDER_OPT_OUT_CODES:
-                self._record_provider_opt_out(msg)
+                self._record_provider_opt_out(msg, refused_at)
             return DONE
         if self.policy.exhausted(msg.attempts):
             self._ledger.settle(
@@ -267,15 +270,15 @@ class SenderService:
             return False
         return self._opt_outs.is_opted_out(msg.client_id, msg.to)
 
-    def _record_provider_opt_out(self, msg: Message) -> None:
-        """The provider refused the recipient as opted out there: the client's opt-out
-        too (source ``provider``), so the next send is refused at acceptance. Best effort:
-        the message is settled already."""
+    def _record_provider_opt_out(self, msg: Message, refused_at: float) -> None:
+        """The provider refused the recipient as opted out there at ``refused_at``: the
+        client's opt-out too (source ``provider``, as of then), so the next send is refused
+        at acceptance. Best effort: the message is settled already."""
         if self._opt_outs is None or self._clients is None:
             return
         try:
             client = self._clients.client(msg.client_id)
-            self._opt_outs.change(client, OptOut(msg.client_id, msg.to, True, self._clock(),
+            self._opt_outs.change(client, OptOut(msg.client_id, msg.to, True, refused_at,
                                                  SOURCE_PROVIDER), msg.request_id)
         except (NotFoundError, BackendUnavailableError):
             log.warning("could not record the provider's opt-out", exc_info=True)

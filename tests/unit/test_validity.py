@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -180,6 +181,32 @@ def test_a_providers_opted_out_refusal_is_recorded_as_the_clients_opt_out(code: 
     assert stored is not None and (stored.opted_out, stored.source) == (True, "provider")
     assert book.is_opted_out(msg.client_id, msg.to)
 
+
+
+def test_a_start_sent_once_the_refusal_is_seen_outlives_the_providers_opt_out() -> None:
+    # The provider's opt-out is recorded after the settlement; the person's START, sent
+    # once the client saw the refusal, lands in between and is newer: it stands.
+    refusal = SubmitResult(Outcome.PERMANENT, error_code="21610", reason="opted out there")
+    world, book = _world([refusal])  # type: ignore[list-item]
+    world.sender._clients = world.accounts
+    message_id = _queued(world)
+    msg = world.messages.rows[message_id].message
+    client = world.accounts.client(msg.client_id)
+    settle = world.ledger.settle
+
+    def settle_then_start(*args: Any, **kwargs: Any) -> Any:
+        settled = settle(*args, **kwargs)
+        world.clock.advance(1)
+        assert book.change(client, OptOut(msg.client_id, msg.to, False, world.clock(),
+                                          SOURCE_KEYWORD, "START"))
+        world.clock.advance(1)  # the sender goes on later still
+        return settled
+
+    world.ledger.settle = settle_then_start  # type: ignore[method-assign]
+    assert world.sender.handle(message_id) is DONE
+
+    assert _final(world, message_id)[0] is Status.FAILED_PERM
+    assert not book.is_opted_out(msg.client_id, msg.to)
 
 # -- AWS End User Messaging two-way messages ------------------------------------------
 TWO_WAY = {"originationNumber": "+14255550182", "destinationNumber": "+12125550101",
