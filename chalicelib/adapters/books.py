@@ -175,7 +175,7 @@ class DynamoBooks:
                 if cancelled.failed(0):
                     return None
                 if cancelled.failed(1):
-                    tat = self._refusal_or_tat(client_id, cost, limit, tokens, time.time(), guard)
+                    tat = self._refusal_or_tat(client_id, cost, limit, tokens, guard)
                 if cancelled.failed(2):
                     raise DestinationVelocityError(
                         f"more than {guard.velocity.limit_per_hour if guard.velocity else 0} "
@@ -248,10 +248,13 @@ class DynamoBooks:
                 max(tat or now, now) + step)
 
     def _refusal_or_tat(self, client_id: str, cost: int, limit: RateLimit, tokens: int,
-                        now: float, guard: SpendGuard) -> float | None:
+                        guard: SpendGuard) -> float | None:
         """After a lost condition: raise the refusal it stands for, or return the real TAT
-        (and note the real ``spend_day``)."""
+        (and note the real ``spend_day``). The bucket is judged at the moment its read
+        ends: a read that waited (a busy table, a paused process) sees the sends admitted
+        meanwhile, and a "now" from before it would count them against too little time."""
         item = self._client(client_id)
+        now = time.time()
         tat = float(item.tat) if item.tat is not None else None
         self._tat_hint[client_id] = tat
         self._day_hint[client_id] = item.spend_day

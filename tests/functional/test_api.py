@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -104,6 +106,37 @@ def test_third_request_over_the_burst_of_2_is_429(api: Any, aws: Container) -> N
     assert refused.headers["RateLimit-Remaining"] == "0"
     assert aws.accounts.balance(client_id_of(aws, key)).held == 10
 
+
+
+def test_a_bucket_read_that_waited_is_judged_when_it_ends(
+        api: Any, aws: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bucket (burst 5 at 1/s) holds 4.5 s of sends: at the request's moment, no room
+    # for one more, so the hold's condition fails and the bucket is read. That read takes
+    # 2 s (a busy table, a paused process), which frees room: the send is admitted, not 429.
+    from chalicelib.adapters import books
+
+    key = make_client(aws, rate_limit_rps=1, rate_limit_burst=5)
+    client_id = client_id_of(aws, key)
+    skew = [0.0]
+    monkeypatch.setattr(books, "time", SimpleNamespace(time=lambda: time.time() + skew[0]))
+    aws.tables.clients.get(client_id).update(
+        actions=[aws.tables.clients.tat.set(time.time() + 4.5)])
+    read = aws.books._client
+
+    def slow_read(client: str) -> Any:
+        item = read(client)
+        skew[0] += 2.0
+        return item
+
+    monkeypatch.setattr(aws.books, "_client", slow_read)
+    client = aws.authenticator.client_for(key)
+    assert client is not None
+
+    accepted = aws.accept.accept(client, dict(SEED_BODY))
+
+    assert skew[0] == 2.0  # the bucket was read once, after the lost condition
+    assert accepted.message.status.value == "QUEUED"
+    assert aws.accounts.balance(client_id).held == 5
 
 def test_idempotency_key_replays_and_refuses_another_body(api: Any, aws: Container) -> None:
     key = make_client(aws)
