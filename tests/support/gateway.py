@@ -60,11 +60,16 @@ class Gateway:
         return client_id, key
 
     def wait_final(self, key: str, message_id: str, timeout_s: float = 30) -> dict[str, Any]:
+        """The message once final; a 404 is waited out (a keyword's confirmation is
+        stored after its inbound message is listed)."""
         deadline = time.monotonic() + timeout_s
         body: Any = None
         while time.monotonic() < deadline:
-            body = self.request("GET", f"/v1/messages/{message_id}", key).body
-            if body["status"] in {"DELIVERED", "FAILED_PERM", "CANCELLED"}:
+            answer = self.request("GET", f"/v1/messages/{message_id}", key)
+            body = answer.body
+            assert answer.status in (200, 404), (answer.status, body)
+            if answer.status == 200 and body["status"] in {"DELIVERED", "FAILED_PERM",
+                                                           "CANCELLED"}:
                 return dict(body)
             time.sleep(0.2)
         raise AssertionError(f"message {message_id} not final after {timeout_s} s: {body}")

@@ -17,6 +17,9 @@ FAST_TIMERS = {
     "RETRY_MIN_DELAY": "1s",
     "RETRY_MAX_DELAY": "2s",
     "MAX_ATTEMPTS": "4",
+    # Scripted failures trip the mock's breaker (5 in a minute); the stage's 20 s
+    # cooldown would hold every later test's sends for as long.
+    "BREAKER_COOLDOWN": "2s",
     "LOCAL_SCHEDULE_PERIOD": "2s",
     "LOG_LEVEL": "INFO",
 }
