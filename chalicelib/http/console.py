@@ -63,14 +63,28 @@ def serve(asset: Asset) -> Response:
                     headers={"Content-Type": asset.content_type, **SECURITY_HEADERS})
 
 
-@console.route("/console", methods=["GET"])
+def _answer(response: Response) -> Response:
+    """``response`` as the request's method wants it: HEAD gets the headers alone."""
+    request = console.current_request
+    if request is not None and request.method == "HEAD":
+        return Response(body="", status_code=response.status_code, headers=response.headers)
+    return response
+
+
+@console.route("/console", methods=["GET", "HEAD"])
 def console_page() -> Response:
-    return serve(INDEX)
+    request = console.current_request
+    if request is not None and str(request.context.get("path", "")).endswith("/"):
+        # The page's links are relative to /console: from /console/ they would miss. A
+        # relative Location keeps any stage prefix (API Gateway's /api) in front.
+        return _answer(Response(body="", status_code=301,
+                                headers={"Location": "../console", **SECURITY_HEADERS}))
+    return _answer(serve(INDEX))
 
 
-@console.route("/console/{asset}", methods=["GET"])
+@console.route("/console/{asset}", methods=["GET", "HEAD"])
 def console_asset(asset: str) -> Response:
     known = ASSETS.get(asset)
     if known is None:
-        return error_response(NotFoundError(f"no console file {asset!r}"))
-    return serve(known)
+        return _answer(error_response(NotFoundError(f"no console file {asset!r}")))
+    return _answer(serve(known))

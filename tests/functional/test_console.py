@@ -73,3 +73,20 @@ def test_the_chart_is_a_503_until_make_console_has_run(api: Any, vendor: Path) -
     assert _error_code(response) == "console_not_built"
     assert json.loads(response.body)["error"]["message"] == "run make console"
     assert api.http.get("/console").status_code == 200  # the page itself still loads
+
+
+def test_a_trailing_slash_is_sent_to_the_page_its_links_are_relative_to(api: Any) -> None:
+    response = api.http.get("/console/")
+    assert response.status_code == 301
+    assert response.headers["Location"] == "../console"  # relative: a stage prefix stays
+    assert response.body in (b"", "")
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/console", 200), ("/console/console.js", 200), ("/console/index.htm", 404)])
+def test_head_answers_the_headers_of_get_without_a_body(api: Any, path: str,
+                                                        status: int) -> None:
+    got, head = api.http.get(path), api.http.request("HEAD", path)
+    assert (head.status_code, got.status_code) == (status, status)
+    assert head.headers["Content-Type"] == got.headers["Content-Type"]
+    assert head.body in (b"", "") and got.body
